@@ -1,0 +1,24 @@
+import subprocess
+import sys
+
+
+def test_no_command_prints_help_and_exits_2(cli):
+    r = cli()
+    assert r.returncode == 2
+    assert "usage: cnnkit" in r.stdout
+
+
+def test_unknown_command_is_a_usage_error(cli):
+    r = cli("no-such-command")
+    assert r.returncode == 2
+    assert "invalid choice" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_import_cnnkit_does_not_import_torch_or_matplotlib():
+    code = (
+        "import sys, cnnkit, cnnkit.cli; cnnkit.cli.build_parser();"
+        "print(sorted(m for m in ('torch', 'matplotlib', 'scipy') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
