@@ -1,0 +1,286 @@
+"""2-D convolution in NumPy: forward (im2col + one GEMM per group) and backward (col2im).
+
+Semantics are `torch.nn.functional.conv2d`'s — cross-correlation, NCHW — plus `padding_mode`
+(as `nn.Conv2d`) and two conveniences: a (C_in, H, W) input is unbatched, like torch, and a 2-D
+image with a 2-D kernel gives a 2-D result, like the chapter's `manual_convolution`.
+
+Shapes: input (N, C_in, H, W), weight (C_out, C_in/G, K_h, K_w), output (N, C_out, H_out, W_out),
+with G groups. The im2col matrix ("cols") holds, for each group, one column per output pixel:
+
+    cols[g] : (C_in/G · K_h · K_w, N · H_out · W_out)
+    out[g]  = weight[g] (C_out/G, C_in/G · K_h · K_w) @ cols[g]
+
+`conv2d_forward` returns the output together with a `Conv2dCache` (the geometry and `cols`) that
+`conv2d_backward` accepts, so a training step builds `cols` once for both passes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from cnnkit.arithmetic import conv2d_output_shape, pair, resolve_padding
+from cnnkit.errors import CnnkitError, ShapeError
+from cnnkit.ops.padding import Sides, check_padding_mode, pad2d, pad2d_backward
+
+Pair = tuple[int, int]
+
+__all__ = ["Conv2dCache", "ConvGeometry", "conv2d", "conv2d_backward", "conv2d_forward"]
+
+
+@dataclass(frozen=True)
+class ConvGeometry:
+    """Everything about one convolution call except the numbers themselves."""
+
+    input_shape: tuple[int, int, int, int]  # (N, C_in, H, W), after adding batch/channel axes
+    weight_shape: tuple[int, int, int, int]  # (C_out, C_in/G, K_h, K_w)
+    stride: Pair
+    pads: Sides  # ((top, bottom), (left, right))
+    dilation: Pair
+    groups: int
+    padding_mode: str
+    output_hw: Pair
+    added_axes: int  # 0: (N, C, H, W) given; 1: (C, H, W) given; 2: (H, W) image and kernel
+    dtype: np.dtype
+
+    @property
+    def output_shape(self) -> tuple[int, int, int, int]:
+        return (self.input_shape[0], self.weight_shape[0], *self.output_hw)
+
+    def restore(self, array: np.ndarray) -> np.ndarray:
+        """Drop the axes added to a (C, H, W) or (H, W) input again."""
+        return array.reshape(array.shape[self.added_axes :]) if self.added_axes else array
+
+
+@dataclass
+class Conv2dCache:
+    """What `conv2d_forward` computed and `conv2d_backward` can reuse.
+
+    `cols` is the im2col matrix, (G, C_in/G · K_h · K_w, N · H_out · W_out), for the input the
+    forward pass saw; pass the cache only together with that same input and weight.
+    """
+
+    geometry: ConvGeometry
+    cols: np.ndarray
+
+
+def _float_array(value: Any, name: str) -> np.ndarray:
+    array = np.asarray(value)
+    if array.dtype.kind == "f":
+        return array
+    if array.dtype.kind in "biu":
+        return array.astype(np.float64)
+    raise CnnkitError(
+        f"The {name!r} parameter of conv2d must be a real-valued array. "
+        f"Got dtype {array.dtype} instead."
+    )
+
+
+def _prepare(
+    input: Any,
+    weight: Any,
+    bias: Any,
+    stride: Any,
+    padding: Any,
+    dilation: Any,
+    groups: Any,
+    padding_mode: Any,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, ConvGeometry]:
+    """Validate like torch; return (input (N, C, H, W), weight (C_out, C_in/G, K_h, K_w), bias,
+    geometry), all in one floating dtype."""
+    x = _float_array(input, "input")
+    w = _float_array(weight, "weight")
+    if x.ndim == 2 and w.ndim == 2:
+        added_axes = 2
+        x, w = x[None, None], w[None, None]  # (1, 1, H, W), (1, 1, K_h, K_w)
+    elif x.ndim == 3 and w.ndim == 4:
+        added_axes = 1
+        x = x[None]  # (1, C_in, H, W)
+    elif x.ndim == 4 and w.ndim == 4:
+        added_axes = 0
+    else:
+        raise ShapeError(
+            "conv2d expects input (N, C_in, H, W) or (C_in, H, W) with weight "
+            "(C_out, C_in/groups, K_h, K_w), or a 2-D image with a 2-D kernel. "
+            f"Got input shape {np.shape(input)} and weight shape {np.shape(weight)} instead."
+        )
+    b = None if bias is None else _float_array(bias, "bias")
+    dtype = np.result_type(x, w, *(() if b is None else (b,)))
+
+    if isinstance(groups, bool) or not isinstance(groups, int | np.integer) or groups < 1:
+        raise CnnkitError(
+            f"The 'groups' parameter of conv2d must be a positive int. Got {groups!r} instead."
+        )
+    groups = int(groups)
+    n, c_in, h, width = x.shape
+    c_out, c_in_g, kh, kw = w.shape
+    if c_in_g * groups != c_in or c_out % groups or c_out == 0:
+        raise ShapeError(
+            f"Input shape {tuple(np.shape(input))} does not match weight shape "
+            f"{tuple(np.shape(weight))}: {c_in} input channels vs {c_in_g}·groups = "
+            f"{c_in_g * groups}, and {c_out} output channels must be a positive multiple of "
+            f"groups (groups={groups})."
+        )
+    if b is not None and not (b.shape == (c_out,) or (added_axes == 2 and b.shape == ())):
+        raise ShapeError(
+            f"The 'bias' parameter of conv2d must have shape ({c_out},) for weight shape "
+            f"{tuple(np.shape(weight))}. Got shape {b.shape} instead."
+        )
+    if h < 1 or width < 1 or kh < 1 or kw < 1:
+        raise ShapeError(
+            f"conv2d needs a non-empty image and kernel. Got input shape "
+            f"{tuple(np.shape(input))} and weight shape {tuple(np.shape(weight))} instead."
+        )
+    # Validates stride, dilation and padding (naming the parameter) and kernel vs padded input.
+    output_hw = conv2d_output_shape((h, width), (kh, kw), stride, padding, dilation)
+    dilation_hw = pair(dilation, "dilation")
+    stride_hw = pair(stride, "stride")
+    pads = resolve_padding(padding, (kh, kw), dilation_hw, stride=stride_hw, func="conv2d")
+    mode = check_padding_mode(padding_mode, pads, (h, width), "conv2d")
+
+    geometry = ConvGeometry(
+        input_shape=(n, c_in, h, width),
+        weight_shape=(c_out, c_in_g, kh, kw),
+        stride=stride_hw,
+        pads=pads,
+        dilation=dilation_hw,
+        groups=groups,
+        padding_mode=mode,
+        output_hw=output_hw,
+        added_axes=added_axes,
+        dtype=dtype,
+    )
+    x, w = x.astype(dtype, copy=False), w.astype(dtype, copy=False)
+    if b is not None:
+        b = b.astype(dtype, copy=False).reshape(c_out)
+    return x, w, b, geometry
+
+
+def _im2col(x: np.ndarray, geo: ConvGeometry) -> np.ndarray:
+    """The im2col matrix of x (N, C_in, H, W): (G, C_in/G · K_h · K_w, N · H_out · W_out)."""
+    xp = pad2d(x, geo.pads, geo.padding_mode)  # (N, C_in, H_pad, W_pad)
+    n, c_in = xp.shape[:2]
+    _, _, kh, kw = geo.weight_shape
+    (sh, sw), (dh, dw), (ho, wo) = geo.stride, geo.dilation, geo.output_hw
+    s_n, s_c, s_h, s_w = xp.strides
+    windows = as_strided(
+        xp,
+        shape=(c_in, kh, kw, n, ho, wo),
+        strides=(s_c, dh * s_h, dw * s_w, s_n, sh * s_h, sw * s_w),
+        writeable=False,
+    )  # (C_in, K_h, K_w, N, H_out, W_out), a view
+    g = geo.groups
+    return windows.reshape(g, c_in // g * kh * kw, n * ho * wo)  # one copy
+
+
+def conv2d_forward(
+    input: Any,
+    weight: Any,
+    bias: Any = None,
+    stride: Any = 1,
+    padding: Any = 0,
+    dilation: Any = 1,
+    groups: int = 1,
+    padding_mode: str = "zeros",
+) -> tuple[np.ndarray, Conv2dCache]:
+    """`conv2d` that also returns the `Conv2dCache` for `conv2d_backward`."""
+    x, w, b, geo = _prepare(input, weight, bias, stride, padding, dilation, groups, padding_mode)
+    cols = _im2col(x, geo)  # (G, K, N·L)
+    n, c_out, ho, wo = geo.output_shape
+    g = geo.groups
+    out = np.matmul(w.reshape(g, c_out // g, -1), cols)  # (G, C_out/G, N·L)
+    out = out.reshape(c_out, n, ho, wo).transpose(1, 0, 2, 3)  # (N, C_out, H_out, W_out)
+    out = np.ascontiguousarray(out)
+    if b is not None:
+        out += b[:, None, None]
+    return geo.restore(out), Conv2dCache(geo, cols)
+
+
+def conv2d(
+    input: Any,
+    weight: Any,
+    bias: Any = None,
+    stride: Any = 1,
+    padding: Any = 0,
+    dilation: Any = 1,
+    groups: int = 1,
+    padding_mode: str = "zeros",
+) -> np.ndarray:
+    """2-D cross-correlation with `torch.nn.functional.conv2d`'s semantics.
+
+    - `stride`, `dilation`: int or (h, w); `padding`: int, (h, w), `(top, bottom, left, right)`,
+      `"valid"` or `"same"` (stride 1; an odd total puts the extra pixel bottom/right, as torch).
+    - `padding_mode`: `"zeros"`, `"reflect"`, `"replicate"`, `"circular"` (as `nn.Conv2d`) or
+      `"symmetric"` (SciPy's `boundary="symm"`).
+    - input (N, C_in, H, W) -> (N, C_out, H_out, W_out); (C_in, H, W) -> (C_out, H_out, W_out);
+      a 2-D image with a 2-D kernel -> 2-D result.
+    - float32 and float64 are kept; integer inputs are computed in float64.
+    """
+    out, _ = conv2d_forward(input, weight, bias, stride, padding, dilation, groups, padding_mode)
+    return out
+
+
+def conv2d_backward(
+    grad_output: Any,
+    input: Any,
+    weight: Any,
+    stride: Any = 1,
+    padding: Any = 0,
+    dilation: Any = 1,
+    groups: int = 1,
+    padding_mode: str = "zeros",
+    *,
+    needs_input_grad: bool = True,
+    cache: Conv2dCache | None = None,
+) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+    """Gradients of `conv2d` -> `(grad_input or None, grad_weight, grad_bias)`.
+
+    `grad_output` has the shape `conv2d` returned; `grad_input` and `grad_weight` have the shapes
+    of `input` and `weight`, `grad_bias` is (C_out,). With `cache` (from `conv2d_forward` on the
+    same input and weight) the im2col matrix is reused. The gradient that reaches padded cells is
+    added to the input pixels they copy, for every `padding_mode`.
+    """
+    x, w, _, geo = _prepare(input, weight, None, stride, padding, dilation, groups, padding_mode)
+    n, c_out, ho, wo = geo.output_shape
+    g_out = np.asarray(grad_output, dtype=geo.dtype)
+    expected = geo.output_shape[geo.added_axes :]
+    if g_out.shape != expected:
+        raise ShapeError(
+            f"The 'grad_output' parameter of conv2d_backward must have the output shape "
+            f"{expected}. Got shape {g_out.shape} instead."
+        )
+    g_out = g_out.reshape(geo.output_shape)  # (N, C_out, H_out, W_out)
+    g = geo.groups
+    cols = cache.cols if cache is not None else _im2col(x, geo)  # (G, K, N·L)
+
+    grad_bias = g_out.sum(axis=(0, 2, 3))  # (C_out,)
+    g_mat = g_out.transpose(1, 0, 2, 3).reshape(g, c_out // g, n * ho * wo)  # (G, C_out/G, N·L)
+    grad_weight = np.matmul(g_mat, cols.transpose(0, 2, 1))  # (G, C_out/G, K)
+    grad_weight = grad_weight.reshape(np.shape(weight))
+
+    grad_input = None
+    if needs_input_grad:
+        w_mat = w.reshape(g, c_out // g, -1).transpose(0, 2, 1)  # (G, K, C_out/G)
+        d_cols = np.matmul(w_mat, g_mat)  # (G, K, N·L)
+        grad_input = geo.restore(_col2im(d_cols, geo))
+    return grad_input, grad_weight, grad_bias
+
+
+def _col2im(d_cols: np.ndarray, geo: ConvGeometry) -> np.ndarray:
+    """Scatter-add im2col gradients back onto the input: (G, K, N·L) -> (N, C_in, H, W)."""
+    n, c_in, h, w = geo.input_shape
+    _, _, kh, kw = geo.weight_shape
+    (sh, sw), (dh, dw), (ho, wo) = geo.stride, geo.dilation, geo.output_hw
+    (top, bottom), (left, right) = geo.pads
+    d_cols = d_cols.reshape(c_in, kh, kw, n, ho, wo)  # (C_in, K_h, K_w, N, H_out, W_out)
+    d_padded = np.zeros((c_in, n, h + top + bottom, w + left + right), dtype=d_cols.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            rows = slice(i * dh, i * dh + sh * (ho - 1) + 1, sh)
+            cols = slice(j * dw, j * dw + sw * (wo - 1) + 1, sw)
+            d_padded[:, :, rows, cols] += d_cols[:, i, j]
+    d_input = pad2d_backward(d_padded, geo.pads, geo.padding_mode, (h, w))  # (C_in, N, H, W)
+    return np.ascontiguousarray(d_input.transpose(1, 0, 2, 3))  # (N, C_in, H, W)

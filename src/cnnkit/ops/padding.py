@@ -1,0 +1,105 @@
+"""Padding of the last two axes (H, W) and its gradient.
+
+Modes, with their PyTorch / NumPy / SciPy names:
+
+| cnnkit      | `nn.Conv2d(padding_mode=)` | `np.pad(mode=)` | `scipy.signal` boundary |
+|-------------|----------------------------|-----------------|-------------------------|
+| `zeros`     | `zeros`                    | `constant`      | `fill`                  |
+| `reflect`   | `reflect`                  | `reflect`       | —                       |
+| `replicate` | `replicate`                | `edge`          | —                       |
+| `circular`  | `circular`                 | `wrap`          | `wrap`                  |
+| `symmetric` | —                          | `symmetric`     | `symm`                  |
+
+`reflect` mirrors without repeating the edge pixel (`d c b | a b c d | c b a`), `symmetric`
+repeats it (`c b a | a b c d | d c b`). Like torch, `reflect` needs padding < input size and
+`circular` padding <= input size.
+
+Padding is `((top, bottom), (left, right))`, the form `cnnkit.arithmetic.resolve_padding` returns.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cnnkit.errors import CnnkitError
+
+Sides = tuple[tuple[int, int], tuple[int, int]]
+
+PADDING_MODES = ("zeros", "reflect", "replicate", "circular", "symmetric")
+_NUMPY_MODE = {
+    "zeros": "constant",
+    "reflect": "reflect",
+    "replicate": "edge",
+    "circular": "wrap",
+    "symmetric": "symmetric",
+}
+
+
+def check_padding_mode(mode: object, pads: Sides, input_hw: tuple[int, int], func: str) -> str:
+    """Validate `mode` and the padding it can serve; returns the mode."""
+    if mode not in PADDING_MODES:
+        raise CnnkitError(
+            f"The 'padding_mode' parameter of {func} must be one of "
+            f"{', '.join(map(repr, PADDING_MODES))}. Got {mode!r} instead."
+        )
+    for (before, after), size, axis in zip(pads, input_hw, ("height", "width"), strict=True):
+        largest = max(before, after)
+        if mode == "reflect" and largest >= size:
+            raise CnnkitError(
+                f"padding_mode='reflect' of {func} needs padding smaller than the input "
+                f"{axis} ({size}), like torch. Got padding {(before, after)} instead."
+            )
+        if mode == "circular" and largest > size:
+            raise CnnkitError(
+                f"padding_mode='circular' of {func} needs padding at most the input "
+                f"{axis} ({size}), like torch. Got padding {(before, after)} instead."
+            )
+    return str(mode)
+
+
+def pad2d(x: np.ndarray, pads: Sides, mode: str = "zeros", value: float = 0.0) -> np.ndarray:
+    """Pad the last two axes of `x`; `value` fills the border in `zeros` mode (e.g. `-inf`)."""
+    (top, bottom), (left, right) = pads
+    if top == bottom == left == right == 0:
+        return x
+    if mode == "zeros":
+        h, w = x.shape[-2:]
+        # (..., H + top + bottom, W + left + right)
+        out = np.full((*x.shape[:-2], h + top + bottom, w + left + right), value, dtype=x.dtype)
+        out[..., top : top + h, left : left + w] = x
+        return out
+    width = [(0, 0)] * (x.ndim - 2) + [(top, bottom), (left, right)]
+    return np.pad(x, width, mode=_NUMPY_MODE[mode])  # type: ignore[call-overload]  # mode is str
+
+
+def _source_index(size: int, before: int, after: int, mode: str) -> np.ndarray:
+    """For each padded position along one axis, the input position it copies (-1: constant)."""
+    if mode == "zeros":
+        return np.pad(np.arange(size), (before, after), constant_values=-1)
+    return np.pad(np.arange(size), (before, after), mode=_NUMPY_MODE[mode])  # type: ignore[call-overload]
+
+
+def pad2d_backward(
+    grad: np.ndarray, pads: Sides, mode: str, input_hw: tuple[int, int]
+) -> np.ndarray:
+    """Gradient of `pad2d`: each padded cell's gradient is added to the pixel it copies.
+
+    Loops over the padded border rows and columns only (a few), never over pixels.
+    """
+    (top, bottom), (left, right) = pads
+    h, w = input_hw
+    if top == bottom == left == right == 0:
+        return grad
+    inner = grad[..., top : top + h, left : left + w]
+    if mode == "zeros":
+        return inner.copy()
+    # Fold the columns, then the rows: (..., H_pad, W) then (..., H, W).
+    cols = grad[..., left : left + w].copy()  # (..., H_pad, W)
+    src_w = _source_index(w, left, right, mode)
+    for j in (*range(left), *range(left + w, left + w + right)):
+        cols[..., src_w[j]] += grad[..., j]
+    out = cols[..., top : top + h, :].copy()  # (..., H, W)
+    src_h = _source_index(h, top, bottom, mode)
+    for i in (*range(top), *range(top + h, top + h + bottom)):
+        out[..., src_h[i], :] += cols[..., i, :]
+    return out
