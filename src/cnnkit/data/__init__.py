@@ -17,8 +17,8 @@ from cnnkit.errors import DataError
 
 # fetch (urllib, tarfile, subprocess, tqdm) and info are imported on first use only
 _LAZY = {
-    "fetch": "cnnkit.data.fetch",
-    "FetchResult": "cnnkit.data.fetch",
+    "fetch": "cnnkit.data.fetching",
+    "FetchResult": "cnnkit.data.fetching",
     "dataset_info": "cnnkit.data.info",
     "DatasetInfo": "cnnkit.data.info",
 }

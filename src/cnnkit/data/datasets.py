@@ -287,7 +287,7 @@ def load_dataset(
         needed.append("batches.meta")
     missing = [n for n in needed if not (folder / n).is_file()]
     if missing and download:
-        from cnnkit.data.fetch import fetch
+        from cnnkit.data.fetching import fetch
 
         fetch(name, data_dir=data_dir)
         missing = [n for n in needed if not (folder / n).is_file()]
