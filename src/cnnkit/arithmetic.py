@@ -196,7 +196,8 @@ def conv_output_size(
     """Output length along one axis of a convolution or pooling window.
 
     `padding` is an int or `(before, after)`. With `ceil_mode` (pooling) the division rounds up,
-    but, like PyTorch, a last window that would start in the right padding is dropped.
+    but, like PyTorch, a last window that would start in the right padding is dropped, and a
+    single window may run past the end of a padded input smaller than the kernel.
     """
     size = _positive_int(size, "size", func)
     k = _positive_int(kernel_size, "kernel_size", func)
@@ -205,17 +206,19 @@ def conv_output_size(
     before, after = _axis_padding(padding, func)
     k_eff = d * (k - 1) + 1
     padded = size + before + after
-    if k_eff > padded:
+    span = padded - k_eff
+    out = (-(-span // s) if ceil_mode else span // s) + 1
+    if ceil_mode and (out - 1) * s >= size + before:
+        out -= 1  # the last window must start inside the input or the left padding
+    # Without ceil_mode, out < 1 exactly when the kernel is larger than the padded input. With
+    # it, torch accepts a single window that runs past the end (input 2, kernel 3, stride 2).
+    if out < 1:
         where = f" along {axis}" if axis else ""
         dil = f" (kernel {k}, dilation {d})" if d != 1 else ""
         raise ShapeError(
             f"Kernel size {k_eff}{dil} is larger than the padded input size {padded}{where} "
             f"(input {size} + padding {before} + {after}) in {func or 'the layer'}."
         )
-    span = padded - k_eff
-    out = (-(-span // s) if ceil_mode else span // s) + 1
-    if ceil_mode and (out - 1) * s >= size + before:
-        out -= 1  # the last window must start inside the input or the left padding
     return out
 
 
