@@ -364,6 +364,8 @@ def fetch(
                 failed.append(str(e))
                 continue
         return FetchResult(spec.name, folder, paths, source.description, needed, failed)
+    with contextlib.suppress(OSError):
+        folder.rmdir()  # only if empty: leave no trace of a fetch that got nothing
     where = f"from {source_dir}" if explicit else "from any source"
     raise DataError(
         f"Could not fetch {spec.title} {where}: " + "; ".join(failed) + ". " + _how_to_provide(spec)
