@@ -20,7 +20,6 @@ from conftest import SHARED_MNIST
 
 import cnnkit.data.fetching as fetching
 from cnnkit.data import DATASETS, DataError, data_dir, fetch, load_dataset
-from cnnkit.data.datasets import DatasetSpec, FileSpec
 from cnnkit.data.fetching import (
     FolderSource,
     MirrorSource,
@@ -30,6 +29,7 @@ from cnnkit.data.fetching import (
     extract_members,
 )
 from cnnkit.data.idx import idx_bytes
+from cnnkit.data.registry import DatasetSpec, FileSpec
 
 FILES = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte"]
 FILES.append("t10k-labels-idx1-ubyte")

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from cnnkit.commands._common import add_json_flag, print_json
-from cnnkit.data.datasets import DATASETS, data_dir
+from cnnkit.data.registry import DATASETS, data_dir
 
 DATA_DIR_HELP = (
     "the data dir (default: $CNNKIT_DATA, else $XDG_CACHE_HOME/cnnkit or ~/.cache/cnnkit)"

@@ -5,6 +5,9 @@
 
 `fetch` (and `cnnkit data fetch NAME`) puts the files into the data dir (`data_dir()`);
 `load_dataset` reads them from there. See docs/data.md.
+
+Names are resolved lazily, so importing `cnnkit.data.registry` (the CLI does, for dataset
+names) does not import NumPy, and `fetch` (urllib, tarfile, tqdm) is imported on first use.
 """
 
 from __future__ import annotations
@@ -12,27 +15,20 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from cnnkit.data.datasets import DATASETS, Dataset, data_dir, load_dataset
 from cnnkit.errors import DataError
 
-# fetch (urllib, tarfile, subprocess, tqdm) and info are imported on first use only
 _LAZY = {
+    "DATASETS": "cnnkit.data.registry",
+    "data_dir": "cnnkit.data.registry",
+    "Dataset": "cnnkit.data.datasets",
+    "load_dataset": "cnnkit.data.datasets",
     "fetch": "cnnkit.data.fetching",
     "FetchResult": "cnnkit.data.fetching",
     "dataset_info": "cnnkit.data.info",
     "DatasetInfo": "cnnkit.data.info",
 }
 
-__all__ = [
-    "DATASETS",
-    "DataError",
-    "Dataset",
-    "FetchResult",
-    "data_dir",
-    "dataset_info",
-    "fetch",
-    "load_dataset",
-]
+__all__ = ["DataError", *_LAZY]
 
 
 def __getattr__(name: str) -> Any:

@@ -25,9 +25,10 @@ from typing import Any
 import numpy as np
 
 from cnnkit._io import atomic_write_bytes
+from cnnkit.data.registry import CIFAR10_CLASSES
 from cnnkit.errors import DataError
 
-CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+CLASSES = CIFAR10_CLASSES
 IMAGE_SHAPE = (32, 32, 3)  # (H, W, C)
 ROW_SIZE = 3 * 32 * 32
 

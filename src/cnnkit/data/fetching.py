@@ -34,14 +34,14 @@ from typing import Protocol
 
 from cnnkit import __version__
 from cnnkit._io import atomic_path
-from cnnkit.data.datasets import (
+from cnnkit.data.idx import read_decompressed
+from cnnkit.data.registry import (
     DatasetSpec,
     check_digest,
     dataset_dir,
     file_digest,
     get_spec,
 )
-from cnnkit.data.idx import read_decompressed
 from cnnkit.errors import DataError
 
 MIRROR_TIMEOUT_S = 5.0  # per connection attempt and per read
@@ -340,11 +340,26 @@ def fetch(
     needed = [p.name for p in paths if not _is_verified(spec, p)]
     if not needed:
         return FetchResult(spec.name, folder, paths, source=None)
-    explicit = source_dir is not None
     if source_dir is not None:
         sources = [FolderSource(Path(source_dir))]
     elif sources is None:
         sources = default_sources(spec)
+    try:
+        return _first_that_works(spec, folder, needed, sources, source_dir, progress)
+    finally:
+        with contextlib.suppress(OSError):
+            folder.rmdir()  # only when empty: a fetch that stored nothing leaves no trace
+
+
+def _first_that_works(
+    spec: DatasetSpec,
+    folder: Path,
+    needed: list[str],
+    sources: Sequence[Source],
+    source_dir: str | os.PathLike[str] | None,
+    progress: bool,
+) -> FetchResult:
+    paths = [folder / f.name for f in spec.files]
     failed: list[str] = []
     for source in sources:
         with tempfile.TemporaryDirectory(prefix=".fetch-", dir=folder) as staging:
@@ -359,14 +374,12 @@ def fetch(
                 failed.append(reason if "://" in reason else f"{source.description}: {reason}")
                 continue
             except DataError as e:  # a corrupt or different file: nothing was kept
-                if explicit:
+                if source_dir is not None:
                     raise DataError(f"{e}; nothing was stored") from e
                 failed.append(str(e))
                 continue
         return FetchResult(spec.name, folder, paths, source.description, needed, failed)
-    with contextlib.suppress(OSError):
-        folder.rmdir()  # only if empty: leave no trace of a fetch that got nothing
-    where = f"from {source_dir}" if explicit else "from any source"
+    where = f"from {source_dir}" if source_dir is not None else "from any source"
     raise DataError(
         f"Could not fetch {spec.title} {where}: " + "; ".join(failed) + ". " + _how_to_provide(spec)
     )

@@ -8,15 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnkit.data.datasets import (
-    DATASETS,
-    DatasetSpec,
-    check_digest,
-    dataset_dir,
-    get_spec,
-    load_dataset,
-)
+from cnnkit.data.datasets import load_dataset
 from cnnkit.data.idx import read_decompressed
+from cnnkit.data.registry import DATASETS, DatasetSpec, check_digest, dataset_dir, get_spec
 from cnnkit.errors import DataError
 
 
