@@ -4,17 +4,17 @@ Input (N, C, H, W) or unbatched (C, H, W) like torch, or a single (H, W) image (
 Output sizes, padding limits (at most half the kernel) and `ceil_mode` windows follow
 `cnnkit.arithmetic.pool2d_output_shape`. Max pooling pads with -inf; `indices` are, as in torch,
 flat positions `row · W + col` in each (H, W) input plane, and ties go to the first maximum in
-window scan order (row by row). Windows that tile the input (kernel == stride, no padding, no
-dilation) take a reshape fast path instead of strided windows.
+window scan order (row by row). Every pass loops over the K_h·K_w kernel positions, each a strided
+slice covering all windows at once (for 2×2/2 pooling: four slices), never over pixels.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
 from cnnkit.arithmetic import pair, pool2d_output_shape
 from cnnkit.errors import CnnkitError, ShapeError
@@ -38,18 +38,6 @@ class _PoolGeometry:
     @property
     def output_shape(self) -> tuple[int, int, int, int]:
         return (*self.input_shape[:2], *self.output_hw)
-
-    @property
-    def tiles(self) -> bool:
-        """Windows are the cells of a grid over the input: the reshape fast path applies."""
-        (h, w), (ho, wo) = self.input_shape[2:], self.output_hw
-        return (
-            self.kernel == self.stride
-            and self.padding == (0, 0)
-            and self.dilation == (1, 1)
-            and ho * self.kernel[0] <= h
-            and wo * self.kernel[1] <= w
-        )
 
     def restore(self, array: np.ndarray) -> np.ndarray:
         return array.reshape(array.shape[self.added_axes :]) if self.added_axes else array
@@ -111,44 +99,63 @@ def _prepare(
     return x, geometry
 
 
-def _windows(xp: np.ndarray, geo: _PoolGeometry) -> np.ndarray:
-    """View (N, C, H_out, W_out, K_h, K_w) of the padded input xp."""
+def _window_slices(geo: _PoolGeometry) -> list[tuple[int, tuple[slice, slice]]]:
+    """For each kernel position k (scan order), the (rows, cols) slices of the padded input that
+    hold that position's value in every window: `xp[..., rows, cols]` is (N, C, H_out, W_out).
+
+    Pooling loops over these K_h·K_w slices, never over pixels.
+    """
     (kh, kw), (sh, sw), (dh, dw), (ho, wo) = geo.kernel, geo.stride, geo.dilation, geo.output_hw
-    s_n, s_c, s_h, s_w = xp.strides
-    return as_strided(
-        xp,
-        shape=(*xp.shape[:2], ho, wo, kh, kw),
-        strides=(s_n, s_c, sh * s_h, sw * s_w, dh * s_h, dw * s_w),
-        writeable=False,
-    )
+    return [
+        (
+            i * kw + j,
+            (
+                slice(i * dh, i * dh + sh * (ho - 1) + 1, sh),
+                slice(j * dw, j * dw + sw * (wo - 1) + 1, sw),
+            ),
+        )
+        for i in range(kh)
+        for j in range(kw)
+    ]
 
 
-def _tiles(x: np.ndarray, geo: _PoolGeometry) -> np.ndarray:
-    """View (N, C, H_out, K_h, W_out, K_w) of x cut into the pooling tiles."""
-    n, c = geo.input_shape[:2]
-    (kh, kw), (ho, wo) = geo.kernel, geo.output_hw
-    return x[:, :, : ho * kh, : wo * kw].reshape(n, c, ho, kh, wo, kw)
+def _max(xp: np.ndarray, slices: list[tuple[int, tuple[slice, slice]]]) -> np.ndarray:
+    """Window maxima (N, C, H_out, W_out) of the padded input xp."""
+    out = xp[..., slices[0][1][0], slices[0][1][1]].copy()  # (N, C, H_out, W_out)
+    for _, (rows, cols) in slices[1:]:
+        np.maximum(out, xp[..., rows, cols], out=out)
+    return out
 
 
-def _window_argmax(x: np.ndarray, geo: _PoolGeometry) -> np.ndarray:
-    """Index of the first maximum in each window, in scan order: (N, C, H_out, W_out) ints."""
-    n, c, ho, wo = geo.output_shape
-    kh, kw = geo.kernel
-    if geo.tiles:
-        flat = _tiles(x, geo).transpose(0, 1, 2, 4, 3, 5)  # (N, C, H_out, W_out, K_h, K_w)
-    else:
-        xp = pad2d(x, geo.pads(), value=-np.inf)
-        flat = _windows(xp, geo)  # (N, C, H_out, W_out, K_h, K_w)
-    return flat.reshape(n, c, ho, wo, kh * kw).argmax(axis=-1)
+def _first_max_masks(
+    xp: np.ndarray, out: np.ndarray, slices: list[tuple[int, tuple[slice, slice]]]
+) -> Iterator[tuple[int, tuple[slice, slice], np.ndarray]]:
+    """For each kernel position k in scan order: where it holds its window's first maximum."""
+    taken = np.zeros(out.shape, dtype=bool)  # windows whose maximum was already found
+    for k, (rows, cols) in slices:
+        hit = xp[..., rows, cols] == out
+        hit &= ~taken
+        taken |= hit
+        yield k, (rows, cols), hit
 
 
 def _flat_indices(offset: np.ndarray, geo: _PoolGeometry) -> np.ndarray:
-    """Window offsets (N, C, H_out, W_out) -> torch's indices `row · W + col` (int64)."""
+    """Window offsets k (N, C, H_out, W_out) -> torch's indices `row · W + col` (int64)."""
     kw, (sh, sw), (ph, pw), (dh, dw) = geo.kernel[1], geo.stride, geo.padding, geo.dilation
     ho, wo = geo.output_hw
     rows = np.arange(ho)[:, None] * sh - ph + (offset // kw) * dh
     cols = np.arange(wo)[None, :] * sw - pw + (offset % kw) * dw
-    return (rows * geo.input_shape[3] + cols).astype(np.int64)
+    return rows * geo.input_shape[3] + cols
+
+
+def _offsets_from_indices(indices: np.ndarray, geo: _PoolGeometry) -> np.ndarray:
+    """Inverse of `_flat_indices`: torch's indices -> window offsets k."""
+    kw, (sh, sw), (ph, pw), (dh, dw) = geo.kernel[1], geo.stride, geo.padding, geo.dilation
+    ho, wo = geo.output_hw
+    row, col = np.divmod(indices, geo.input_shape[3])
+    i = (row - (np.arange(ho)[:, None] * sh - ph)) // dh
+    j = (col - (np.arange(wo)[None, :] * sw - pw)) // dw
+    return i * kw + j
 
 
 def max_pool2d(
@@ -165,18 +172,15 @@ def max_pool2d(
     With `return_indices`, also returns torch's flat indices, which `max_pool2d_backward` takes.
     """
     x, geo = _prepare(input, kernel_size, stride, padding, dilation, ceil_mode, "max_pool2d")
-    if return_indices:
-        offset = _window_argmax(x, geo)  # (N, C, H_out, W_out)
-        indices = _flat_indices(offset, geo)
-        out = np.take_along_axis(
-            x.reshape(*x.shape[:2], -1), indices.reshape(*x.shape[:2], -1), axis=-1
-        ).reshape(geo.output_shape)  # (N, C, H_out, W_out)
-        return geo.restore(out), geo.restore(indices)
-    if geo.tiles:
-        out = _tiles(x, geo).max(axis=(3, 5))  # (N, C, H_out, W_out)
-    else:
-        out = _windows(pad2d(x, geo.pads(), value=-np.inf), geo).max(axis=(4, 5))
-    return geo.restore(out)
+    xp = pad2d(x, geo.pads(), value=-np.inf)  # (N, C, H_pad, W_pad)
+    slices = _window_slices(geo)
+    out = _max(xp, slices)  # (N, C, H_out, W_out)
+    if not return_indices:
+        return geo.restore(out)
+    offset = np.zeros(out.shape, dtype=np.int64)
+    for k, _, hit in _first_max_masks(xp, out, slices):
+        offset[hit] = k
+    return geo.restore(out), geo.restore(_flat_indices(offset, geo))
 
 
 def max_pool2d_backward(
@@ -189,32 +193,39 @@ def max_pool2d_backward(
     ceil_mode: bool = False,
     indices: Any = None,
 ) -> np.ndarray:
-    """Gradient of `max_pool2d` w.r.t. its input: each window's gradient goes to its (first)
-    maximum; overlapping windows add up. Pass the forward pass's `indices` to skip the search."""
+    """Gradient of `max_pool2d` w.r.t. its input: each window's gradient goes to its first
+    maximum (scan order, as torch); overlapping windows add up. `indices` from the forward pass
+    (`return_indices=True`) skip the search for the maxima."""
     x, geo = _prepare(input, kernel_size, stride, padding, dilation, ceil_mode, "max_pool2d")
     g = _grad_output(grad_output, geo, x.dtype, "max_pool2d_backward")
-    n, c, h, w = geo.input_shape
+    slices = _window_slices(geo)
     if indices is None:
-        offset = _window_argmax(x, geo)  # (N, C, H_out, W_out)
-        if geo.tiles:
-            return geo.restore(_scatter_tiles(g, offset, geo))
-        idx = _flat_indices(offset, geo)
+        xp = pad2d(x, geo.pads(), value=-np.inf)  # (N, C, H_pad, W_pad)
+        masks = ((sl, hit) for _, sl, hit in _first_max_masks(xp, _max(xp, slices), slices))
     else:
-        idx = np.asarray(indices).reshape(geo.output_shape)
-    plane = np.arange(n * c).reshape(n, c, 1, 1) * (h * w)
-    grad = np.bincount((idx + plane).ravel(), weights=g.ravel(), minlength=n * c * h * w)
-    return geo.restore(grad.astype(x.dtype, copy=False).reshape(n, c, h, w))
+        idx = np.asarray(indices)
+        if idx.shape != g.shape[geo.added_axes :] and idx.shape != g.shape:
+            raise ShapeError(
+                f"The 'indices' parameter of max_pool2d_backward must have the output shape "
+                f"{g.shape[geo.added_axes :]}. Got shape {idx.shape} instead."
+            )
+        offset = _offsets_from_indices(idx.reshape(geo.output_shape), geo)
+        masks = ((sl, offset == k) for k, sl in slices)
+    return _scatter(((sl, g * hit) for sl, hit in masks), geo, x.dtype)
 
 
-def _scatter_tiles(g: np.ndarray, offset: np.ndarray, geo: _PoolGeometry) -> np.ndarray:
-    """Non-overlapping windows: put each gradient at its window offset. -> (N, C, H, W)."""
+def _scatter(
+    parts: Iterable[tuple[tuple[slice, slice], np.ndarray]], geo: _PoolGeometry, dtype: np.dtype
+) -> np.ndarray:
+    """Add each (N, C, H_out, W_out) part at its window slice of the padded input; crop."""
     n, c, h, w = geo.input_shape
-    (kh, kw), (ho, wo) = geo.kernel, geo.output_hw
-    one_hot = offset[..., None] == np.arange(kh * kw)  # (N, C, H_out, W_out, K_h·K_w)
-    tiles = (one_hot * g[..., None]).reshape(n, c, ho, wo, kh, kw)
-    grad = np.zeros((n, c, h, w), dtype=g.dtype)
-    _tiles(grad, geo)[...] = tiles.transpose(0, 1, 2, 4, 3, 5)  # (N, C, H_out, K_h, W_out, K_w)
-    return grad
+    (top, bottom), (left, right) = geo.pads()
+    grad = np.zeros((n, c, h + top + bottom, w + left + right), dtype=dtype)
+    for (rows, cols), part in parts:
+        grad[..., rows, cols] += part
+    if top or bottom or left or right:
+        grad = grad[..., top : top + h, left : left + w].copy()  # (N, C, H, W)
+    return geo.restore(grad)
 
 
 def _grad_output(grad_output: Any, geo: _PoolGeometry, dtype: np.dtype, func: str) -> np.ndarray:
@@ -268,11 +279,13 @@ def avg_pool2d(
     """`torch.nn.functional.avg_pool2d`: the sum of each window over torch's divisor."""
     x, geo = _prepare(input, kernel_size, stride, padding, 1, ceil_mode, "avg_pool2d")
     divisor = _avg_divisor(geo, count_include_pad, divisor_override, x.dtype)
-    if geo.tiles:
-        total = _tiles(x, geo).sum(axis=(3, 5))  # (N, C, H_out, W_out)
-    else:
-        total = _windows(pad2d(x, geo.pads()), geo).sum(axis=(4, 5))
-    return geo.restore(total / divisor)
+    xp = pad2d(x, geo.pads())  # (N, C, H_pad, W_pad)
+    slices = _window_slices(geo)
+    total = xp[..., slices[0][1][0], slices[0][1][1]].copy()  # (N, C, H_out, W_out)
+    for _, (rows, cols) in slices[1:]:
+        total += xp[..., rows, cols]
+    total /= divisor
+    return geo.restore(total)
 
 
 def avg_pool2d_backward(
@@ -289,11 +302,4 @@ def avg_pool2d_backward(
     x, geo = _prepare(input, kernel_size, stride, padding, 1, ceil_mode, "avg_pool2d")
     g = _grad_output(grad_output, geo, x.dtype, "avg_pool2d_backward")
     g = g / _avg_divisor(geo, count_include_pad, divisor_override, x.dtype)
-    n, c, h, w = geo.input_shape
-    (kh, kw), (sh, sw), (ho, wo) = geo.kernel, geo.stride, geo.output_hw
-    (top, bottom), (left, right) = geo.pads()
-    grad = np.zeros((n, c, h + top + bottom, w + left + right), dtype=x.dtype)
-    for i in range(kh):
-        for j in range(kw):
-            grad[:, :, i : i + sh * (ho - 1) + 1 : sh, j : j + sw * (wo - 1) + 1 : sw] += g
-    return geo.restore(grad[:, :, top : top + h, left : left + w].copy())
+    return _scatter(((sl, g) for _, sl in _window_slices(geo)), geo, x.dtype)
