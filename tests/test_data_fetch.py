@@ -162,6 +162,19 @@ def test_interrupted_fetch_leaves_no_file_that_passes_for_data(tiny, tmp_path, m
     assert listing(tmp_path / "tiny") == []  # no temporary files, no half of the dataset
 
 
+def test_leftovers_of_a_killed_fetch_are_removed_later(tiny, tmp_path):
+    folder = tmp_path / "tiny"
+    (folder / ".fetch-old").mkdir(parents=True)
+    (folder / ".fetch-old" / FILES[0]).write_bytes(b"half")
+    (folder / f".{FILES[0]}.abc.part").write_bytes(b"half")
+    (folder / ".fetch-running").mkdir()  # another fetch, in progress now
+    hour_ago = time.time() - 3700
+    for name in (".fetch-old", f".{FILES[0]}.abc.part"):
+        os.utime(folder / name, (hour_ago, hour_ago))
+    fetch("tiny", data_dir=tmp_path, source_dir=tiny.source, progress=False)
+    assert listing(folder) == sorted([*FILES, ".fetch-running"])
+
+
 def test_sources_are_tried_in_order_until_one_works(tiny, tmp_path):
     bad = tmp_path / "bad"
     shutil.copytree(tiny.source, bad)

