@@ -9,7 +9,7 @@ from cnnkit.commands._common import add_json_flag, print_json
 from cnnkit.data.registry import DATASETS, data_dir
 
 DATA_DIR_HELP = (
-    "the data dir (default: $CNNKIT_DATA, else $XDG_CACHE_HOME/cnnkit or ~/.cache/cnnkit)"
+    "the data dir; when not given: $CNNKIT_DATA, else $XDG_CACHE_HOME/cnnkit or ~/.cache/cnnkit"
 )
 
 

@@ -136,6 +136,7 @@ register(
         mirrors=(
             "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
             "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/",
+            "https://storage.googleapis.com/tensorflow/tf-keras-datasets/",
         ),
         system_dirs=("/usr/share/datasets/fashion-mnist",),
         how_to_get="on Debian/Ubuntu, `apt-get install dataset-fashion-mnist` installs the "
