@@ -30,9 +30,11 @@ PADDING_STRINGS = ("valid", "same", "full")
 _AXES = ("height", "width")
 
 __all__ = [
+    "LAYER_KINDS",
     "PADDING_STRINGS",
     "FcConvComparison",
     "ConvLayerParams",
+    "LayerShape",
     "ParamCount",
     "compare_fc_conv",
     "conv2d_output_shape",
@@ -40,8 +42,10 @@ __all__ = [
     "conv_output_size",
     "conv_transpose2d_output_shape",
     "conv_transpose_output_size",
+    "layer_output_shape",
     "linear_params",
     "pair",
+    "percent_text",
     "pool2d_output_shape",
     "resolve_padding",
     "same_padding",
@@ -411,6 +415,7 @@ def compare_fc_conv(
             f"Got {input_shape!r} instead."
         )
     h, w, c = (int(v) for v in input_shape)
+    hidden = _positive_int(hidden, "hidden", func)
     if isinstance(conv_channels, str | bytes) or not isinstance(conv_channels, Sequence):
         raise CnnkitError(
             f"The 'conv_channels' parameter of {func} must be a sequence of positive ints. "
@@ -435,3 +440,93 @@ def compare_fc_conv(
         ratio=ratio,
         reduction_percent=100.0 * (1.0 - ratio),
     )
+
+
+# --------------------------------------------------------------------------- one layer, any kind
+
+LAYER_KINDS = ("conv", "pool", "transposed")
+
+
+@dataclass(frozen=True)
+class LayerShape:
+    """Everything `cnnkit size` shows about one layer: the resolved arguments and the output."""
+
+    kind: str  # "conv", "pool" (max or average) or "transposed"
+    input_size: Pair  # (H, W)
+    kernel_size: Pair
+    effective_kernel: Pair  # D·(K − 1) + 1
+    stride: Pair
+    padding: Sides  # ((top, bottom), (left, right))
+    dilation: Pair
+    output_padding: Pair  # transposed convolution only; (0, 0) otherwise
+    ceil_mode: bool  # pooling only
+    output_size: Pair  # (H_out, W_out)
+
+
+def layer_output_shape(
+    *,
+    input_size: Any,
+    kernel_size: Any,
+    stride: Any = None,
+    padding: Any = 0,
+    dilation: Any = 1,
+    kind: str = "conv",
+    ceil_mode: bool = False,
+    output_padding: Any = 0,
+) -> LayerShape:
+    """Output shape of one conv / pool / transposed-conv layer, with its resolved arguments.
+
+    `stride=None` means 1 for convolutions and the kernel size for pooling (torch's defaults).
+    """
+    if kind not in LAYER_KINDS:
+        raise CnnkitError(
+            f"The 'kind' parameter of layer_output_shape must be one of "
+            f"{', '.join(map(repr, LAYER_KINDS))}. Got {kind!r} instead."
+        )
+    if ceil_mode and kind != "pool":
+        raise CnnkitError("ceil_mode applies to pooling only (kind='pool').")
+    if kind != "transposed" and output_padding not in (0, (0, 0)):
+        raise CnnkitError("output_padding applies to transposed convolutions only.")
+    func = {"conv": "conv2d", "pool": "pool2d", "transposed": "conv_transpose2d"}[kind]
+    hw = _positive_pair(input_size, "input_size", func)
+    k = _positive_pair(kernel_size, "kernel_size", func)
+    d = _positive_pair(dilation, "dilation", func)
+    if stride is None:
+        s = k if kind == "pool" else (1, 1)
+    else:
+        s = _positive_pair(stride, "stride", func)
+    op = (0, 0)
+    if kind == "conv":
+        sides = resolve_padding(padding, k, d, stride=s, func=func)
+        out = conv2d_output_shape(hw, k, s, (*sides[0], *sides[1]), d)
+    elif kind == "pool":
+        ph, pw = _non_negative_pair(padding, "padding", func)
+        sides = ((ph, ph), (pw, pw))
+        out = pool2d_output_shape(hw, k, s, padding, d, ceil_mode)
+    else:
+        ph, pw = _non_negative_pair(padding, "padding", func)
+        sides = ((ph, ph), (pw, pw))
+        op = _non_negative_pair(output_padding, "output_padding", func)
+        out = conv_transpose2d_output_shape(hw, k, s, padding, output_padding, d)
+    return LayerShape(
+        kind=kind,
+        input_size=hw,
+        kernel_size=k,
+        effective_kernel=(d[0] * (k[0] - 1) + 1, d[1] * (k[1] - 1) + 1),
+        stride=s,
+        padding=sides,
+        dilation=d,
+        output_padding=op,
+        ceil_mode=bool(ceil_mode),
+        output_size=out,
+    )
+
+
+def percent_text(value: float, decimals: int = 2) -> str:
+    """`value` (already in percent) with enough decimals that it never reads as exactly 100 or 0
+    when it is not: 99.9988 prints as "99.9988%", not "100.00%"."""
+    text = f"{value:.{decimals}f}"
+    while decimals < 12 and value not in (0.0, 100.0) and float(text) in (0.0, 100.0):
+        decimals += 1
+        text = f"{value:.{decimals}f}"
+    return text + "%"
