@@ -17,7 +17,13 @@ import numpy as np
 
 from cnnkit.data import cifar
 from cnnkit.data.idx import parse_idx, read_decompressed
-from cnnkit.data.registry import DatasetSpec, check_digest, dataset_dir, get_spec
+from cnnkit.data.registry import (
+    DatasetSpec,
+    check_digest,
+    dataset_dir,
+    from_dir_advice,
+    get_spec,
+)
 from cnnkit.errors import DataError
 
 
@@ -35,33 +41,17 @@ class Dataset:
         return len(self.labels)
 
 
-def missing_message(spec: DatasetSpec, folder: Path, missing: list[str]) -> str:
-    files = ", ".join(f.name for f in spec.files)
-    advice = [
-        f"`cnnkit data fetch {spec.name}` downloads and verifies it",
-        f"`cnnkit data fetch {spec.name} --from DIR` copies it from a folder DIR holding "
-        f"{files} (gzip or raw)",
-    ]
-    if spec.how_to_get:
-        advice.append(spec.how_to_get)
-    return (
-        f"{spec.title} is not in {folder} (missing {', '.join(missing)}). To get it: "
-        + "; or ".join(advice)
-        + " (use --data-dir or $CNNKIT_DATA to choose another data dir)"
-    )
-
-
-def _read_verified(spec: DatasetSpec, folder: Path, name: str) -> bytearray:
-    path = folder / name
+def read_verified(spec: DatasetSpec, path: Path) -> bytearray:
+    """The content of one of `spec`'s files, after checking its checksum."""
     data = read_decompressed(path)
-    check_digest(spec.file(name), data, str(path))
+    check_digest(spec.file(path.name), data, str(path))
     return data
 
 
 def _load_idx_split(spec: DatasetSpec, folder: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
     image_file, label_file = spec.splits[split]
-    images = parse_idx(_read_verified(spec, folder, image_file), str(folder / image_file))
-    labels = parse_idx(_read_verified(spec, folder, label_file), str(folder / label_file))
+    images = parse_idx(read_verified(spec, folder / image_file), str(folder / image_file))
+    labels = parse_idx(read_verified(spec, folder / label_file), str(folder / label_file))
     if images.ndim != 3 or images.dtype != np.uint8:
         raise DataError(
             f"{folder / image_file}: expected (N, H, W) uint8 images. "
@@ -79,7 +69,7 @@ def _load_idx_split(spec: DatasetSpec, folder: Path, split: str) -> tuple[np.nda
 
 def _load_cifar_split(spec: DatasetSpec, folder: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
     parts = [
-        cifar.parse_batch(_read_verified(spec, folder, name), str(folder / name))
+        cifar.parse_batch(read_verified(spec, folder / name), str(folder / name))
         for name in spec.splits[split]
     ]
     if len(parts) == 1:
@@ -107,9 +97,7 @@ def load_dataset(
             f"Got {split!r} instead."
         )
     folder = dataset_dir(name, data_dir)
-    needed = list(spec.splits[split])
-    if spec.format == "cifar":
-        needed.append("batches.meta")
+    needed = spec.split_files(split)
     missing = [n for n in needed if not (folder / n).is_file()]
     if missing and download:
         from cnnkit.data.fetching import fetch
@@ -117,12 +105,17 @@ def load_dataset(
         fetch(name, data_dir=data_dir)
         missing = [n for n in needed if not (folder / n).is_file()]
     if missing:
-        raise DataError(missing_message(spec, folder, missing))
+        raise DataError(
+            f"{spec.title} is not in {folder} (missing {', '.join(missing)}). To get it: "
+            f"`cnnkit data fetch {spec.name}` (downloads and verifies it), or "
+            + from_dir_advice(spec)
+            + ". Choose another data dir with --data-dir or $CNNKIT_DATA."
+        )
     if spec.format == "idx":
         images, labels = _load_idx_split(spec, folder, split)
         classes = list(spec.classes)
     else:
         images, labels = _load_cifar_split(spec, folder, split)
-        meta = folder / "batches.meta"
-        classes = cifar.parse_label_names(_read_verified(spec, folder, meta.name), str(meta))
+        meta = folder / str(spec.meta_file)
+        classes = cifar.parse_label_names(read_verified(spec, meta), str(meta))
     return Dataset(images=images, labels=labels, name=spec.name, split=split, classes=classes)

@@ -35,12 +35,14 @@ from typing import Protocol
 
 from cnnkit import __version__
 from cnnkit._io import atomic_path
+from cnnkit.data.datasets import read_verified
 from cnnkit.data.idx import read_decompressed
 from cnnkit.data.registry import (
     DatasetSpec,
     check_digest,
     dataset_dir,
     file_digest,
+    from_dir_advice,
     get_spec,
 )
 from cnnkit.errors import DataError
@@ -285,11 +287,9 @@ def default_sources(spec: DatasetSpec) -> list[Source]:
 
 
 def _is_verified(spec: DatasetSpec, path: Path) -> bool:
-    if not path.is_file():
-        return False
     try:
-        check_digest(spec.file(path.name), read_decompressed(path), str(path))
-    except DataError:
+        read_verified(spec, path)
+    except DataError:  # absent, unreadable or a checksum mismatch
         return False
     return True
 
@@ -321,19 +321,6 @@ def _install(spec: DatasetSpec, provided: dict[str, Path], folder: Path, origin:
             tmp.chmod(0o644)  # a data cache others may read (the temporary file was 0600)
         # leaving the stack renames every temporary file into place; an exception in the
         # loop (checksum mismatch, corrupt gzip, Ctrl-C) removes them all instead
-
-
-def _how_to_provide(spec: DatasetSpec) -> str:
-    files = ", ".join(f.name for f in spec.files)
-    text = (
-        f"Get the files some other way and run `cnnkit data fetch {spec.name} --from DIR` "
-        f"with DIR holding {files} (each raw or .gz)"
-    )
-    if spec.archive:
-        text += f", or the {spec.archive} archive or its {spec.archive_folder}/ folder"
-    if spec.how_to_get:
-        text += f"; {spec.how_to_get}"
-    return text
 
 
 def fetch(
@@ -400,5 +387,8 @@ def _first_that_works(
         return FetchResult(spec.name, folder, paths, source.description, needed, failed)
     where = f"from {source_dir}" if source_dir is not None else "from any source"
     raise DataError(
-        f"Could not fetch {spec.title} {where}: " + "; ".join(failed) + ". " + _how_to_provide(spec)
+        f"Could not fetch {spec.title} {where}: "
+        + "; ".join(failed)
+        + ". Get the files some other way and run "
+        + from_dir_advice(spec)
     )

@@ -8,9 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnkit.data.datasets import load_dataset
-from cnnkit.data.idx import read_decompressed
-from cnnkit.data.registry import DATASETS, DatasetSpec, check_digest, dataset_dir, get_spec
+from cnnkit.data.datasets import load_dataset, read_verified
+from cnnkit.data.registry import DATASETS, DatasetSpec, dataset_dir, get_spec
 from cnnkit.errors import DataError
 
 
@@ -48,7 +47,7 @@ class DatasetInfo:
 
 def _file_problem(spec: DatasetSpec, path: Path) -> str | None:
     try:
-        check_digest(spec.file(path.name), read_decompressed(path), str(path))
+        read_verified(spec, path)
     except DataError as e:
         return str(e)
     return None
@@ -74,8 +73,8 @@ def _one(name: str, data_dir: str | os.PathLike[str] | None) -> DatasetInfo:
     verified: set[str] = set()
     splits: list[SplitInfo] = []
     classes = list(spec.classes)
-    for split, split_files in spec.splits.items():
-        needed = set(split_files) | ({"batches.meta"} if spec.format == "cifar" else set())
+    for split in spec.splits:
+        needed = set(spec.split_files(split))
         if not needed <= present:
             continue
         try:

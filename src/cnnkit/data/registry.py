@@ -48,10 +48,15 @@ class DatasetSpec:
     archive: str | None = None  # cifar: the archive's file name and top folder inside it
     archive_md5: str | None = None
     archive_folder: str | None = None
+    meta_file: str | None = None  # cifar: read with every split (class names)
     how_to_get: str = ""  # extra advice for the "missing" error
 
     def file(self, name: str) -> FileSpec:
         return next(f for f in self.files if f.name == name)
+
+    def split_files(self, split: str) -> tuple[str, ...]:
+        """Every file that loading `split` reads."""
+        return self.splits[split] + ((self.meta_file,) if self.meta_file else ())
 
 
 MNIST_FILES = (
@@ -158,6 +163,7 @@ register(
         archive="cifar-10-python.tar.gz",
         archive_md5="c58f30108f718f92721af3b95e74349a",
         archive_folder="cifar-10-batches-py",
+        meta_file="batches.meta",
     )
 )
 
@@ -199,3 +205,16 @@ def check_digest(spec: FileSpec, data: bytes | bytearray, source: str) -> None:
             f"{source}: checksum mismatch: {spec.algorithm} {got}, expected {spec.digest} "
             f"(a corrupt, truncated or different file)"
         )
+
+
+def from_dir_advice(spec: DatasetSpec) -> str:
+    """How to provide the files by hand: the --from form of `cnnkit data fetch`."""
+    text = (
+        f"`cnnkit data fetch {spec.name} --from DIR` with DIR holding "
+        f"{', '.join(f.name for f in spec.files)} (each raw or .gz)"
+    )
+    if spec.archive:
+        text += f", or the {spec.archive} archive or its {spec.archive_folder}/ folder"
+    if spec.how_to_get:
+        text += f"; {spec.how_to_get}"
+    return text
