@@ -247,15 +247,17 @@ def _entries() -> list[Activation]:
         Activation("relu", "max(0, x)", relu, relu_grad),
         Activation(
             "leaky-relu",
-            "max(0, x) + a min(0, x)",
+            "x if x > 0 else negative_slope x",
             leaky_relu,
             leaky_relu_grad,
             {"negative_slope": 0.01},
         ),
         Activation("sigmoid", "1 / (1 + exp(-x))", sigmoid, sigmoid_grad),
         Activation("tanh", "tanh(x)", tanh, tanh_grad),
-        Activation("elu", "x if x > 0 else a (exp(x) - 1)", elu, elu_grad, {"alpha": 1.0}),
-        Activation("gelu", "x Phi(x)", gelu, gelu_grad, {"approximate": "none"}),
+        Activation("elu", "x if x > 0 else alpha (exp(x) - 1)", elu, elu_grad, {"alpha": 1.0}),
+        Activation(
+            "gelu", "x Phi(x), Phi: the normal CDF", gelu, gelu_grad, {"approximate": "none"}
+        ),
         Activation(
             "gelu-tanh",
             "0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))",

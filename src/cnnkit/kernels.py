@@ -272,3 +272,32 @@ def filter_image(image: Any, kernel: Any, *, boundary: str = "symmetric") -> np.
         planes[:, None], k[None, None], padding="same", padding_mode=boundary
     )  # (C, 1, H, W)
     return out[0, 0] if img.ndim == 2 else out[:, 0].transpose(1, 2, 0)  # (H, W) or (H, W, C)
+
+
+@dataclasses.dataclass(frozen=True)
+class KernelResponse:
+    spec: str  # as given, e.g. "gaussian:5,1.4"
+    title: str  # "gaussian (size=5, sigma=1.4)"
+    kernel: np.ndarray  # (kh, kw)
+    response: np.ndarray  # same shape as the image
+
+    @property
+    def signed(self) -> bool:
+        """True for derivative-like kernels: the response is +/- around 0."""
+        return sums_to_zero(self.kernel)
+
+
+def sums_to_zero(kernel: np.ndarray) -> bool:
+    """Derivative-like kernels (edges, Laplacian): flat areas give 0, responses are signed."""
+    return bool(abs(kernel.sum()) <= 1e-9 * max(1.0, float(np.abs(kernel).sum())))
+
+
+def kernel_responses(
+    image: Any, specs: list[str], *, boundary: str = "symmetric"
+) -> list[KernelResponse]:
+    """Filter one image with each kernel spec (the data of the chapter's comparison figure)."""
+    kernels = [kernel_from_spec(spec) for spec in specs]  # all specs checked before any work
+    return [
+        KernelResponse(spec, kernel_title(spec), k, filter_image(image, k, boundary=boundary))
+        for spec, k in zip(specs, kernels, strict=True)
+    ]
