@@ -67,16 +67,20 @@ class Conv2dCache:
     cols: np.ndarray
 
 
-def _float_array(value: Any, name: str) -> np.ndarray:
+def _real_array(value: Any, name: str) -> np.ndarray:
     array = np.asarray(value)
-    if array.dtype.kind == "f":
-        return array
-    if array.dtype.kind in "biu":
-        return array.astype(np.float64)
-    raise CnnkitError(
-        f"The {name!r} parameter of conv2d must be a real-valued array. "
-        f"Got dtype {array.dtype} instead."
-    )
+    if array.dtype.kind not in "biuf":
+        raise CnnkitError(
+            f"The {name!r} parameter of conv2d must be a real-valued array. "
+            f"Got dtype {array.dtype} instead."
+        )
+    return array
+
+
+def _compute_dtype(*arrays: np.ndarray | None) -> np.dtype:
+    """The floating dtype the arrays share (float32 stays float32); all-integer -> float64."""
+    floats = [a.dtype for a in arrays if a is not None and a.dtype.kind == "f"]
+    return np.result_type(*floats) if floats else np.dtype(np.float64)
 
 
 def _prepare(
@@ -91,8 +95,8 @@ def _prepare(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, ConvGeometry]:
     """Validate like torch; return (input (N, C, H, W), weight (C_out, C_in/G, K_h, K_w), bias,
     geometry), all in one floating dtype."""
-    x = _float_array(input, "input")
-    w = _float_array(weight, "weight")
+    x = _real_array(input, "input")
+    w = _real_array(weight, "weight")
     if x.ndim == 2 and w.ndim == 2:
         added_axes = 2
         x, w = x[None, None], w[None, None]  # (1, 1, H, W), (1, 1, K_h, K_w)
@@ -107,8 +111,8 @@ def _prepare(
             "(C_out, C_in/groups, K_h, K_w), or a 2-D image with a 2-D kernel. "
             f"Got input shape {np.shape(input)} and weight shape {np.shape(weight)} instead."
         )
-    b = None if bias is None else _float_array(bias, "bias")
-    dtype = np.result_type(x, w, *(() if b is None else (b,)))
+    b = None if bias is None else _real_array(bias, "bias")
+    dtype = _compute_dtype(x, w, b)
 
     if isinstance(groups, bool) or not isinstance(groups, int | np.integer) or groups < 1:
         raise CnnkitError(
@@ -217,7 +221,8 @@ def conv2d(
       `"symmetric"` (SciPy's `boundary="symm"`).
     - input (N, C_in, H, W) -> (N, C_out, H_out, W_out); (C_in, H, W) -> (C_out, H_out, W_out);
       a 2-D image with a 2-D kernel -> 2-D result.
-    - float32 and float64 are kept; integer inputs are computed in float64.
+    - float32 and float64 are kept (float32 with an integer image stays float32); an
+      all-integer call is computed in float64.
     """
     out, _ = conv2d_forward(input, weight, bias, stride, padding, dilation, groups, padding_mode)
     return out
