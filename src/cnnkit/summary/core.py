@@ -131,7 +131,9 @@ def run_traced(
         raise CnnkitError(f"summary needs a torch.nn.Module. Got {type(model).__name__} instead.")
     if x is None:
         dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), None)
-        x = torch.zeros(input_shape, dtype=dtype or torch.float32, device=device)
+        # Random, not zeros: data-dependent branches see something like an image.
+        gen = torch.Generator().manual_seed(0)
+        x = torch.rand(input_shape, generator=gen, dtype=dtype or torch.float32).to(device)
     with _eval_mode(model), torch.set_grad_enabled(grad):
         try:
             return record(model, x, replace=replace), x

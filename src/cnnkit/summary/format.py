@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from cnnkit.summary.core import Summary
+    from cnnkit.summary.rf import ReceptiveField
 
 
 def render_table(
@@ -61,25 +67,25 @@ def fmt_number(value: object) -> str:
 
 # --------------------------------------------------------------------------- cnnkit summary
 
+LEGEND = (
+    "RF: receptive-field size in input pixels (H×W); Jump: input pixels between adjacent units; "
+    "Start: input coordinate of the first unit's centre (pixel i is centred at i). "
+    "'whole input': every unit depends on the whole input (flatten, linear, global pooling). "
+    "≈: approximate (transposed conv, upsampling: the largest field over the units). "
+    "MACs: multiply-accumulates by the rules of docs/summary.md."
+)
 
-def fmt_rf(rf: object) -> tuple[str, str, str]:
-    """(size, jump, start) cells for a `ReceptiveField`."""
-    status = getattr(rf, "status", "unknown")
-    if status != "local":
-        label = {
-            "whole-input": "whole input",
-            "not-aligned": "not aligned",
-            "none": "-",
-        }.get(status, "?")
-        return (label, "", "")
-    size, jump, start = rf.size, rf.jump, rf.start  # type: ignore[attr-defined]
-    approx = "≈" if rf.approximate else ""  # type: ignore[attr-defined]
-    cells = [
-        approx + fmt_pair([_round(v) for v in size]),
-        fmt_axes([_round(v) for v in jump]),
-        fmt_axes([_round(v) for v in start]),
-    ]
-    return (cells[0], cells[1], cells[2])
+
+def fmt_rf(rf: ReceptiveField) -> tuple[str, str, str]:
+    """(size, jump, start) cells for a receptive field."""
+    if rf.status != "local" or rf.size is None or rf.jump is None or rf.start is None:
+        label = {"whole-input": "whole input", "not-aligned": "not aligned", "none": "-"}
+        return (label.get(rf.status, "?"), "", "")
+    return (
+        ("≈" if rf.approximate else "") + fmt_pair([_round(v) for v in rf.size]),
+        fmt_axes([_round(v) for v in rf.jump]),
+        fmt_axes([_round(v) for v in rf.start]),
+    )
 
 
 def _round(value: float) -> float:
@@ -90,44 +96,31 @@ def fmt_bytes(n: int) -> str:
     return f"{n / 2**20:,.2f} MiB" if n >= 2**20 else f"{n / 2**10:,.2f} KiB"
 
 
-def render_summary(s: object) -> str:
+def render_summary(s: Summary) -> str:
     """The `cnnkit summary` table: one row per layer, then totals. Column sums = totals."""
     headers = ["Layer", "Type", "Output shape", "Param #", "MACs", "RF", "Jump", "Start"]
     rows = []
-    for r in s.rows:  # type: ignore[attr-defined]
+    for r in s.rows:
         indent = "  " * max(r.depth - 1, 0)
         shape = "(" + ", ".join(str(d) for d in r.output_shape) + ")"
-        rows.append(
-            [
-                indent + r.name,
-                r.type,
-                shape,
-                fmt_number(r.params),
-                fmt_number(r.macs),
-                *fmt_rf(r.rf),
-            ]
-        )
-    footer = [
-        ["Total", "", "", fmt_number(s.total_params), fmt_number(s.total_macs), "", "", ""],  # type: ignore[attr-defined]
-    ]
-    table = render_table(headers, rows, align="lllrrrrr", footer=footer)
+        rf = fmt_rf(r.rf)
+        rows.append([indent + r.name, r.type, shape, fmt_number(r.params), fmt_number(r.macs), *rf])
+    total = ["Total", "", "", fmt_number(s.total_params), fmt_number(s.total_macs), "", "", ""]
+    table = render_table(headers, rows, align="lllrrrrr", footer=[total])
     lines = [
-        f"{s.model} on input {tuple(s.input_shape)}",  # type: ignore[attr-defined]
+        f"{s.model} on input {tuple(s.input_shape)}",
         "",
         table,
         "",
-        f"Total params:         {s.total_params:,}",  # type: ignore[attr-defined]
-        f"Trainable params:     {s.trainable_params:,}",  # type: ignore[attr-defined]
-        f"Non-trainable params: {s.frozen_params:,}",  # type: ignore[attr-defined]
-        f"Total MACs:           {s.total_macs:,}",  # type: ignore[attr-defined]
-        f"Parameter memory:     {fmt_bytes(s.param_bytes)}",  # type: ignore[attr-defined]
-        f"Activation memory:    {fmt_bytes(s.activation_bytes)} (outputs of one forward pass)",  # type: ignore[attr-defined]
-        f"Input memory:         {fmt_bytes(s.input_bytes)}",  # type: ignore[attr-defined]
+        f"Total params:         {s.total_params:,}",
+        f"Trainable params:     {s.trainable_params:,}",
+        f"Non-trainable params: {s.frozen_params:,}",
+        f"Total MACs:           {s.total_macs:,}",
+        f"Parameter memory:     {fmt_bytes(s.param_bytes)}",
+        f"Activation memory:    {fmt_bytes(s.activation_bytes)} (outputs of one forward pass)",
+        f"Input memory:         {fmt_bytes(s.input_bytes)}",
         "",
-        "RF: receptive-field size in input pixels (H×W); Jump: input pixels between adjacent "
-        "units; Start: input coordinate of the first unit's centre. 'whole input': every unit "
-        "sees the whole input (after flatten, linear, global pooling). ≈: approximate "
-        "(upsampling, transposed conv: largest over units).",
+        *textwrap.wrap(LEGEND, width=100),
     ]
-    lines += [f"note: {n}" for n in s.notes]  # type: ignore[attr-defined]
+    lines += [f"note: {n}" for n in s.notes]
     return "\n".join(lines)
