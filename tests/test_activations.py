@@ -188,3 +188,11 @@ def test_unknown_parameter_is_refused():
 def test_bad_gelu_approximation_is_refused():
     with pytest.raises(CnnkitError, match="'approximate'.*Got 'fast'"):
         get_activation("gelu", approximate="fast").forward(np.zeros(2))
+
+
+def test_docs_describe_every_activation():
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "activations.md").read_text()
+    for name in NAMES:
+        assert f"| `{name}` |" in text, name

@@ -282,3 +282,11 @@ def test_unknown_boundary_is_refused():
 def test_bad_shapes_are_refused(image_shape, kernel_shape):
     with pytest.raises(ShapeError, match="Got"):
         filter_image(np.zeros(image_shape), np.ones(kernel_shape))
+
+
+def test_docs_describe_every_kernel():
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "kernels.md").read_text()
+    for name in NAMES:
+        assert f"| `{name}` |" in text, name

@@ -88,14 +88,15 @@ def register(subparsers: Any) -> None:
         formatter_class=HelpFormatter,
     )
     q.add_argument(
-        "image", metavar="IMAGE", nargs="?", help="image to filter (default: the chapter's pattern)"
+        "image", metavar="IMAGE", nargs="?", help="image to filter; None: the chapter's pattern"
     )
     q.add_argument("-o", "--output", metavar="PATH", help="output figure (.png, .pdf, .svg, ...)")
     q.add_argument(
         "--kernels",
         metavar="SPECS",
-        help="comma-separated kernels to compare (default: every registered kernel); "
-        "use ';' between kernels when a spec has commas, e.g. 'box:5;gaussian:5,1.4'",
+        default="all",
+        help="comma-separated kernels to compare, or all registered ones; use ';' between "
+        "kernels when a spec has commas, e.g. 'box:5;gaussian:5,1.4'",
     )
     _add_boundary(q)
     q.add_argument("--list", action="store_true", help="list the kernels and their matrices")
@@ -149,7 +150,8 @@ def run_kernels(args: argparse.Namespace) -> None:
     from cnnkit.plotting import check_figure_path, kernel_comparison_figure, save_figure
 
     check_figure_path(args.output)  # an unknown suffix fails before any work
-    specs = parse_kernel_list(args.kernels) if args.kernels else [k.name for k in list_kernels()]
+    all_names = [k.name for k in list_kernels()]
+    specs = all_names if args.kernels == "all" else parse_kernel_list(args.kernels)
     if args.image is None:
         image, title = chapter_test_pattern(), "The chapter's 6x7 test pattern (section 1.2)"
     else:

@@ -46,7 +46,9 @@ def _register_activations(plots: Any) -> None:
         formatter_class=HelpFormatter,
     )
     p.add_argument("-o", "--output", required=True, metavar="PATH", help="output figure")
-    p.add_argument("--only", metavar="NAMES", help="comma-separated activations (default: all)")
+    p.add_argument(
+        "--only", metavar="NAMES", default="all", help="comma-separated activations, or all"
+    )
     p.add_argument(
         "--range",
         nargs=2,
@@ -66,8 +68,6 @@ def run_activations(args: argparse.Namespace) -> None:
     lo, hi = args.range
     if not lo < hi:
         raise CnnkitError(f"The '--range' option needs XMIN < XMAX. Got {lo:g} {hi:g} instead.")
-    names = [n.strip() for n in args.only.split(",") if n.strip()] if args.only else ACTIVATIONS
+    names = ACTIVATIONS if args.only == "all" else [n.strip() for n in args.only.split(",")]
     acts = [get_activation(n) for n in names]
-    if not acts:
-        raise CnnkitError(f"The '--only' option needs at least one name. Got {args.only!r}.")
     print(save_figure(activations_figure(acts, x_range=(lo, hi)), args.output))
