@@ -9,7 +9,6 @@ from hypothesis import strategies as st
 from scipy import ndimage, signal
 
 from cnnkit.errors import CnnkitError, ShapeError
-from cnnkit.ops import PADDING_MODES
 from cnnkit.kernels import (
     BOUNDARIES,
     CHAPTER_KERNELS,
@@ -21,6 +20,7 @@ from cnnkit.kernels import (
     list_kernels,
     parse_kernel_spec,
 )
+from cnnkit.ops import PADDING_MODES
 
 NAMES = [info.name for info in list_kernels()]
 # cnnkit boundary -> scipy.ndimage mode (scipy's "reflect" is our "symmetric")
