@@ -247,6 +247,28 @@ def test_max_pool_layer_matches_torch(c, dilation, ties):
     _check_against_torch(MaxPool2d(kernel, **kw), theirs, x)
 
 
+@pytest.mark.parametrize("hw", [(28, 28), (7, 7), (6, 9), (2, 3)])
+@pytest.mark.parametrize("ceil_mode", [False, True])
+@pytest.mark.parametrize("values", ["random", "ties", "constant"])
+def test_max_pool_2x2_fast_path_matches_torch(hw, ceil_mode, values):
+    """SimpleCNN's pool (2×2, stride 2) with ties everywhere, as on MNIST's flat background."""
+    x = _rng(16).standard_normal((2, 3, *hw))
+    if values == "ties":
+        x = np.round(x)
+    elif values == "constant":
+        x = np.full_like(x, -0.42)
+    layer = MaxPool2d(2, 2, ceil_mode=ceil_mode)
+    _check_against_torch(layer, torch.nn.MaxPool2d(2, 2, ceil_mode=ceil_mode), x)
+    fast = ceil_mode is False or (hw[0] % 2 == 0 and hw[1] % 2 == 0)
+    assert (layer._route is not None) == fast  # the fast path ran where it applies
+
+
+def test_max_pool_2x2_fast_path_keeps_float32():
+    layer = MaxPool2d(2)
+    y = layer.forward(np.ones((1, 1, 4, 4), dtype=np.float32))
+    assert y.dtype == layer.backward(np.ones_like(y)).dtype == np.float32
+
+
 @settings(max_examples=40, deadline=None)
 @given(c=pool_configs(), count_include_pad=st.booleans())
 def test_avg_pool_layer_matches_torch(c, count_include_pad):
@@ -283,6 +305,17 @@ def test_activation_layers_match_torch(ours, theirs, kw, shape):
     x = _rng(6).standard_normal(shape) * 4
     x.flat[:3] = [0.0, -0.0, 30.0]  # the kink of ReLU-like functions and a saturated value
     _check_against_torch(ours(**kw), theirs(**kw), x)
+
+
+def test_inplace_relu_overwrites_its_input_and_gives_the_same_gradient():
+    x = _rng(17).standard_normal((3, 4))
+    plain, inplace = ReLU(), ReLU(inplace=True)
+    expected = plain.forward(x)
+    out = inplace.forward(x)
+    assert out is x
+    np.testing.assert_array_equal(out, expected)
+    g = _rng(18).standard_normal((3, 4))
+    np.testing.assert_array_equal(inplace.backward(g), plain.backward(g))
 
 
 def test_relu_backward_uses_the_output_mask_and_keeps_float32():

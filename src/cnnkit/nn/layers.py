@@ -304,8 +304,47 @@ class Conv2d(Module):
         )
 
 
+def _is_two(value: Any) -> bool:
+    return value in (2, (2, 2)) and value is not True
+
+
+def max_pool_2x2(x: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+    """2×2 max-pooling with stride 2 of x (N, C, H, W): (output, route for the backward).
+
+    The four cells of each window, in torch's scan order, are a b / c d. The route holds
+    b > a, d > c and max(c, d) > max(a, b): on ties the first cell wins, as in torch.
+    """
+    n, c, h, w = x.shape
+    v = x[:, :, : h // 2 * 2, : w // 2 * 2].reshape(n, c, h // 2, 2, w // 2, 2)
+    a, b, cc, d = v[:, :, :, 0, :, 0], v[:, :, :, 0, :, 1], v[:, :, :, 1, :, 0], v[:, :, :, 1, :, 1]
+    top, bottom = np.maximum(a, b), np.maximum(cc, d)  # (N, C, H/2, W/2) each
+    route = (b > a, d > cc, bottom > top)
+    return np.maximum(top, bottom), route
+
+
+def max_pool_2x2_backward(
+    grad_output: np.ndarray, route: tuple[np.ndarray, ...], input_shape: tuple[int, ...]
+) -> np.ndarray:
+    """Send each window's gradient to the cell `max_pool_2x2` picked: (N, C, H, W)."""
+    right_top, right_bottom, from_bottom = route
+    n, c, h, w = input_shape
+    grad = (np.zeros if h % 2 or w % 2 else np.empty)(input_shape, dtype=grad_output.dtype)
+    v = grad[:, :, : h // 2 * 2, : w // 2 * 2].reshape(n, c, h // 2, 2, w // 2, 2)  # a view
+    g_top = np.where(from_bottom, 0, grad_output)  # (N, C, H/2, W/2)
+    g_bottom = grad_output - g_top
+    np.multiply(g_top, ~right_top, out=v[:, :, :, 0, :, 0])
+    np.multiply(g_top, right_top, out=v[:, :, :, 0, :, 1])
+    np.multiply(g_bottom, ~right_bottom, out=v[:, :, :, 1, :, 0])
+    np.multiply(g_bottom, right_bottom, out=v[:, :, :, 1, :, 1])
+    return grad
+
+
 class MaxPool2d(Module):
-    """`torch.nn.MaxPool2d` on `cnnkit.ops.max_pool2d` / `max_pool2d_backward`."""
+    """`torch.nn.MaxPool2d` on `cnnkit.ops.max_pool2d` / `max_pool2d_backward`.
+
+    The 2×2, stride 2 case (SimpleCNN's) takes `max_pool_2x2`, which keeps three boolean
+    masks instead of torch's int64 indices. Inputs with NaN: use the general path.
+    """
 
     def __init__(
         self,
@@ -320,8 +359,16 @@ class MaxPool2d(Module):
         self.padding = padding
         self.dilation = dilation
         self.ceil_mode = ceil_mode
-        self._input: np.ndarray | None = None
-        self._indices: np.ndarray | None = None
+        self._two_by_two = (
+            _is_two(self.kernel_size)
+            and _is_two(self.stride)
+            and self.padding in (0, (0, 0))
+            and self.dilation in (1, (1, 1))
+        )
+        self._input_shape: tuple[int, ...] = ()
+        self._input: np.ndarray | None = None  # general path only
+        self._indices: np.ndarray | None = None  # general path only
+        self._route: tuple[np.ndarray, ...] | None = None  # 2×2 path only
 
     def _args(self) -> dict[str, Any]:
         return dict(
@@ -332,16 +379,32 @@ class MaxPool2d(Module):
             ceil_mode=self.ceil_mode,
         )
 
+    def _fast(self, x: np.ndarray) -> bool:
+        return (
+            self._two_by_two
+            and x.ndim == 4
+            and x.dtype.kind == "f"
+            and min(x.shape[2:]) >= 2
+            and not (self.ceil_mode and (x.shape[2] % 2 or x.shape[3] % 2))
+        )
+
     def forward(self, x: np.ndarray) -> np.ndarray:
         from cnnkit.ops import max_pool2d
 
-        self._input = x
+        self._input_shape = x.shape
+        if self._fast(x):
+            self._input = self._indices = None
+            out, self._route = max_pool_2x2(x)
+            return out
+        self._input, self._route = x, None
         out, self._indices = max_pool2d(x, **self._args(), return_indices=True)
         return out
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
         from cnnkit.ops import max_pool2d_backward
 
+        if self._route is not None:
+            return max_pool_2x2_backward(grad_output, self._route, self._input_shape)
         assert self._input is not None, "backward before forward"
         return max_pool2d_backward(grad_output, self._input, **self._args(), indices=self._indices)
 
@@ -396,13 +459,17 @@ class AvgPool2d(Module):
 
 
 class ReLU(Module):
-    """max(x, 0); the backward multiplies by the mask of positive outputs (ReLU'(0) = 0)."""
+    """max(x, 0); the backward multiplies by the mask of positive outputs (ReLU'(0) = 0).
 
-    def __init__(self) -> None:
+    `inplace=True` (as torch) overwrites the input, which no other layer may still need.
+    """
+
+    def __init__(self, inplace: bool = False) -> None:
+        self.inplace = inplace
         self._mask: np.ndarray | None = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        out = np.maximum(x, 0)
+        out = np.maximum(x, 0, out=x if self.inplace else None)
         self._mask = out > 0
         return out
 
