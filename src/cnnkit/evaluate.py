@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from cnnkit.errors import CnnkitError
+from cnnkit.nn.functional import cross_entropy
 
 if TYPE_CHECKING:
     from cnnkit.checkpoint import LoadedCheckpoint
@@ -106,14 +107,6 @@ def model_logits(model, x: np.ndarray, *, batch_size: int = EVAL_BATCH) -> np.nd
     return np.concatenate(chunks) if chunks else np.zeros((0, 0), np.float32)
 
 
-def cross_entropy(logits: np.ndarray, labels: np.ndarray) -> float:
-    """Mean cross-entropy of logits (N, K) against integer labels (N,), computed stably."""
-    z = logits.astype(np.float64)
-    z = z - z.max(axis=1, keepdims=True)
-    log_probs = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
-    return float(-log_probs[np.arange(len(labels)), labels].mean())
-
-
 def evaluate(
     checkpoint: str | os.PathLike[str] | LoadedCheckpoint,
     *,
@@ -149,7 +142,7 @@ def evaluate(
         split=data.split,
         num_images=len(labels),
         accuracy=metrics.accuracy,
-        loss=cross_entropy(logits, labels),
+        loss=cross_entropy(logits.astype(np.float64), labels),
         macro_f1=metrics.macro_f1,
         per_class=metrics.per_class,
         confusion=metrics.confusion,

@@ -25,7 +25,8 @@ import numpy as np
 
 from cnnkit._io import atomic_write_text
 from cnnkit.errors import CnnkitError
-from cnnkit.evaluate import Metrics, classification_metrics, cross_entropy, model_logits
+from cnnkit.evaluate import Metrics, classification_metrics, model_logits
+from cnnkit.nn.functional import cross_entropy
 from cnnkit.plotting import SIGNED_CMAP, new_figure, save_figure
 from cnnkit.predict import normalize_images
 from cnnkit.visualize import conv_feature_maps, feature_maps_figure
@@ -56,7 +57,11 @@ def curves_figure(history: Sequence[dict[str, Any]]) -> Figure:
         ax.set_xlabel("epoch")
         ax.set_ylabel(label)
         ax.set_title(label.capitalize() + " per epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if len(epochs) <= 12:
+            ax.set_xticks(epochs)
+            ax.set_xlim(min(epochs) - 0.5, max(epochs) + 0.5)
+        else:
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         ax.legend()
     acc_ax.yaxis.set_major_formatter(lambda v, _: f"{v:.1%}" if v <= 1 else f"{v:.1f}")
@@ -90,7 +95,7 @@ def confusion_figure(confusion: list[list[int]], class_names: list[str]) -> Figu
     ax.set_title(f"Confusion matrix (test set, {counts.sum()} images)")
     colorbar = fig.colorbar(image, ax=ax, shrink=0.8)
     colorbar.set_label("count (log scale)")
-    ticks = [t for t in (0, 1, 10, 100, 1000, 10000) if t <= counts.max()]
+    ticks = [t for t in (0, 1, 10, 100, 1000, 10000) if t < counts.max()] + [int(counts.max())]
     colorbar.set_ticks(np.log1p(ticks).tolist(), labels=[str(t) for t in ticks])
     return fig
 
@@ -349,7 +354,6 @@ def build_report(
         )
 
     target = run_dir / "report.html"
-    atomic_write_text(
-        target, _html(run_dir, history, metrics, cross_entropy(logits, labels), pictures)
-    )
+    test_loss = cross_entropy(logits.astype(np.float64), labels)
+    atomic_write_text(target, _html(run_dir, history, metrics, test_loss, pictures))
     return target
