@@ -22,7 +22,16 @@ EXIT_USAGE = 2
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Shows defaults and keeps the hand-made line breaks of descriptions and epilogs."""
+    """Shows defaults and keeps the hand-made line breaks of descriptions and epilogs.
+
+    A default of None or False (an optional value left unset, a flag left off) says nothing,
+    so it is not printed.
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or action.default is False:
+            return action.help
+        return super()._get_help_string(action)
 
 
 def build_parser() -> argparse.ArgumentParser:
