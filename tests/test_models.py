@@ -1,0 +1,198 @@
+"""The model registry: every model runs forward and backward; the chapter's SimpleCNN is
+reproduced exactly (names, shapes, initialisation, function, gradients)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from cnnkit.errors import CnnkitError
+from cnnkit.models import (
+    ChapterSimpleCNN,
+    create_model,
+    list_models,
+    model_info,
+    model_input_shape,
+)
+
+
+class ChapterText_SimpleCNN(nn.Module):
+    """Section 1.6's SimpleCNN, copied from the chapter as the oracle."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 32, kernel_size=3, padding=1)
+        self.conv2 = nn.Conv2d(32, 64, kernel_size=3, padding=1)
+        self.fc1 = nn.Linear(64 * 7 * 7, 128)
+        self.fc2 = nn.Linear(128, 10)
+        self.pool = nn.MaxPool2d(2, 2)
+        self.dropout = nn.Dropout(0.25)
+
+    def forward(self, x):
+        x = self.pool(F.relu(self.conv1(x)))
+        x = self.pool(F.relu(self.conv2(x)))
+        x = x.view(-1, 64 * 7 * 7)
+        x = F.relu(self.fc1(x))
+        x = self.dropout(x)
+        x = self.fc2(x)
+        return x
+
+
+class ChapterText_CustomCNN(nn.Module):
+    """Exercise 4's solution, copied from the chapter as the oracle."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 32, kernel_size=3, padding=1)
+        self.conv2 = nn.Conv2d(32, 64, kernel_size=3, padding=1)
+        self.pool = nn.MaxPool2d(2, 2)
+        self.fc = nn.Linear(64 * 8 * 8, 10)
+
+    def forward(self, x):
+        x = self.pool(F.relu(self.conv1(x)))
+        x = self.pool(F.relu(self.conv2(x)))
+        x = x.view(-1, 64 * 8 * 8)
+        return self.fc(x)
+
+
+class ChapterText_ConvBlock(nn.Module):
+    def __init__(self, in_channels, out_channels):
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1)
+        self.relu = nn.ReLU()
+
+    def forward(self, x):
+        return self.relu(self.conv(x))
+
+
+ORACLES = {
+    "simple-cnn": ChapterText_SimpleCNN,
+    "custom-cnn": ChapterText_CustomCNN,
+    "conv-block": lambda: ChapterText_ConvBlock(3, 64),
+}
+
+
+def test_registry_lists_the_chapters_models():
+    assert list_models() == sorted(ORACLES)
+    assert list_models("*cnn") == ["custom-cnn", "simple-cnn"]
+    assert list_models("nothing*") == []
+
+
+def test_unknown_model_names_the_known_ones():
+    with pytest.raises(CnnkitError, match="Unknown model 'vgg16'.*conv-block, custom-cnn"):
+        create_model("vgg16")
+    with pytest.raises(CnnkitError, match="Unknown model"):
+        model_input_shape("vgg16")
+
+
+def test_bad_factory_arguments_are_a_cnnkit_error():
+    with pytest.raises(CnnkitError, match="Bad arguments.*conv-block"):
+        create_model("conv-block", colour=True)
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_forward_backward_every_parameter_gets_a_gradient(name):
+    torch.manual_seed(0)
+    model = create_model(name)
+    x = torch.randn(3, *model_input_shape(name))
+    out = model(x)
+    oracle = ORACLES[name]()
+    oracle.load_state_dict(model.state_dict())
+    oracle.eval(), model.eval()
+    assert out.shape == oracle(x).shape
+    model.train()
+    model.zero_grad()
+    model(x).square().mean().backward()
+    for pname, p in model.named_parameters():
+        assert p.grad is not None, pname
+        assert torch.isfinite(p.grad).all(), pname
+        assert p.grad.abs().sum() > 0, f"{pname} received a zero gradient"
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_same_names_shapes_and_initialisation_as_the_chapter(name):
+    torch.manual_seed(123)
+    ours = create_model(name)
+    torch.manual_seed(123)
+    theirs = ORACLES[name]()
+    a, b = ours.state_dict(), theirs.state_dict()
+    assert list(a) == list(b)
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_parameter_counts_per_layer_sum_to_torch_numel(name):
+    info = model_info(name)
+    model = create_model(name)
+    assert info.total_params == sum(layer.total for layer in info.layers)
+    assert info.total_params == sum(p.numel() for p in model.parameters())
+    for layer in info.layers:
+        module = model.get_submodule(layer.name)
+        assert layer.weight == module.weight.numel()
+        assert layer.bias == module.bias.numel()
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_fast_simple_cnn_computes_the_chapters_function_and_gradients(seed):
+    """Pool-before-ReLU and in-place ReLUs: the same outputs and gradients, bit for bit."""
+    torch.manual_seed(seed)
+    fast = create_model("simple-cnn")
+    reference = ChapterText_SimpleCNN()
+    reference.load_state_dict(fast.state_dict())
+    x = torch.randn(16, 1, 28, 28)
+    x[:4] = -1.0  # flat regions: ties inside the pooling windows, all-negative windows
+    y = torch.randint(0, 10, (16,))
+    for train_mode in (False, True):
+        fast.train(train_mode), reference.train(train_mode)
+        fast.zero_grad(), reference.zero_grad()
+        torch.manual_seed(seed)  # the same dropout mask for both
+        out_fast = fast(x)
+        torch.manual_seed(seed)
+        out_ref = reference(x)
+        assert torch.equal(out_fast, out_ref)
+        F.cross_entropy(out_fast, y).backward()
+        F.cross_entropy(out_ref, y).backward()
+        for (name, p), q in zip(fast.named_parameters(), reference.parameters(), strict=True):
+            assert torch.equal(p.grad, q.grad), name
+
+
+def test_chapter_simple_cnn_is_the_reference_forward():
+    torch.manual_seed(0)
+    ours = ChapterSimpleCNN().eval()
+    theirs = ChapterText_SimpleCNN().eval()
+    theirs.load_state_dict(ours.state_dict())
+    x = torch.randn(4, 1, 28, 28)
+    assert torch.equal(ours(x), theirs(x))
+
+
+def test_flattened_size_follows_the_input_size():
+    model = create_model("simple-cnn", in_channels=3, input_hw=(32, 32))
+    assert model.fc1.in_features == 64 * 8 * 8
+    assert model(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+
+
+def test_cli_models_json_matches_torch(cli):
+    r = cli("models", "--json")
+    assert r.returncode == 0, r.stderr
+    rows = {row["name"]: row for row in json.loads(r.stdout)}
+    assert sorted(rows) == list_models()
+    for name, row in rows.items():
+        model = create_model(name)
+        assert row["total_params"] == sum(p.numel() for p in model.parameters())
+        assert tuple(row["input_shape"]) == model_input_shape(name)
+
+
+def test_cli_models_table(cli):
+    r = cli("models", "simple*", "--layers")
+    assert r.returncode == 0, r.stderr
+    total = sum(p.numel() for p in create_model("simple-cnn").parameters())
+    assert f"{total:,}" in r.stdout
+    assert "1×28×28" in r.stdout
+    for layer in ("conv1", "conv2", "fc1", "fc2"):
+        assert layer in r.stdout
+    assert "custom-cnn" not in r.stdout
