@@ -12,7 +12,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from cnnkit.errors import CnnkitError
-from cnnkit.ops import avg_pool2d, max_pool2d
+from cnnkit.ops import avg_pool2d, max_pool2d, max_pool2d_backward
 
 
 @st.composite
@@ -169,3 +169,17 @@ def test_error_messages_name_parameter_and_value(
 ) -> None:
     with pytest.raises(CnnkitError, match=fragment):
         fn(np.ones((1, 1, 4, 4)), **kwargs)
+
+
+def test_window_entirely_in_the_padding_gets_minus_inf_and_index_minus_one() -> None:
+    """Dilation can put every tap of a window into the padding; torch returns -inf there."""
+    x = np.ones((1, 1, 1, 1))
+    out, idx = max_pool2d(x, 2, padding=1, dilation=2, return_indices=True)
+    theirs = F.max_pool2d(torch.from_numpy(x), 2, padding=1, dilation=2)
+    np.testing.assert_array_equal(out, theirs.numpy())
+    assert out.item() == -np.inf and idx.item() == -1
+    for indices in (None, idx):  # and such a window passes no gradient
+        grad = max_pool2d_backward(
+            np.ones((1, 1, 1, 1)), x, 2, padding=1, dilation=2, indices=indices
+        )
+        np.testing.assert_array_equal(grad, np.zeros_like(x))

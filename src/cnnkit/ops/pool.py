@@ -10,7 +10,7 @@ slice covering all windows at once (for 2×2/2 pooling: four slices), never over
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -127,35 +127,44 @@ def _max(xp: np.ndarray, slices: list[tuple[int, tuple[slice, slice]]]) -> np.nd
     return out
 
 
-def _first_max_masks(
-    xp: np.ndarray, out: np.ndarray, slices: list[tuple[int, tuple[slice, slice]]]
-) -> Iterator[tuple[int, tuple[slice, slice], np.ndarray]]:
-    """For each kernel position k in scan order: where it holds its window's first maximum."""
-    taken = np.zeros(out.shape, dtype=bool)  # windows whose maximum was already found
-    for k, (rows, cols) in slices:
-        hit = xp[..., rows, cols] == out
-        hit &= ~taken
-        taken |= hit
-        yield k, (rows, cols), hit
+def _max_and_indices(
+    x: np.ndarray, geo: _PoolGeometry, with_indices: bool
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Window maxima (N, C, H_out, W_out) and, if asked, torch's indices of the first maximum
+    of each window in scan order (-1 for a window that holds no input pixel, only padding)."""
+    xp = pad2d(x, geo.pads(), value=-np.inf)  # (N, C, H_pad, W_pad)
+    slices = _window_slices(geo)
+    if not with_indices:
+        return _max(xp, slices), None
+    # Running maximum over the kernel positions in scan order; only a strictly larger value
+    # moves the index, so ties keep the first maximum, as torch does.
+    out = xp[..., slices[0][1][0], slices[0][1][1]].copy()  # (N, C, H_out, W_out)
+    offset = np.zeros(out.shape, dtype=np.min_scalar_type(len(slices) - 1))
+    for k, (rows, cols) in slices[1:]:
+        tap = xp[..., rows, cols]
+        np.copyto(offset, k, where=tap > out)
+        np.maximum(out, tap, out=out)
+    return out, _flat_indices(offset, geo)
 
 
 def _flat_indices(offset: np.ndarray, geo: _PoolGeometry) -> np.ndarray:
-    """Window offsets k (N, C, H_out, W_out) -> torch's indices `row · W + col` (int64)."""
-    kw, (sh, sw), (ph, pw), (dh, dw) = geo.kernel[1], geo.stride, geo.padding, geo.dilation
-    ho, wo = geo.output_hw
-    rows = np.arange(ho)[:, None] * sh - ph + (offset // kw) * dh
-    cols = np.arange(wo)[None, :] * sw - pw + (offset % kw) * dw
-    return rows * geo.input_shape[3] + cols
+    """Kernel positions k (N, C, H_out, W_out) -> torch's indices `row · W + col` (int64).
 
-
-def _offsets_from_indices(indices: np.ndarray, geo: _PoolGeometry) -> np.ndarray:
-    """Inverse of `_flat_indices`: torch's indices -> window offsets k."""
-    kw, (sh, sw), (ph, pw), (dh, dw) = geo.kernel[1], geo.stride, geo.padding, geo.dilation
-    ho, wo = geo.output_hw
-    row, col = np.divmod(indices, geo.input_shape[3])
-    i = (row - (np.arange(ho)[:, None] * sh - ph)) // dh
-    j = (col - (np.arange(wo)[None, :] * sw - pw)) // dw
-    return i * kw + j
+    index = (window's top-left corner) + (position k inside the window), both as `row · W + col`.
+    """
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = geo.kernel, geo.stride, geo.padding, geo.dilation
+    (h, w), (ho, wo) = geo.input_shape[2:], geo.output_hw
+    k = np.arange(kh * kw)
+    inside = (k // kw) * dh * w + (k % kw) * dw  # (K_h·K_w,)
+    rows, cols = np.arange(ho) * sh - ph, np.arange(wo) * sw - pw  # window corners
+    indices = (rows[:, None] * w + cols[None, :]) + inside[offset]  # (N, C, H_out, W_out)
+    # With dilation a window can fall entirely into the padding: it has no input pixel.
+    has_row = (rows[:, None] + np.arange(kh) * dh >= 0) & (rows[:, None] + np.arange(kh) * dh < h)
+    has_col = (cols[:, None] + np.arange(kw) * dw >= 0) & (cols[:, None] + np.arange(kw) * dw < w)
+    empty = ~np.outer(has_row.any(axis=1), has_col.any(axis=1))  # (H_out, W_out)
+    if empty.any():
+        indices[..., empty] = -1
+    return indices
 
 
 def max_pool2d(
@@ -172,15 +181,10 @@ def max_pool2d(
     With `return_indices`, also returns torch's flat indices, which `max_pool2d_backward` takes.
     """
     x, geo = _prepare(input, kernel_size, stride, padding, dilation, ceil_mode, "max_pool2d")
-    xp = pad2d(x, geo.pads(), value=-np.inf)  # (N, C, H_pad, W_pad)
-    slices = _window_slices(geo)
-    out = _max(xp, slices)  # (N, C, H_out, W_out)
-    if not return_indices:
+    out, indices = _max_and_indices(x, geo, with_indices=return_indices)
+    if indices is None:
         return geo.restore(out)
-    offset = np.zeros(out.shape, dtype=np.int64)
-    for k, _, hit in _first_max_masks(xp, out, slices):
-        offset[hit] = k
-    return geo.restore(out), geo.restore(_flat_indices(offset, geo))
+    return geo.restore(out), geo.restore(indices)
 
 
 def max_pool2d_backward(
@@ -195,23 +199,34 @@ def max_pool2d_backward(
 ) -> np.ndarray:
     """Gradient of `max_pool2d` w.r.t. its input: each window's gradient goes to its first
     maximum (scan order, as torch); overlapping windows add up. `indices` from the forward pass
-    (`return_indices=True`) skip the search for the maxima."""
+    (`return_indices=True`, or torch's) skip the search for the maxima."""
     x, geo = _prepare(input, kernel_size, stride, padding, dilation, ceil_mode, "max_pool2d")
     g = _grad_output(grad_output, geo, x.dtype, "max_pool2d_backward")
-    slices = _window_slices(geo)
     if indices is None:
-        xp = pad2d(x, geo.pads(), value=-np.inf)  # (N, C, H_pad, W_pad)
-        masks = ((sl, hit) for _, sl, hit in _first_max_masks(xp, _max(xp, slices), slices))
+        _, idx = _max_and_indices(x, geo, with_indices=True)
+        assert idx is not None
     else:
         idx = np.asarray(indices)
-        if idx.shape != g.shape[geo.added_axes :] and idx.shape != g.shape:
+        expected = geo.output_shape[geo.added_axes :]
+        if idx.shape != expected or idx.dtype.kind not in "iu":
             raise ShapeError(
-                f"The 'indices' parameter of max_pool2d_backward must have the output shape "
-                f"{g.shape[geo.added_axes :]}. Got shape {idx.shape} instead."
+                f"The 'indices' parameter of max_pool2d_backward must be integers of the output "
+                f"shape {expected}. Got {idx.dtype} of shape {idx.shape} instead."
             )
-        offset = _offsets_from_indices(idx.reshape(geo.output_shape), geo)
-        masks = ((sl, offset == k) for k, sl in slices)
-    return _scatter(((sl, g * hit) for sl, hit in masks), geo, x.dtype)
+        idx = idx.reshape(geo.output_shape)
+    n, c, h, w = geo.input_shape
+    plane = np.arange(n * c, dtype=np.int64).reshape(n, c, 1, 1) * (h * w)
+    flat, values = (idx + plane).ravel(), g.ravel()  # positions in the flattened input
+    if idx.size and idx.min() < 0:  # windows without an input pixel pass no gradient
+        keep = idx.ravel() >= 0
+        flat, values = flat[keep], values[keep]
+    (kh, kw), (sh, sw), (dh, dw) = geo.kernel, geo.stride, geo.dilation
+    if sh >= dh * (kh - 1) + 1 and sw >= dw * (kw - 1) + 1:  # disjoint windows: no collisions
+        grad = np.zeros(n * c * h * w, dtype=x.dtype)
+        grad[flat] = values
+    else:  # a pixel can be the maximum of several windows: add up
+        grad = np.bincount(flat, weights=values, minlength=n * c * h * w).astype(x.dtype)
+    return geo.restore(grad.reshape(n, c, h, w))
 
 
 def _scatter(
