@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import SHARED_MNIST
 from PIL import Image, ImageDraw
 
 from cnnkit.errors import CnnkitError
@@ -37,7 +38,7 @@ def draw_digit(
     canvas: tuple[int, int] = (200, 200),
     box: tuple[int, int, int, int] | None = None,
     dark_on_light: bool = True,
-    width: float = 0.11,
+    width: float = 0.12,
 ) -> np.ndarray:
     """A digit drawn with Pillow into `box` (left, top, right, bottom) of a canvas (W, H).
 
@@ -298,3 +299,97 @@ def test_conv_feature_maps_are_the_relu_of_each_conv_and_hooks_are_removed(rando
     for i in range(2):
         np.testing.assert_allclose(maps[i][0].maps, a1[i].numpy(), rtol=1e-6, atol=1e-6)
         np.testing.assert_allclose(maps[i][1].maps, a2[i].numpy(), rtol=1e-5, atol=1e-5)
+
+
+# ---------------------------------------------------------------- end to end, real MNIST
+
+E2E_LIMIT = 12000  # training images: one quick epoch, ~97% test accuracy
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    """A SimpleCNN trained for one epoch on the first 12,000 real MNIST training images."""
+    if not (SHARED_MNIST / "t10k-images-idx3-ubyte.gz").is_file():
+        pytest.skip(f"the shared MNIST copy is not at {SHARED_MNIST}")
+    from cnnkit.data import fetch
+    from cnnkit.train import train
+
+    root = tmp_path_factory.mktemp("e2e")
+    fetch("mnist", data_dir=root / "data", source_dir=SHARED_MNIST, progress=False)
+    return train(
+        epochs=1,
+        limit=E2E_LIMIT,
+        seed=0,
+        data_dir=root / "data",
+        out_dir=root / "runs",
+        run_name="e2e",
+        progress=False,
+    )
+
+
+# Where the digits are drawn on a 300x300 canvas: large and centred, small and off-centre,
+# medium in a corner (square boxes: the design grid already has MNIST-like proportions).
+DRAWN_BOXES = [(40, 40, 240, 240), (150, 170, 270, 290), (30, 10, 200, 180)]
+# Measured with the fixture's model (seed 0, 96.4% test accuracy): every digit in every box
+# came out right, the least sure being the small 4 (68% against 30% for 6), so all are
+# asserted. Squeezed into a narrow box (120x170) the 0 and the 2 were misread (as 8 and 1):
+# not asserted.
+# Bundled real digits the model gets wrong: test image 18 (a 3, read as 5 at 40%).
+BUNDLED_MISREAD = {"digit_3_18.png"}
+
+
+@pytest.mark.slow
+def test_trained_model_recognises_hand_drawn_digits(trained_run, tmp_path):
+    from cnnkit.predict import predict
+
+    paths, truth = [], []
+    for digit in range(10):
+        for i, box in enumerate(DRAWN_BOXES):
+            path = tmp_path / f"drawn_{digit}_{i}.png"
+            drawing = draw_digit(digit, canvas=(300, 300), box=box, dark_on_light=i % 2 == 0)
+            Image.fromarray(drawing.astype(np.uint8)).save(path)
+            paths.append(path)
+            truth.append(digit)
+    got = [r.label for r in predict(trained_run.checkpoint, paths)]
+    assert got == truth
+
+
+@pytest.mark.slow
+def test_trained_model_recognises_the_bundled_real_digits(trained_run, cli):
+    import json
+
+    r = cli("predict", str(trained_run.checkpoint), "--examples", "--json")
+    assert r.returncode == 0, r.stderr
+    results = [p for p in json.loads(r.stdout) if Path(p["path"]).name not in BUNDLED_MISREAD]
+    assert len(results) == 9
+    assert [p["label"] for p in results] == [example_label(p["path"]) for p in results]
+
+
+@pytest.mark.slow
+def test_evaluate_cli_reproduces_the_training_test_accuracy(trained_run, cli):
+    import json
+
+    r = cli("evaluate", str(trained_run.checkpoint), "--json")
+    assert r.returncode == 0, r.stderr
+    result = json.loads(r.stdout)
+    last = trained_run.history[-1]
+    assert result["num_images"] == 10000
+    assert result["accuracy"] == pytest.approx(last["test_acc"], abs=1e-12)
+    assert result["loss"] == pytest.approx(last["test_loss"], rel=1e-4)
+    table = cli("evaluate", str(trained_run.checkpoint))
+    assert f"accuracy {last['test_acc']:.2%}" in table.stdout
+
+
+@pytest.mark.slow
+def test_training_report_has_every_picture_and_the_run_history(trained_run):
+    import base64
+
+    report = trained_run.report
+    assert report == trained_run.run_dir / "report.html"
+    page = report.read_text()
+    for name in ("curves", "confusion", "misclassified", "filters", "feature_maps_0"):
+        picture = trained_run.run_dir / f"{name}.png"
+        assert base64.b64encode(picture.read_bytes()).decode() in page, name
+    last = trained_run.history[-1]
+    assert f"<th>final test accuracy</th><td>{last['test_acc']:.2%}</td>" in page
+    assert f"<td>{last['train_loss']:.4f}</td><td>{last['train_acc']:.2%}</td>" in page

@@ -324,7 +324,12 @@ def build_report(
         pictures.append((caption, save_figure(fig, run_dir / name)))
 
     if history:
-        save(curves_figure(history), "curves.png", "Loss and accuracy per epoch")
+        save(
+            curves_figure(history),
+            "curves.png",
+            "Loss and accuracy per epoch (train: mean over the epoch's batches, while learning; "
+            "test: after the epoch)",
+        )
     save(
         confusion_figure(metrics.confusion, list(class_names)),
         "confusion.png",

@@ -88,7 +88,9 @@ def tile(maps: np.ndarray, *, gap: int = 1) -> np.ndarray:
     return mosaic
 
 
-def feature_maps_figure(image: np.ndarray, layers: list[LayerMaps], *, title: str = "") -> Figure:
+def feature_maps_figure(
+    image: np.ndarray, layers: list[LayerMaps], *, title: str = "", input_title: str = "input"
+) -> Figure:
     """The input image and each layer's maps (tiled, after ReLU), left to right."""
     from cnnkit.plotting import new_figure
 
@@ -97,7 +99,7 @@ def feature_maps_figure(image: np.ndarray, layers: list[LayerMaps], *, title: st
     fig = new_figure(figsize=(2.8 * sum(widths) + 0.6, 3.6))
     axes = fig.subplots(1, 1 + len(layers), width_ratios=widths, squeeze=False)[0]
     axes[0].imshow(image, cmap="gray", interpolation="nearest")
-    axes[0].set_title(f"input\n{image.shape[0]}x{image.shape[1]}", fontsize=10)
+    axes[0].set_title(f"{input_title}\n{image.shape[0]}x{image.shape[1]}", fontsize=10)
     for ax, lm, mosaic in zip(axes[1:], layers, mosaics, strict=True):
         c, h, w = lm.maps.shape
         ax.imshow(mosaic, cmap="magma", vmin=0, vmax=1, interpolation="nearest")
@@ -136,4 +138,5 @@ def visualize(
     layers = conv_feature_maps(ckpt.model, x)[0]
     best = predict_arrays(ckpt, digit[None], top=1)[0][0]
     title = f"{source.name}: predicted {best.name} ({best.probability:.1%})"
-    return save_figure(feature_maps_figure(digit, layers, title=title), output)
+    figure = feature_maps_figure(digit, layers, title=title, input_title="preprocessed input")
+    return save_figure(figure, output)
