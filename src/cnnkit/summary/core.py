@@ -290,7 +290,9 @@ def summary(
 
     all_params = {id(p): p for p in model.parameters()}
     unused = sum(p.numel() for i, p in all_params.items() if i not in counted)
-    notes = [f"{r.name}: {r.rf.note}" for r in rows if r.rf.status == "not-aligned"]
+    # Where paths first disagree (rows downstream inherit the same note).
+    misaligned = {r.rf.note: r.name for r in reversed(rows) if r.rf.status == "not-aligned"}
+    notes = [f"{name}: {note}" for note, name in reversed(misaligned.items())]
     if unused:
         notes.append(f"{unused:,} parameters belong to modules that did not run (not counted)")
     return Summary(
@@ -337,7 +339,13 @@ def box_of(rf: ReceptiveField, unit: tuple[int, int], input_hw: tuple[int, int],
 def rf_box(model: Any, layer: str, unit: tuple[int, int], input_size: Sequence[int]) -> Box:
     """The input region that unit `(y, x)` of `layer` (a row name of `summary`) sees."""
     s = summary(model, input_size)
-    row = s.row(layer)
+    try:
+        row = s.row(layer)
+    except CnnkitError:  # a module folding others (e.g. "layer1.1"): its row at its depth
+        folded = summary(model, input_size, depth=layer.count(".") + 1)
+        if not any(r.name == layer for r in folded.rows):
+            raise
+        row = folded.row(layer)
     if len(row.output_shape) == 4:
         _, _, oh, ow = row.output_shape
         y, x = unit

@@ -115,7 +115,7 @@ def _positive_copy(model: Any) -> Any:
     return clone
 
 
-def _unit_output(trace: Any, layer: str | None, model_name: str, depth: int | None = None) -> Any:
+def _unit_output(trace: Any, layer: str | None, model_name: str) -> Any:
     """The output tensor of row `layer` of the traced run (None: the model's output)."""
     from cnnkit.summary.core import _row_names, _row_output
 
@@ -124,11 +124,13 @@ def _unit_output(trace: Any, layer: str | None, model_name: str, depth: int | No
         while isinstance(out, list | tuple):
             out = out[0]
         return out
-    for (call, nodes), name in _row_names(trace, depth):
-        if name == layer:
-            node = _row_output(trace, call, nodes)
-            if node is not None and node.output is not None:
-                return node.output
+    # A row of the full listing, else a module folding others at its own depth ("layer1.1").
+    for depth in (None, layer.count(".") + 1):
+        for (call, nodes), name in _row_names(trace, depth):
+            if name == layer:
+                node = _row_output(trace, call, nodes)
+                if node is not None and node.output is not None:
+                    return node.output
     raise CnnkitError(f"No layer named {layer!r} in {model_name}.")
 
 
