@@ -369,3 +369,14 @@ def test_channel_mismatch_shows_both_shapes() -> None:
 def test_kernel_larger_than_padded_input_is_a_shape_error() -> None:
     with pytest.raises(ShapeError, match="larger than the padded input"):
         conv2d(np.ones((1, 1, 4, 4)), np.ones((1, 1, 7, 7)), padding=1)
+
+
+def test_non_contiguous_views_give_the_same_result() -> None:
+    """The stride-1 im2col reads each padded image as one run of memory: views must work too."""
+    rng = np.random.default_rng(3)
+    base = rng.standard_normal((2, 3, 10, 12))
+    w = rng.standard_normal((4, 3, 3, 3))
+    for view in (base[:, :, :, ::2], base.transpose(0, 1, 3, 2), base[:, ::-1, 1:-1, 2:]):
+        for kwargs in (dict(), dict(padding=1), dict(stride=2)):
+            theirs = F.conv2d(torch.from_numpy(view.copy()), torch.from_numpy(w), **kwargs)
+            close(conv2d(view, w, **kwargs), theirs.numpy(), np.float64)

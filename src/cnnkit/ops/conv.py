@@ -50,6 +50,34 @@ class ConvGeometry:
     def output_shape(self) -> tuple[int, int, int, int]:
         return (self.input_shape[0], self.weight_shape[0], *self.output_hw)
 
+    @property
+    def contiguous_rows(self) -> bool:
+        """Stride 1: number the window positions `row · W_pad + col`, so that the windows of
+        one image form a single run in the padded input (`_im2col`)."""
+        return self.stride == (1, 1)
+
+    @property
+    def pitch(self) -> int:
+        """Distance between two output rows in the columns of the im2col matrix: W_pad with
+        contiguous rows (the last W_pad − W_out positions of each row are unused), else W_out."""
+        (left, right), w = self.pads[1], self.input_shape[3]
+        return w + left + right if self.contiguous_rows else self.output_hw[1]
+
+    @property
+    def positions(self) -> int:
+        """P, the im2col columns per image: (H_out − 1) · pitch + W_out."""
+        return (self.output_hw[0] - 1) * self.pitch + self.output_hw[1]
+
+    def image_view(self, array: np.ndarray) -> np.ndarray:
+        """View (..., H_out, W_out) of the output pixels among P positions (..., P)."""
+        item = array.itemsize
+        assert array.shape[-1] == self.positions and array.strides[-1] == item
+        return as_strided(
+            array,
+            shape=(*array.shape[:-1], *self.output_hw),
+            strides=(*array.strides[:-1], self.pitch * item, item),
+        )
+
     def restore(self, array: np.ndarray) -> np.ndarray:
         """Drop the axes added to a (C, H, W) or (H, W) input again."""
         return array.reshape(array.shape[self.added_axes :]) if self.added_axes else array
@@ -164,20 +192,29 @@ def _prepare(
 
 
 def _im2col(x: np.ndarray, geo: ConvGeometry) -> np.ndarray:
-    """The im2col matrix of x (N, C_in, H, W): (G, C_in/G · K_h · K_w, N · H_out · W_out)."""
-    xp = pad2d(x, geo.pads, geo.padding_mode)  # (N, C_in, H_pad, W_pad)
+    """The im2col matrix of x (N, C_in, H, W): (G, C_in/G · K_h · K_w, N · P).
+
+    Column `n · P + p` holds the window at output position p of image n (see `pitch`).
+    """
+    xp = np.ascontiguousarray(pad2d(x, geo.pads, geo.padding_mode))  # (N, C_in, H_pad, W_pad)
     n, c_in = xp.shape[:2]
     _, _, kh, kw = geo.weight_shape
     (sh, sw), (dh, dw), (ho, wo) = geo.stride, geo.dilation, geo.output_hw
     s_n, s_c, s_h, s_w = xp.strides
+    shape: tuple[int, ...]
+    strides: tuple[int, ...]
+    if geo.contiguous_rows:  # position p = row · W_pad + col: one run of P values
+        shape, strides = (geo.positions,), (s_w,)
+    else:
+        shape, strides = (ho, wo), (sh * s_h, sw * s_w)
     windows = as_strided(
         xp,
-        shape=(c_in, kh, kw, n, ho, wo),
-        strides=(s_c, dh * s_h, dw * s_w, s_n, sh * s_h, sw * s_w),
+        shape=(c_in, kh, kw, n, *shape),
+        strides=(s_c, dh * s_h, dw * s_w, s_n, *strides),
         writeable=False,
-    )  # (C_in, K_h, K_w, N, H_out, W_out), a view
+    )  # (C_in, K_h, K_w, N, P) or (C_in, K_h, K_w, N, H_out, W_out), a view
     g = geo.groups
-    return windows.reshape(g, c_in // g * kh * kw, n * ho * wo)  # one copy
+    return windows.reshape(g, c_in // g * kh * kw, n * geo.positions)  # one copy
 
 
 def conv2d_forward(
@@ -192,13 +229,14 @@ def conv2d_forward(
 ) -> tuple[np.ndarray, Conv2dCache]:
     """`conv2d` that also returns the `Conv2dCache` for `conv2d_backward`."""
     x, w, b, geo = _prepare(input, weight, bias, stride, padding, dilation, groups, padding_mode)
-    cols = _im2col(x, geo)  # (G, K, N·L)
-    n, c_out, ho, wo = geo.output_shape
+    cols = _im2col(x, geo)  # (G, K, N·P)
+    n, c_out = geo.output_shape[:2]
     g = geo.groups
-    out = np.matmul(w.reshape(g, c_out // g, -1), cols)  # (G, C_out/G, N·L)
-    out = out.reshape(c_out, n, ho, wo).transpose(1, 0, 2, 3)  # (N, C_out, H_out, W_out)
-    out = np.ascontiguousarray(out)
-    if b is not None:
+    product = np.matmul(w.reshape(g, c_out // g, -1), cols)  # (G, C_out/G, N·P)
+    pixels = geo.image_view(product.reshape(c_out, n, geo.positions))  # (C_out, N, H_out, W_out)
+    out = np.empty(geo.output_shape, dtype=geo.dtype)  # (N, C_out, H_out, W_out)
+    np.copyto(out, pixels.transpose(1, 0, 2, 3))
+    if b is not None:  # (adding during the copy above is several times slower)
         out += b[:, None, None]
     return geo.restore(out), Conv2dCache(geo, cols)
 
@@ -259,10 +297,14 @@ def conv2d_backward(
         )
     g_out = g_out.reshape(geo.output_shape)  # (N, C_out, H_out, W_out)
     g = geo.groups
-    cols = cache.cols if cache is not None else _im2col(x, geo)  # (G, K, N·L)
+    cols = cache.cols if cache is not None else _im2col(x, geo)  # (G, K, N·P)
 
-    grad_bias = g_out.sum(axis=(0, 2, 3))  # (C_out,)
-    g_mat = g_out.transpose(1, 0, 2, 3).reshape(g, c_out // g, n * ho * wo)  # (G, C_out/G, N·L)
+    # grad_output laid out like the im2col columns, zero at the unused positions
+    unused = geo.positions != ho * wo
+    g_mat = (np.zeros if unused else np.empty)((c_out, n, geo.positions), dtype=geo.dtype)
+    geo.image_view(g_mat)[...] = g_out.transpose(1, 0, 2, 3)  # (C_out, N, H_out, W_out)
+    g_mat = g_mat.reshape(g, c_out // g, n * geo.positions)  # (G, C_out/G, N·P)
+    grad_bias = g_mat.sum(axis=-1).reshape(c_out)
     # cols @ g_mat.T rather than g_mat @ cols.T: the same numbers, but OpenBLAS splits this
     # shape (long inner dimension N·L) across threads far better (measured: bench_conv.py).
     grad_weight = np.matmul(cols, g_mat.transpose(0, 2, 1))  # (G, K, C_out/G)
@@ -271,23 +313,29 @@ def conv2d_backward(
     grad_input = None
     if needs_input_grad:
         w_mat = w.reshape(g, c_out // g, -1).transpose(0, 2, 1)  # (G, K, C_out/G)
-        d_cols = np.matmul(w_mat, g_mat)  # (G, K, N·L)
+        d_cols = np.matmul(w_mat, g_mat)  # (G, K, N·P), zero at the unused positions
         grad_input = geo.restore(_col2im(d_cols, geo))
     return grad_input, grad_weight, grad_bias
 
 
 def _col2im(d_cols: np.ndarray, geo: ConvGeometry) -> np.ndarray:
-    """Scatter-add im2col gradients back onto the input: (G, K, N·L) -> (N, C_in, H, W)."""
+    """Scatter-add im2col gradients back onto the input: (G, K, N·P) -> (N, C_in, H, W)."""
     n, c_in, h, w = geo.input_shape
     _, _, kh, kw = geo.weight_shape
     (sh, sw), (dh, dw), (ho, wo) = geo.stride, geo.dilation, geo.output_hw
     (top, bottom), (left, right) = geo.pads
-    d_cols = d_cols.reshape(c_in, kh, kw, n, ho, wo)  # (C_in, K_h, K_w, N, H_out, W_out)
-    d_padded = np.zeros((c_in, n, h + top + bottom, w + left + right), dtype=d_cols.dtype)
+    h_pad, w_pad = h + top + bottom, w + left + right
+    d_cols = d_cols.reshape(c_in, kh, kw, n, geo.positions)  # (C_in, K_h, K_w, N, P)
+    d_padded = np.zeros((c_in, n, h_pad, w_pad), dtype=d_cols.dtype)
+    runs = d_padded.reshape(c_in, n, h_pad * w_pad)  # a view
     for i in range(kh):
         for j in range(kw):
-            rows = slice(i * dh, i * dh + sh * (ho - 1) + 1, sh)
-            cols = slice(j * dw, j * dw + sw * (wo - 1) + 1, sw)
-            d_padded[:, :, rows, cols] += d_cols[:, i, j]
+            if geo.contiguous_rows:  # each (c, n) window run is contiguous: see `_im2col`
+                start = i * dh * w_pad + j * dw
+                runs[:, :, start : start + geo.positions] += d_cols[:, i, j]
+            else:
+                rows = slice(i * dh, i * dh + sh * (ho - 1) + 1, sh)
+                cols = slice(j * dw, j * dw + sw * (wo - 1) + 1, sw)
+                d_padded[:, :, rows, cols] += d_cols[:, i, j].reshape(c_in, n, ho, wo)
     d_input = pad2d_backward(d_padded, geo.pads, geo.padding_mode, (h, w))  # (C_in, N, H, W)
     return np.ascontiguousarray(d_input.transpose(1, 0, 2, 3))  # (N, C_in, H, W)

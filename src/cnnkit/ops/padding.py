@@ -84,7 +84,8 @@ def pad2d_backward(
 ) -> np.ndarray:
     """Gradient of `pad2d`: each padded cell's gradient is added to the pixel it copies.
 
-    Loops over the padded border rows and columns only (a few), never over pixels.
+    Loops over the padded border rows and columns only (a few), never over pixels. In `zeros`
+    mode the result is a view of `grad`.
     """
     (top, bottom), (left, right) = pads
     h, w = input_hw
@@ -92,7 +93,7 @@ def pad2d_backward(
         return grad
     inner = grad[..., top : top + h, left : left + w]
     if mode == "zeros":
-        return inner.copy()
+        return inner
     # Fold the columns, then the rows: (..., H_pad, W) then (..., H, W).
     cols = grad[..., left : left + w].copy()  # (..., H_pad, W)
     src_w = _source_index(w, left, right, mode)
