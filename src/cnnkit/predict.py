@@ -176,17 +176,11 @@ def predict_arrays(
     ckpt: LoadedCheckpoint, digits: np.ndarray, *, top: int = 3
 ) -> list[list[ClassProbability]]:
     """Top-`top` classes for preprocessed digits (N, 28, 28) in [0, 255]."""
-    import torch
+    from cnnkit.evaluate import model_logits
+    from cnnkit.nn.functional import log_softmax
 
-    model = ckpt.model
-    x = torch.from_numpy(normalize_images(digits, ckpt.config["normalize"]))
-    was_training = model.training
-    try:
-        model.eval()
-        with torch.no_grad():
-            probs = torch.softmax(model(x), dim=1).numpy()  # (N, num_classes)
-    finally:
-        model.train(was_training)
+    logits = model_logits(ckpt.model, normalize_images(digits, ckpt.config["normalize"]))
+    probs = np.exp(log_softmax(logits.astype(np.float64), axis=1))  # (N, num_classes)
     names = class_names(ckpt, probs.shape[1])
     top = max(1, min(top, probs.shape[1]))
     order = np.argsort(-probs, axis=1, kind="stable")[:, :top]

@@ -26,7 +26,7 @@ import numpy as np
 from cnnkit._io import atomic_write_text
 from cnnkit.errors import CnnkitError
 from cnnkit.evaluate import Metrics, classification_metrics, model_logits
-from cnnkit.nn.functional import cross_entropy
+from cnnkit.nn.functional import cross_entropy, log_softmax
 from cnnkit.plotting import SIGNED_CMAP, new_figure, save_figure
 from cnnkit.predict import normalize_images
 from cnnkit.visualize import conv_feature_maps, feature_maps_figure
@@ -37,11 +37,6 @@ if TYPE_CHECKING:
 HISTORY_KEYS = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "seconds")
 MAX_MISCLASSIFIED = 40  # shown in the grid (the first ones in test-set order)
 FEATURE_MAP_IMAGES = 3  # test images whose feature maps are drawn
-
-
-def _as_display(image: np.ndarray) -> np.ndarray:
-    """A raw dataset image (H, W) or (H, W, 3) in [0, 255] -> what imshow should draw."""
-    return image if image.ndim == 2 else np.asarray(image, dtype=np.uint8)
 
 
 def curves_figure(history: Sequence[dict[str, Any]]) -> Figure:
@@ -116,7 +111,7 @@ def misclassified_figure(
     for ax in axes:
         ax.axis("off")
     for ax, i in zip(axes, shown, strict=False):
-        ax.imshow(_as_display(images[i]), cmap="gray", interpolation="nearest")
+        ax.imshow(images[i], cmap="gray", interpolation="nearest")
         ax.set_title(
             f"pred {class_names[predictions[i]]} ({confidence[i]:.0%})\n"
             f"true {class_names[labels[i]]}",
@@ -305,8 +300,7 @@ def build_report(
 
     x = normalize_images(images, normalize)  # (N, C, H, W)
     logits = model_logits(model, x)
-    probs = np.exp(logits - logits.max(axis=1, keepdims=True))
-    probs /= probs.sum(axis=1, keepdims=True)
+    confidence = np.exp(log_softmax(logits, axis=1)).max(axis=1)  # the top class's probability
     predictions = logits.argmax(axis=1)
     metrics = classification_metrics(labels, predictions, list(class_names))
 
@@ -336,7 +330,7 @@ def build_report(
         "Confusion matrix of the test set (rows: true class, columns: predicted)",
     )
     save(
-        misclassified_figure(images, labels, predictions, probs.max(axis=1), list(class_names)),
+        misclassified_figure(images, labels, predictions, confidence, list(class_names)),
         "misclassified.png",
         "Misclassified test images, with the predicted class, its probability and the truth",
     )
@@ -350,7 +344,7 @@ def build_report(
         truth, guess = class_names[labels[i]], class_names[predictions[i]]
         save(
             feature_maps_figure(
-                _as_display(images[i]),
+                images[i],
                 layers,
                 title=f"test image {i}: true {truth}, predicted {guess}",
             ),

@@ -35,10 +35,13 @@ def conv_feature_maps(model, x: np.ndarray, *, limit: int | None = None) -> list
     """Feature maps, after ReLU, of the conv layers of `model` for inputs x (N, C, H, W).
 
     Layers come in the order they run; `limit` keeps the first `limit` of them.
-    Returns one list per input image. The model runs once, in eval mode, without gradients.
+    Returns one list per input image. The model runs once, in one batch, through
+    `model_logits` (eval mode, no gradients, mode restored); the hooks are removed in `finally`.
     """
     import torch
     from torch import nn
+
+    from cnnkit.evaluate import model_logits
 
     convs = [(name, m) for name, m in model.named_modules() if isinstance(m, nn.Conv2d)]
     if not convs:
@@ -52,15 +55,11 @@ def conv_feature_maps(model, x: np.ndarray, *, limit: int | None = None) -> list
         return hook
 
     handles = [m.register_forward_hook(hook_for(name)) for name, m in convs]
-    was_training = model.training
     try:
-        model.eval()
-        with torch.no_grad():
-            model(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)))
+        model_logits(model, np.ascontiguousarray(x, dtype=np.float32), batch_size=max(1, len(x)))
     finally:
         for h in handles:
             h.remove()
-        model.train(was_training)
     captured = captured[:limit]
     return [[LayerMaps(name, maps[i]) for name, maps in captured] for i in range(len(x))]
 
