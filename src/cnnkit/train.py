@@ -53,6 +53,7 @@ RUN_SETTINGS = {
     "lr": 1e-3,
     "seed": 0,
     "limit": None,
+    "test_limit": None,
     "engine": "torch",
 }
 
@@ -173,8 +174,13 @@ def dataset_normalize(name: str, train_images: np.ndarray) -> tuple[Any, Any]:
 
 
 def load_train_data(
-    dataset: str, *, data_dir: str | os.PathLike[str] | None, limit: int | None
+    dataset: str,
+    *,
+    data_dir: str | os.PathLike[str] | None,
+    limit: int | None = None,
+    test_limit: int | None = None,
 ) -> TrainData:
+    """Both splits in memory, normalised; the first `limit` / `test_limit` images of each."""
     from cnnkit.data import load_dataset
     from cnnkit.predict import normalize_images
 
@@ -182,14 +188,13 @@ def load_train_data(
     test_split = load_dataset(dataset, "test", data_dir=data_dir, download=True)
     normalize = dataset_normalize(dataset, train_split.images)
     images, labels = train_split.images, train_split.labels
-    if limit is not None:
-        images, labels = images[:limit], labels[:limit]
+    test_images, test_labels = test_split.images[:test_limit], test_split.labels[:test_limit]
     return TrainData(
-        train_x=normalize_images(images, normalize),
-        train_y=np.ascontiguousarray(labels, dtype=np.int64),
-        test_x=normalize_images(test_split.images, normalize),
-        test_y=np.ascontiguousarray(test_split.labels, dtype=np.int64),
-        test_images=test_split.images,
+        train_x=normalize_images(images[:limit], normalize),
+        train_y=np.ascontiguousarray(labels[:limit], dtype=np.int64),
+        test_x=normalize_images(test_images, normalize),
+        test_y=np.ascontiguousarray(test_labels, dtype=np.int64),
+        test_images=test_images,
         classes=list(train_split.classes),
         normalize=normalize,
     )
@@ -296,8 +301,9 @@ def _validate(settings: dict[str, Any], epochs: Any) -> None:
 
     _check_positive_int("epochs", epochs)
     _check_positive_int("batch_size", settings["batch_size"])
-    if settings["limit"] is not None:
-        _check_positive_int("limit", settings["limit"])
+    for name in ("limit", "test_limit"):
+        if settings[name] is not None:
+            _check_positive_int(name, settings[name])
     lr = settings["lr"]
     if not (_is_int(lr) or isinstance(lr, float)) or not (math.isfinite(lr) and lr > 0):
         raise _bad_parameter("lr", "a positive number", lr)
@@ -374,6 +380,7 @@ def train(
     resume: str | os.PathLike[str] | None = None,
     dry_run: bool = False,
     limit: int | None = None,
+    test_limit: int | None = None,
     engine: str = "torch",
     report: bool = True,
     progress: bool = True,
@@ -382,7 +389,8 @@ def train(
 ) -> TrainResult:
     """Train `model` on `dataset` with the chapter's recipe; see the module docstring.
 
-    `limit` keeps the first N training images (quick runs). `dry_run` runs one training batch
+    `limit` keeps the first N training images and `test_limit` the first N test images
+    (quick runs). `dry_run` runs one training batch
     and one test batch, writes nothing and returns. `resume` is a run folder (or its
     checkpoint.pt): the run continues from its last completed epoch up to `epochs`, with its
     own settings. `on_epoch(row, epochs)` is called after each epoch with its metrics row.
@@ -397,6 +405,7 @@ def train(
         lr=lr,
         seed=seed,
         limit=limit,
+        test_limit=test_limit,
         engine=engine,
     )
     raw_ckpt: dict[str, Any] | None = None
@@ -418,7 +427,12 @@ def train(
 
     from cnnkit.models import model_input_shape
 
-    data = load_train_data(settings["dataset"], data_dir=data_dir, limit=settings["limit"])
+    data = load_train_data(
+        settings["dataset"],
+        data_dir=data_dir,
+        limit=settings["limit"],
+        test_limit=settings["test_limit"],
+    )
     want = tuple(model_input_shape(settings["model"]))
     have = tuple(data.train_x.shape[1:])
     if want != have:

@@ -71,6 +71,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--limit", type=positive_int, default=None, help="use only the first N training images"
     )
+    parser.add_argument(
+        "--test-limit",
+        type=positive_int,
+        default=None,
+        help="evaluate on the first N test images only (quick runs)",
+    )
     parser.add_argument("--no-report", action="store_true", help="skip report.html")
     add_train_arguments(parser)
     parser.set_defaults(func=train_cli)
@@ -122,6 +128,7 @@ def train_cli(args: argparse.Namespace) -> None:
         resume=args.resume,
         dry_run=args.dry_run,
         limit=args.limit,
+        test_limit=args.test_limit,
         engine=args.engine,
         report=not args.no_report,
         progress=not args.no_progress,

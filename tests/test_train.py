@@ -1,0 +1,276 @@
+"""The training loop: files, metrics, reproducibility, exact resume, errors, the CLI.
+
+Fast tests train on a few hundred real MNIST images (the shared copy); the slow test runs the
+chapter's full recipe and checks its accuracy.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from conftest import SHARED_MNIST
+
+from cnnkit.checkpoint import load_checkpoint, read_checkpoint
+from cnnkit.errors import CnnkitError
+from cnnkit.train import cross_entropy, dataset_normalize, train
+
+needs_mnist = pytest.mark.skipif(
+    not SHARED_MNIST.is_dir(), reason=f"shared MNIST copy not present at {SHARED_MNIST}"
+)
+METRICS = ("train_loss", "train_acc", "test_loss", "test_acc")
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    """A data dir holding MNIST, copied (and verified) from the shared copy."""
+    if not SHARED_MNIST.is_dir():
+        pytest.skip(f"shared MNIST copy not present at {SHARED_MNIST}")
+    from cnnkit.data import fetch
+
+    root = tmp_path_factory.mktemp("data")
+    fetch("mnist", data_dir=root, source_dir=SHARED_MNIST, progress=False)
+    return root
+
+
+def quick(data_dir, tmp_path, **kwargs):
+    """A small run (500 training images, 1000 test images), no progress bar, no report."""
+    options = dict(
+        data_dir=data_dir,
+        out_dir=tmp_path / "runs",
+        progress=False,
+        report=False,
+        limit=500,
+        test_limit=1000,
+    )
+    options.update(kwargs)
+    return train(**options)
+
+
+def metrics_only(history):
+    return [{k: row[k] for k in ("epoch", *METRICS)} for row in history]
+
+
+def test_cross_entropy_matches_torch():
+    rng = np.random.default_rng(0)
+    logits = (rng.standard_normal((50, 10)) * 20).astype(np.float32)
+    labels = rng.integers(0, 10, 50)
+    expected = F.cross_entropy(torch.from_numpy(logits).double(), torch.from_numpy(labels))
+    assert cross_entropy(logits, labels) == pytest.approx(expected.item(), rel=1e-12)
+
+
+def test_normalize_uses_the_chapter_constants_for_mnist_and_computes_others():
+    images = np.zeros((4, 2, 2), np.uint8)
+    assert dataset_normalize("mnist", images) == (0.1307, 0.3081)
+    images[:2] = 255  # half white, half black: mean 0.5, std 0.5
+    assert dataset_normalize("fashion-mnist", images) == (0.5, 0.5)
+    colour = np.zeros((2, 2, 2, 3), np.uint8)
+    colour[..., 0] = 255
+    colour[0, ..., 2] = 255
+    assert dataset_normalize("cifar10", colour) == ([1.0, 0.0, 0.5], [0.0, 0.0, 0.5])
+
+
+@needs_mnist
+def test_run_writes_config_metrics_and_a_checkpoint_that_reproduces_them(data_dir, tmp_path):
+    seen = []
+    result = quick(
+        data_dir, tmp_path, epochs=2, run_name="r", on_epoch=lambda row, n: seen.append((row, n))
+    )
+    run = tmp_path / "runs" / "r"
+    assert result.run_dir == run
+    config = json.loads((run / "config.json").read_text())
+    assert config["normalize"] == [0.1307, 0.3081]
+    assert config["batch_size"] == 64 and config["lr"] == 1e-3 and config["epochs"] == 2
+    assert config["train_size"] == 500 and config["test_size"] == 1000
+    assert [n for _, n in seen] == [2, 2]
+    assert [row for row, _ in seen] == result.history
+    assert [row["epoch"] for row in result.history] == [1, 2]
+
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line) for line in lines] == result.history
+    with (run / "metrics.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    for row, expected in zip(rows, result.history, strict=True):
+        assert set(row) == set(expected)
+        for key, value in expected.items():
+            assert float(row[key]) == pytest.approx(value)
+
+    # the checkpoint alone rebuilds the model, which scores the recorded test metrics
+    ckpt = load_checkpoint(run / "checkpoint.pt")
+    assert ckpt.epoch == 2 and ckpt.history == result.history
+    from cnnkit.data import load_dataset
+    from cnnkit.predict import normalize_images
+
+    test = load_dataset("mnist", "test", data_dir=data_dir)
+    images, labels = test.images[:1000], test.labels[:1000]
+    x = torch.from_numpy(normalize_images(images, ckpt.config["normalize"]))
+    with torch.no_grad():
+        logits = torch.cat([ckpt.model(x[i : i + 1000]) for i in range(0, len(x), 1000)])
+    accuracy = (logits.argmax(1).numpy() == labels).mean()
+    assert accuracy == result.history[-1]["test_acc"]
+
+
+@needs_mnist
+def test_a_checkpoint_is_written_at_the_end_of_every_epoch(data_dir, tmp_path):
+    epochs_on_disk = []
+
+    def on_epoch(row, _):
+        raw = read_checkpoint(tmp_path / "runs" / "e" / "checkpoint.pt")
+        epochs_on_disk.append((raw["epoch"], len(raw["history"])))
+
+    quick(data_dir, tmp_path, epochs=2, limit=128, run_name="e", on_epoch=on_epoch)
+    assert epochs_on_disk == [(1, 1), (2, 2)]
+
+
+@needs_mnist
+def test_same_seed_same_metrics_other_seed_other_metrics(data_dir, tmp_path):
+    a = quick(data_dir, tmp_path, epochs=1, run_name="a")
+    b = quick(data_dir, tmp_path, epochs=1, run_name="b")
+    c = quick(data_dir, tmp_path, epochs=1, run_name="c", seed=1)
+    assert metrics_only(a.history) == metrics_only(b.history)
+    assert metrics_only(a.history) != metrics_only(c.history)
+
+
+@needs_mnist
+def test_resume_ends_exactly_like_an_uninterrupted_run(data_dir, tmp_path):
+    full = quick(data_dir, tmp_path, epochs=2, limit=1000, run_name="full")
+    first = quick(data_dir, tmp_path, epochs=1, limit=1000, run_name="split")
+    torch.manual_seed(999)  # whatever happens in between must not matter
+    np.random.seed(999)
+    resumed = quick(data_dir, tmp_path, epochs=2, limit=None, resume=first.run_dir)
+    assert resumed.run_dir == first.run_dir
+    assert resumed.resumed_from_epoch == 1
+    assert metrics_only(resumed.history) == metrics_only(full.history)
+    a = read_checkpoint(full.checkpoint)["state_dict"]
+    b = read_checkpoint(resumed.checkpoint)["state_dict"]
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+@needs_mnist
+def test_resume_keeps_the_runs_settings_and_refuses_contradictions(data_dir, tmp_path):
+    first = quick(data_dir, tmp_path, epochs=1, limit=128, batch_size=32, run_name="s")
+    with pytest.raises(CnnkitError, match="with batch_size=16: the run used 32"):
+        quick(data_dir, tmp_path, epochs=2, limit=None, batch_size=16, resume=first.run_dir)
+    with pytest.raises(CnnkitError, match="already completed 1 epoch"):
+        quick(data_dir, tmp_path, epochs=1, limit=None, resume=first.run_dir)
+    resumed = quick(data_dir, tmp_path, epochs=2, limit=None, resume=first.run_dir)
+    assert resumed.config["batch_size"] == 32 and resumed.config["limit"] == 128  # kept
+
+
+@needs_mnist
+def test_dry_run_trains_one_batch_and_writes_nothing(data_dir, tmp_path):
+    result = quick(data_dir, tmp_path, dry_run=True, limit=None)
+    assert result.run_dir is None and result.history == []
+    assert 0 < result.dry_run_loss < 10
+    assert not (tmp_path / "runs").exists()
+
+
+@needs_mnist
+def test_an_existing_run_is_not_overwritten(data_dir, tmp_path):
+    quick(data_dir, tmp_path, epochs=1, limit=64, run_name="x")
+    with pytest.raises(CnnkitError, match="already holds a run"):
+        quick(data_dir, tmp_path, epochs=1, limit=64, run_name="x")
+
+
+@needs_mnist
+def test_model_and_dataset_shapes_must_agree(data_dir, tmp_path):
+    with pytest.raises(CnnkitError, match=r"'custom-cnn' takes .*\(3, 32, 32\).*\(1, 28, 28\)"):
+        quick(data_dir, tmp_path, model="custom-cnn", dry_run=True)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"epochs": 0}, "'epochs' parameter of train must be a positive int. Got 0"),
+        ({"batch_size": True}, "'batch_size' parameter .* Got True"),
+        ({"lr": float("nan")}, "'lr' parameter .* positive number. Got nan"),
+        ({"seed": -1}, "'seed' parameter .* non-negative int. Got -1"),
+        ({"engine": "jax"}, "'engine' parameter .* one of torch, numpy. Got 'jax'"),
+        ({"model": "vgg"}, "'model' parameter .* Got 'vgg'"),
+        ({"dataset": "imagenet"}, "'dataset' parameter .* Got 'imagenet'"),
+        ({"limit": 0}, "'limit' parameter .* Got 0"),
+        ({"resume": "no/such/run"}, "cannot resume no/such/run: no checkpoint.pt"),
+    ],
+)
+def test_bad_arguments_are_refused_before_any_work(kwargs, message, tmp_path):
+    with pytest.raises(CnnkitError, match=message):
+        train(out_dir=tmp_path, data_dir=tmp_path / "empty", progress=False, **kwargs)
+    assert not (tmp_path / "empty").exists()  # refused before looking for data
+
+
+@needs_mnist
+def test_numpy_engine_missing_is_a_clear_error(data_dir, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "cnnkit.nn.engine", None)  # import fails
+    with pytest.raises(CnnkitError, match="NumPy engine is not available"):
+        quick(data_dir, tmp_path, engine="numpy", dry_run=True)
+
+
+# --------------------------------------------------------------------------- the CLI
+
+
+@needs_mnist
+def test_cli_dry_run(cli, data_dir, tmp_path):
+    r = cli("train", "--dry-run", "--data-dir", str(data_dir), "--no-progress")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("dry run: one batch of 64 trained")
+    assert not (tmp_path / "runs").exists()
+
+
+@needs_mnist
+def test_cli_run_prints_each_epoch_and_the_files(cli, data_dir, tmp_path):
+    r = cli(
+        "train", "--limit", "256", "--epochs", "2", "--name", "c", "--data-dir", str(data_dir),
+        "--no-report", "--batch-size", "128", "--test-limit", "500",
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0].startswith("epoch 1/2  train loss ")
+    assert lines[1].startswith("epoch 2/2  train loss ")
+    history = [json.loads(x) for x in (tmp_path / "runs/c/metrics.jsonl").read_text().splitlines()]
+    assert f"test loss {history[1]['test_loss']:.4f} acc {history[1]['test_acc']:.2%}" in lines[1]
+    assert "checkpoint: runs/c/checkpoint.pt" in r.stdout
+    assert "batch/s" in r.stderr or "s/batch" in r.stderr  # the progress bar
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--epochs", "0"], "argument --epochs: expected a positive integer, got 0"),
+        (["--lr", "-1"], "argument --lr: expected a positive number, got -1"),
+        (["--lr", "inf"], "argument --lr: expected a positive number, got inf"),
+        (["--batch-size", "x"], "argument --batch-size: expected a positive integer, got 'x'"),
+        (["--engine", "jax"], "argument --engine: invalid choice: 'jax'"),
+        (["--model", "vgg"], "The 'model' parameter of train must be one of"),
+        (["--resume", "nowhere"], "cannot resume nowhere: no checkpoint.pt there"),
+    ],
+)
+def test_cli_bad_values_are_one_line_errors(cli, args, message):
+    r = cli("train", *args)
+    assert r.returncode == 2
+    assert message in r.stderr
+    assert "Traceback" not in r.stderr
+    assert r.stderr.strip().splitlines()[-1].startswith("cnnkit train: error:")
+
+
+# --------------------------------------------------------------------------- the full recipe
+
+
+@pytest.mark.slow
+@needs_mnist
+def test_chapter_recipe_reaches_its_accuracy(cli, data_dir, tmp_path):
+    """The chapter's recipe, seed 0, on CPU: >= 98.5% after epoch 1, >= 98.8% after 3."""
+    r = cli("train", "--data-dir", str(data_dir), "--name", "full", "--no-progress", timeout=1800)
+    assert r.returncode == 0, r.stderr
+    history = [
+        json.loads(x) for x in (tmp_path / "runs/full/metrics.jsonl").read_text().splitlines()
+    ]
+    assert [row["epoch"] for row in history] == [1, 2, 3]
+    assert history[0]["test_acc"] >= 0.985, history
+    assert history[2]["test_acc"] >= 0.988, history
+    assert (tmp_path / "runs/full/report.html").is_file()
