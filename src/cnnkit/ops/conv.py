@@ -149,12 +149,17 @@ def _prepare(
     groups = int(groups)
     n, c_in, h, width = x.shape
     c_out, c_in_g, kh, kw = w.shape
-    if c_in_g * groups != c_in or c_out % groups or c_out == 0:
+    shapes = f"Input shape {tuple(np.shape(input))} does not match weight shape " + str(
+        tuple(np.shape(weight))
+    )
+    if c_in_g * groups != c_in:
         raise ShapeError(
-            f"Input shape {tuple(np.shape(input))} does not match weight shape "
-            f"{tuple(np.shape(weight))}: {c_in} input channels vs {c_in_g}·groups = "
-            f"{c_in_g * groups}, and {c_out} output channels must be a positive multiple of "
-            f"groups (groups={groups})."
+            f"{shapes}: {c_in} input channels vs {c_in_g} per group × groups={groups} = "
+            f"{c_in_g * groups}."
+        )
+    if c_out % groups or c_out == 0:
+        raise ShapeError(
+            f"{shapes}: {c_out} output channels is not a positive multiple of groups={groups}."
         )
     if b is not None and not (b.shape == (c_out,) or (added_axes == 2 and b.shape == ())):
         raise ShapeError(
