@@ -26,6 +26,7 @@ class NumpyEngine:
         *,
         lr: float = 1e-3,
         seed: int = 0,
+        model_args: dict[str, Any] | None = None,
         dtype: np.dtype | type = np.float32,
     ) -> None:
         init_seed, dropout_seed = np.random.SeedSequence(seed).spawn(2)
@@ -34,6 +35,7 @@ class NumpyEngine:
         self.dropout_rng = np.random.default_rng(dropout_seed)
         self.model = create_model(
             model_name,
+            **(model_args or {}),
             dtype=self.dtype,
             rng=np.random.default_rng(init_seed),
             dropout_rng=self.dropout_rng,

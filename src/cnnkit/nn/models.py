@@ -78,4 +78,7 @@ def create_model(name: str, **kwargs: object) -> Module:
         raise CnnkitError(
             f"The NumPy engine has no model {name!r}. Known NumPy models: {', '.join(MODELS)}."
         )
-    return MODELS[name](**kwargs)
+    try:
+        return MODELS[name](**kwargs)
+    except TypeError as e:
+        raise CnnkitError(f"Bad arguments for NumPy model {name!r}: {e}") from e
