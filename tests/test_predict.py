@@ -266,6 +266,29 @@ def test_predict_cli_bad_checkpoint(cli, tmp_path):
     assert r.returncode == 2 and str(bad) in r.stderr and "Traceback" not in r.stderr
 
 
+def test_colour_models_are_refused(tmp_path):
+    import torch
+
+    from cnnkit.checkpoint import save_checkpoint
+    from cnnkit.models import create_model
+    from cnnkit.predict import predict
+
+    torch.manual_seed(0)
+    path = save_checkpoint(
+        tmp_path / "checkpoint.pt",
+        model_name="custom-cnn",
+        model_args={},
+        state_dict=create_model("custom-cnn").state_dict(),
+        config={"dataset": "cifar10", "normalize": [[0.5] * 3, [0.25] * 3]},
+        optimizer_state={},
+        epoch=0,
+        rng_state={},
+        history=[],
+    )
+    with pytest.raises(CnnkitError, match=r"28x28 grayscale .* \(3, 32, 32\)"):
+        predict(path, example_digits()[:1])
+
+
 def test_visualize_cli_writes_every_conv_layer(cli, tmp_path, random_checkpoint):
     out = tmp_path / "maps.png"
     r = cli("visualize", str(random_checkpoint), "-o", str(out))

@@ -167,8 +167,8 @@ def check_grayscale_28(ckpt: LoadedCheckpoint) -> None:
     shape = tuple(model_input_shape(ckpt.model_name))
     if shape != (1, FIELD, FIELD):
         raise CnnkitError(
-            f"predict works on 28x28 grayscale models; {ckpt.model_name!r} takes input "
-            f"(C, H, W) = {shape}"
+            f"predict and visualize work on 28x28 grayscale (digit) models; "
+            f"{ckpt.model_name!r} takes (C, H, W) = {shape} inputs"
         )
 
 
