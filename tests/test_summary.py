@@ -18,29 +18,8 @@ from test_summary_rf import MODELS
 from torch import nn
 
 from cnnkit.errors import CnnkitError, ShapeError
+from cnnkit.models import ChapterSimpleCNN  # the chapter's forward as printed (test_models.py)
 from cnnkit.summary.core import summary
-
-
-class ChapterSimpleCNN(nn.Module):
-    """SimpleCNN exactly as the chapter prints it (section 1.6)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, 32, kernel_size=3, padding=1)
-        self.conv2 = nn.Conv2d(32, 64, kernel_size=3, padding=1)
-        self.fc1 = nn.Linear(64 * 7 * 7, 128)
-        self.fc2 = nn.Linear(128, 10)
-        self.pool = nn.MaxPool2d(2, 2)
-        self.dropout = nn.Dropout(0.25)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.pool(F.relu(self.conv1(x)))
-        x = self.pool(F.relu(self.conv2(x)))
-        x = x.view(-1, 64 * 7 * 7)
-        x = F.relu(self.fc1(x))
-        x = self.dropout(x)
-        return self.fc2(x)
-
 
 ALL = {**MODELS, "chapter-simple-cnn": (ChapterSimpleCNN, (1, 28, 28))}
 

@@ -7,7 +7,7 @@ import dataclasses
 from typing import Any
 
 from cnnkit.commands._common import add_json_flag, print_json
-from cnnkit.errors import CnnkitError
+from cnnkit.commands.arithmetic import parse_dims
 
 EPILOG = """\
 layer notation (comma-separated):
@@ -59,19 +59,8 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=run)
 
 
-def parse_size(text: str) -> tuple[int, int]:
-    """`224` -> (224, 224); `28x32` -> (28, 32). Raises CnnkitError naming the value."""
-    parts = text.lower().replace("×", "x").split("x")
-    if len(parts) in (1, 2) and all(p.strip().isdigit() and int(p) > 0 for p in parts):
-        h = int(parts[0])
-        return (h, int(parts[-1]))
-    raise CnnkitError(
-        f"The '--input' option must be a positive size N or HxW (e.g. 224 or 28x28). "
-        f"Got {text!r} instead."
-    )
-
-
 def run(args: argparse.Namespace) -> int:
+    from cnnkit.arithmetic import pair
     from cnnkit.receptive_field import (
         chapter_receptive_fields,
         parse_layers,
@@ -80,8 +69,10 @@ def run(args: argparse.Namespace) -> int:
     from cnnkit.summary.format import fmt_axes, fmt_pair, render_table
 
     layers = parse_layers(args.spec)
-    input_size = None if args.input is None else parse_size(args.input)
-    rows = receptive_fields(layers, input_size)
+    input_size = None
+    if args.input is not None:
+        input_size = pair(parse_dims(args.input, "--input"), "--input")  # 224 -> (224, 224)
+    rows = receptive_fields(layers, input_size)  # checks that the sizes are positive
     chapter = chapter_receptive_fields(layers) if args.chapter else None
 
     if args.json:

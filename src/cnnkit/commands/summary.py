@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from cnnkit.arithmetic import pair
 from cnnkit.commands._common import add_json_flag, positive_int, print_json
+from cnnkit.commands.arithmetic import parse_dims
 from cnnkit.errors import CnnkitError
 
 SUMMARY_EPILOG = """\
@@ -88,20 +90,13 @@ def register(subparsers: Any) -> None:
 
 
 def parse_shape(text: str) -> tuple[int, ...]:
-    """`3,224,224` or `3x224x224` -> (3, 224, 224)."""
-    parts = text.replace("x", ",").replace("×", ",").split(",")
-    if all(p.strip().isdigit() and int(p) > 0 for p in parts):
-        return tuple(int(p) for p in parts)
-    raise CnnkitError(
-        f"The '--input' option must be positive sizes C,H,W (e.g. 3,224,224). Got {text!r} instead."
-    )
+    """`3,224,224` or `3x224x224` -> (3, 224, 224); ranges are checked by `summary`."""
+    dims = parse_dims(text.lower().replace("x", ","), "--input", max_parts=4, sep=",")
+    return dims if isinstance(dims, tuple) else (dims,)
 
 
 def _unit(text: str) -> tuple[int, int]:
-    parts = text.split(",")
-    if len(parts) == 2 and all(p.strip().lstrip("-").isdigit() for p in parts):
-        return (int(parts[0]), int(parts[1]))
-    raise CnnkitError(f"The '--unit' option must be Y,X (e.g. 3,4). Got {text!r} instead.")
+    return pair(parse_dims(text, "--unit", sep=","), "--unit")
 
 
 def run_summary(args: argparse.Namespace) -> int:
@@ -160,25 +155,22 @@ def _draw_boxes(args: argparse.Namespace, model: Any, s: Any) -> Any:
 
 
 def run_erf(args: argparse.Namespace) -> int:
-    import numpy as np
-
     from cnnkit.checkpoint import load_checkpoint
     from cnnkit.data import load_dataset
+    from cnnkit.predict import normalize_images
     from cnnkit.summary.erf import effective_receptive_field
     from cnnkit.summary.plot import plot_erf
+    from cnnkit.train import dataset_normalize
 
     ckpt = load_checkpoint(args.checkpoint)
     dataset = ckpt.config.get("dataset")
     if not dataset:
         raise CnnkitError(f"{args.checkpoint}: its config names no dataset")
     test = load_dataset(dataset, "test", data_dir=args.data_dir)
-    images = test.images[: args.images].astype(np.float32) / 255.0
-    if images.ndim == 3:
-        images = images[:, None]  # (N, 1, H, W)
-    else:
-        images = images.transpose(0, 3, 1, 2)  # (N, H, W, C) -> (N, C, H, W)
-    mean, std = ckpt.config.get("normalize") or (float(images.mean()), float(images.std()))
-    erf = effective_receptive_field(ckpt.model, (images - mean) / std, layer=args.layer)
+    # As in training: the run's own (mean, std), else the dataset's.
+    normalize = ckpt.config.get("normalize") or dataset_normalize(dataset, test.images)
+    images = normalize_images(test.images[: args.images], normalize)  # (N, C, H, W)
+    erf = effective_receptive_field(ckpt.model, images, layer=args.layer)
     path = plot_erf(erf, args.output, title=f"{ckpt.model_name} on {dataset}")
     if args.json:
         print_json({**_erf_json(erf), "figure": str(path)})
