@@ -36,7 +36,9 @@ _NONLINEAR = frozenset(
 
 
 def _bind(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
-    names = _SIGNATURES[name] + ("return_indices",)
+    names = _SIGNATURES[name]
+    if "return_indices" not in names:
+        names = (*names, "return_indices")
     bound = dict(zip(names, args, strict=False))
     bound.update(kwargs)
     return bound
@@ -88,10 +90,9 @@ def _oracle_replace(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dic
     if name == "adaptive_max_pool2d":
         import torch.nn.functional as F
 
-        y = F.adaptive_avg_pool2d(
-            *args[:2], **{k: v for k, v in kwargs.items() if k != "return_indices"}
-        )
-        return (y, y.long()) if kwargs.get("return_indices") or len(args) > 2 and args[2] else y
+        b = _bind("adaptive_max_pool2d", args, kwargs)
+        y = F.adaptive_avg_pool2d(b["input"], b["output_size"])
+        return (y, y.long()) if b.get("return_indices") else y
     return NotImplemented
 
 
@@ -221,8 +222,7 @@ def effective_receptive_field(
         x = images[start : start + batch_size].clone().requires_grad_(True)
         trace, _ = run_traced(model, tuple(x.shape), x=x, grad=True)
         out = _unit_output(trace, layer, s.model)
-        _, _, oh, ow = out.shape
-        out[:, :, unit[0], unit[1]].sum().backward()
+        out[:, :, unit[0], unit[1]].sum().backward()  # every image's centre unit at once
         assert x.grad is not None
         total += x.grad.abs().sum(1).sum(0).double()  # (H, W)
     grad = (total / total.max().clamp_min(1e-30)).numpy()

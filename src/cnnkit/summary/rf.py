@@ -125,10 +125,10 @@ def merge(inputs: list[ReceptiveField]) -> ReceptiveField:
                 NOT_ALIGNED,
                 note=f"paths not aligned: {_describe(first)} vs {_describe(other)}",
             )
-    widest = max(live, key=lambda rf: (rf.size or (0, 0))[0] * (rf.size or (0, 0))[1])
+    # Aligned: same jump and centres, so the union of the fields is the largest one per axis.
     size = tuple(max((rf.size or (0, 0))[a] for rf in live) for a in range(2))
     return replace(
-        widest,
+        first,
         size=(size[0], size[1]),
         approximate=any(rf.approximate for rf in live),
     )

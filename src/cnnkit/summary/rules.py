@@ -37,6 +37,7 @@ _SIGNATURES = {
     "lp_pool2d": ("input", "norm_type", "kernel_size", "stride", "ceil_mode"),
     "interpolate": ("input", "size", "scale_factor", "mode", "align_corners"),
     "pad": ("input", "pad", "mode", "value"),
+    "adaptive_max_pool2d": ("input", "output_size", "return_indices"),
     "cat": ("tensors", "dim"),
     "stack": ("tensors", "dim"),
     "softmax": ("input", "dim"),
@@ -54,7 +55,6 @@ POINTWISE = frozenset(
     batch_norm contiguous clone to float double half type_as detach identity
     where maximum minimum""".split()
 )
-ARITHMETIC = frozenset("add sub mul div true_divide floor_divide maximum minimum where".split())
 ZERO_COST = frozenset(
     """dropout dropout2d dropout1d dropout3d alpha_dropout feature_alpha_dropout contiguous
     clone to float double half type_as detach identity view reshape flatten unflatten squeeze

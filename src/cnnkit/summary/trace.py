@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -95,7 +95,6 @@ class Trace:
     calls: list[ModuleCall]
     output: Any = None
     failed: Node | None = None  # the op (or module) that raised, when the forward pass failed
-    module_names: dict[int, str] = field(default_factory=dict)
 
 
 class _Recorder(TorchFunctionMode):
@@ -169,7 +168,6 @@ def _first_tensor(value: Any) -> torch.Tensor | None:
 def _hooks(model: nn.Module, rec: _Recorder) -> Iterator[None]:
     handles = []
     names = {id(m): n for n, m in model.named_modules(remove_duplicate=False)}
-    rec.trace.module_names = names
 
     def pre(module: nn.Module, args: Any) -> None:
         call = ModuleCall(
