@@ -5,9 +5,10 @@ Semantics are `torch.nn.functional.conv2d`'s — cross-correlation, NCHW — plu
 image with a 2-D kernel gives a 2-D result, like the chapter's `manual_convolution`.
 
 Shapes: input (N, C_in, H, W), weight (C_out, C_in/G, K_h, K_w), output (N, C_out, H_out, W_out),
-with G groups. The im2col matrix ("cols") holds, for each group, one column per output pixel:
+with G groups. The im2col matrix ("cols") holds, for each group, one column per window position
+(P per image, see `ConvGeometry.pitch`: the output pixels, plus unused positions with stride 1):
 
-    cols[g] : (C_in/G · K_h · K_w, N · H_out · W_out)
+    cols[g] : (C_in/G · K_h · K_w, N · P)
     out[g]  = weight[g] (C_out/G, C_in/G · K_h · K_w) @ cols[g]
 
 `conv2d_forward` returns the output together with a `Conv2dCache` (the geometry and `cols`) that
@@ -87,8 +88,8 @@ class ConvGeometry:
 class Conv2dCache:
     """What `conv2d_forward` computed and `conv2d_backward` can reuse.
 
-    `cols` is the im2col matrix, (G, C_in/G · K_h · K_w, N · H_out · W_out), for the input the
-    forward pass saw; pass the cache only together with that same input and weight.
+    `cols` is the im2col matrix, (G, C_in/G · K_h · K_w, N · P), for the input the forward pass
+    saw; pass the cache only together with that same input and weight.
     """
 
     geometry: ConvGeometry
@@ -310,8 +311,9 @@ def conv2d_backward(
     geo.image_view(g_mat)[...] = g_out.transpose(1, 0, 2, 3)  # (C_out, N, H_out, W_out)
     g_mat = g_mat.reshape(g, c_out // g, n * geo.positions)  # (G, C_out/G, N·P)
     grad_bias = g_mat.sum(axis=-1).reshape(c_out)
-    # cols @ g_mat.T rather than g_mat @ cols.T: the same numbers, but OpenBLAS splits this
-    # shape (long inner dimension N·L) across threads far better (measured: bench_conv.py).
+    # cols @ g_mat.T rather than g_mat @ cols.T: the same numbers, but with two threads
+    # OpenBLAS stalled far less often on this orientation of SimpleCNN's conv2 (288 × 64 result,
+    # inner dimension N·P = 14 208) than on the transposed one.
     grad_weight = np.matmul(cols, g_mat.transpose(0, 2, 1))  # (G, K, C_out/G)
     grad_weight = grad_weight.transpose(0, 2, 1).reshape(np.shape(weight))
 
