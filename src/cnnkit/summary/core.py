@@ -236,6 +236,7 @@ def summary(
 
     `depth`: fold module calls nested deeper than `depth` into their ancestor at that depth
     (like torchinfo's `depth`); None lists every leaf module and functional op.
+    `device`: where the dummy input is made; the model must already be there.
     """
     if depth is not None and (not isinstance(depth, int) or isinstance(depth, bool) or depth < 0):
         raise CnnkitError(
