@@ -10,7 +10,6 @@ slice covering all windows at once (for 2×2/2 pooling: four slices), never over
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -119,11 +118,12 @@ def _window_slices(geo: _PoolGeometry) -> list[tuple[int, tuple[slice, slice]]]:
     ]
 
 
-def _max(xp: np.ndarray, slices: list[tuple[int, tuple[slice, slice]]]) -> np.ndarray:
-    """Window maxima (N, C, H_out, W_out) of the padded input xp."""
+def _reduce(xp: np.ndarray, geo: _PoolGeometry, ufunc: np.ufunc) -> np.ndarray:
+    """`ufunc` (np.maximum, np.add) over each window of the padded input: (N, C, H_out, W_out)."""
+    slices = _window_slices(geo)
     out = xp[..., slices[0][1][0], slices[0][1][1]].copy()  # (N, C, H_out, W_out)
     for _, (rows, cols) in slices[1:]:
-        np.maximum(out, xp[..., rows, cols], out=out)
+        ufunc(out, xp[..., rows, cols], out=out)
     return out
 
 
@@ -133,9 +133,9 @@ def _max_and_indices(
     """Window maxima (N, C, H_out, W_out) and, if asked, torch's indices of the first maximum
     of each window in scan order (-1 for a window that holds no input pixel, only padding)."""
     xp = pad2d(x, geo.pads(), value=-np.inf)  # (N, C, H_pad, W_pad)
-    slices = _window_slices(geo)
     if not with_indices:
-        return _max(xp, slices), None
+        return _reduce(xp, geo, np.maximum), None
+    slices = _window_slices(geo)
     # Running maximum over the kernel positions in scan order; only a strictly larger value
     # moves the index, so ties keep the first maximum, as torch does.
     out = xp[..., slices[0][1][0], slices[0][1][1]].copy()  # (N, C, H_out, W_out)
@@ -235,20 +235,6 @@ def max_pool2d_backward(
     return geo.restore(grad.reshape(n, c, h, w))
 
 
-def _scatter(
-    parts: Iterable[tuple[tuple[slice, slice], np.ndarray]], geo: _PoolGeometry, dtype: np.dtype
-) -> np.ndarray:
-    """Add each (N, C, H_out, W_out) part at its window slice of the padded input; crop."""
-    n, c, h, w = geo.input_shape
-    (top, bottom), (left, right) = geo.pads()
-    grad = np.zeros((n, c, h + top + bottom, w + left + right), dtype=dtype)
-    for (rows, cols), part in parts:
-        grad[..., rows, cols] += part
-    if top or bottom or left or right:
-        grad = grad[..., top : top + h, left : left + w].copy()  # (N, C, H, W)
-    return geo.restore(grad)
-
-
 def _grad_output(grad_output: Any, geo: _PoolGeometry, dtype: np.dtype, func: str) -> np.ndarray:
     g = np.asarray(grad_output, dtype=dtype)
     expected = geo.output_shape[geo.added_axes :]
@@ -300,11 +286,7 @@ def avg_pool2d(
     """`torch.nn.functional.avg_pool2d`: the sum of each window over torch's divisor."""
     x, geo = _prepare(input, kernel_size, stride, padding, 1, ceil_mode, "avg_pool2d")
     divisor = _avg_divisor(geo, count_include_pad, divisor_override, x.dtype)
-    xp = pad2d(x, geo.pads())  # (N, C, H_pad, W_pad)
-    slices = _window_slices(geo)
-    total = xp[..., slices[0][1][0], slices[0][1][1]].copy()  # (N, C, H_out, W_out)
-    for _, (rows, cols) in slices[1:]:
-        total += xp[..., rows, cols]
+    total = _reduce(pad2d(x, geo.pads()), geo, np.add)  # (N, C, H_out, W_out)
     total /= divisor
     return geo.restore(total)
 
@@ -323,4 +305,9 @@ def avg_pool2d_backward(
     x, geo = _prepare(input, kernel_size, stride, padding, 1, ceil_mode, "avg_pool2d")
     g = _grad_output(grad_output, geo, x.dtype, "avg_pool2d_backward")
     g = g / _avg_divisor(geo, count_include_pad, divisor_override, x.dtype)
-    return _scatter(((sl, g) for _, sl in _window_slices(geo)), geo, x.dtype)
+    n, c, h, w = geo.input_shape
+    (top, bottom), (left, right) = geo.pads()
+    grad = np.zeros((n, c, h + top + bottom, w + left + right), dtype=x.dtype)
+    for _, (rows, cols) in _window_slices(geo):  # every pixel of a window gets g / divisor
+        grad[..., rows, cols] += g
+    return geo.restore(grad[..., top : top + h, left : left + w].copy())  # (N, C, H, W)
