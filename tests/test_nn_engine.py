@@ -235,6 +235,17 @@ def test_engine_refuses_unknown_models_and_foreign_states():
         NumpyEngine().load_state({**state, "engine": "torch"})
 
 
+@pytest.mark.parametrize("shape", [(2, 3, 28, 28), (2, 1, 32, 32), (2, 1, 8, 8), (2, 28, 28)])
+def test_engine_refuses_the_images_the_torch_engine_refuses(shape):
+    from cnnkit.train import TorchEngine
+
+    x, y = np.zeros(shape, dtype=np.float32), np.array([0, 1])
+    with pytest.raises(RuntimeError):
+        TorchEngine().train_batch(x, y)
+    with pytest.raises(CnnkitError):
+        NumpyEngine().train_batch(x, y)
+
+
 def test_engine_refuses_labels_out_of_range():
     x, _ = _batch(2, dtype=np.float32)
     with pytest.raises(CnnkitError, match="out of bounds"):
