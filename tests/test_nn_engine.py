@@ -252,39 +252,32 @@ def test_engine_refuses_labels_out_of_range():
         NumpyEngine().train_batch(x, np.array([0, 10]))
 
 
-def _fetch_shared_mnist(cli, data_dir):
+def _train_numpy_cli(cli, tmp_path, *options: str, timeout: float = 600) -> list[dict]:
+    """`cnnkit train --engine numpy` for one epoch on the shared MNIST copy -> metric rows."""
     if not (SHARED_MNIST / "train-images-idx3-ubyte.gz").exists():
         pytest.skip(f"the shared MNIST copy is not at {SHARED_MNIST}")
+    data_dir = str(tmp_path / "data")
     fetched = cli("data", "fetch", "mnist", "--from", str(SHARED_MNIST), "--data-dir", data_dir)
     assert fetched.returncode == 0, fetched.stderr
+    result = cli(
+        "train", "--engine", "numpy", "--epochs", "1", "--no-report", "--no-progress",
+        "--data-dir", data_dir, "--out", str(tmp_path / "runs"), "--name", "np", *options,
+        timeout=timeout,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "runs/np/checkpoint.pt").is_file()
+    lines = (tmp_path / "runs/np/metrics.jsonl").read_text().splitlines()
+    return [json.loads(line) for line in lines]
 
 
 def test_cli_trains_with_the_numpy_engine(cli, tmp_path):
-    """A quick run through `cnnkit train --engine numpy`: the loop, metrics and checkpoint."""
-    data_dir = str(tmp_path / "data")
-    _fetch_shared_mnist(cli, data_dir)
-    result = cli(
-        "train", "--engine", "numpy", "--epochs", "1", "--limit", "640", "--no-report",
-        "--no-progress", "--data-dir", data_dir, "--out", str(tmp_path / "runs"), "--name", "q",
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    rows = (tmp_path / "runs/q/metrics.jsonl").read_text().splitlines()
-    assert len(rows) == 1 and json.loads(rows[0])["test_acc"] > 0.5
-    assert (tmp_path / "runs/q/checkpoint.pt").is_file()
+    """A quick run through the CLI: the loop, metrics and checkpoint work with this engine."""
+    rows = _train_numpy_cli(cli, tmp_path, "--limit", "640")
+    assert len(rows) == 1 and rows[0]["test_acc"] > 0.5
 
 
 @pytest.mark.slow
 def test_one_numpy_epoch_on_mnist_reaches_98_3_percent(cli, tmp_path):
-    data_dir = str(tmp_path / "data")
-    _fetch_shared_mnist(cli, data_dir)
-    result = cli(
-        "train", "--engine", "numpy", "--epochs", "1", "--seed", "0", "--no-report",
-        "--no-progress", "--data-dir", data_dir, "--out", str(tmp_path / "runs"), "--name", "np",
-        timeout=3600,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    rows = [
-        json.loads(line) for line in (tmp_path / "runs/np/metrics.jsonl").read_text().splitlines()
-    ]
+    rows = _train_numpy_cli(cli, tmp_path, "--seed", "0", timeout=3600)
     assert len(rows) == 1
     assert rows[0]["test_acc"] >= 0.983, rows
