@@ -13,6 +13,7 @@ from torch import nn
 from cnnkit.errors import CnnkitError
 from cnnkit.models import (
     ChapterSimpleCNN,
+    InputConv2d,
     create_model,
     list_models,
     model_info,
@@ -138,27 +139,84 @@ def test_parameter_counts_per_layer_sum_to_torch_numel(name):
 
 
 @pytest.mark.parametrize("seed", range(3))
-def test_fast_simple_cnn_computes_the_chapters_function_and_gradients(seed):
-    """Pool-before-ReLU and in-place ReLUs: the same outputs and gradients, bit for bit."""
+def test_pool_before_relu_is_exactly_the_chapters_function_and_gradients(seed):
+    """Eval mode (conv1 as plain nn.Conv2d): outputs and gradients equal bit for bit."""
     torch.manual_seed(seed)
-    fast = create_model("simple-cnn")
-    reference = ChapterText_SimpleCNN()
+    fast = create_model("simple-cnn").eval()
+    reference = ChapterText_SimpleCNN().eval()
     reference.load_state_dict(fast.state_dict())
     x = torch.randn(16, 1, 28, 28)
     x[:4] = -1.0  # flat regions: ties inside the pooling windows, all-negative windows
     y = torch.randint(0, 10, (16,))
-    for train_mode in (False, True):
-        fast.train(train_mode), reference.train(train_mode)
-        fast.zero_grad(), reference.zero_grad()
-        torch.manual_seed(seed)  # the same dropout mask for both
-        out_fast = fast(x)
-        torch.manual_seed(seed)
-        out_ref = reference(x)
-        assert torch.equal(out_fast, out_ref)
-        F.cross_entropy(out_fast, y).backward()
-        F.cross_entropy(out_ref, y).backward()
-        for (name, p), q in zip(fast.named_parameters(), reference.parameters(), strict=True):
-            assert torch.equal(p.grad, q.grad), name
+    out_fast, out_ref = fast(x), reference(x)
+    assert torch.equal(out_fast, out_ref)
+    F.cross_entropy(out_fast, y).backward()
+    F.cross_entropy(out_ref, y).backward()
+    for (name, p), q in zip(fast.named_parameters(), reference.parameters(), strict=True):
+        assert torch.equal(p.grad, q.grad), name
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_training_forward_computes_the_chapters_function_and_gradients(seed):
+    """Train mode (conv1 as im2col + GEMM): the same values up to float32 rounding."""
+    torch.manual_seed(seed)
+    fast = create_model("simple-cnn").train()
+    reference = ChapterText_SimpleCNN().train()
+    reference.load_state_dict(fast.state_dict())
+    x = torch.randn(32, 1, 28, 28)
+    x[:4] = -0.4242  # MNIST's background value: large flat regions
+    y = torch.randint(0, 10, (32,))
+    torch.manual_seed(seed)  # the same dropout mask for both
+    out_fast = fast(x)
+    torch.manual_seed(seed)
+    out_ref = reference(x)
+    torch.testing.assert_close(out_fast, out_ref, rtol=1e-5, atol=1e-5)
+    F.cross_entropy(out_fast, y).backward()
+    F.cross_entropy(out_ref, y).backward()
+    for (name, p), q in zip(fast.named_parameters(), reference.parameters(), strict=True):
+        scale = q.grad.abs().max().item()
+        torch.testing.assert_close(p.grad, q.grad, rtol=1e-4, atol=1e-5 * scale, msg=name)
+
+
+@pytest.mark.parametrize(
+    "in_channels, kernel_size, padding, bias",
+    [
+        (1, 3, 1, True),
+        (3, 3, 1, True),
+        (2, 3, 0, False),
+        (3, (3, 5), (2, 1), True),
+        (1, 1, 0, True),
+    ],
+)
+def test_input_conv2d_matches_nn_conv2d_in_float64(in_channels, kernel_size, padding, bias):
+    torch.manual_seed(0)
+    ours = InputConv2d(in_channels, 5, kernel_size, padding=padding, bias=bias).double()
+    ref = nn.Conv2d(in_channels, 5, kernel_size, padding=padding, bias=bias).double()
+    ref.load_state_dict(ours.state_dict())
+    x = torch.randn(4, in_channels, 9, 11, dtype=torch.float64)
+    out, expected = ours(x), ref(x)
+    assert out.is_contiguous(memory_format=torch.channels_last)  # the fast path ran
+    torch.testing.assert_close(out, expected, rtol=1e-12, atol=1e-12)
+    grad = torch.randn_like(expected)
+    out.backward(grad)
+    expected.backward(grad)
+    torch.testing.assert_close(ours.weight.grad, ref.weight.grad, rtol=1e-12, atol=1e-12)
+    if bias:
+        torch.testing.assert_close(ours.bias.grad, ref.bias.grad, rtol=1e-12, atol=1e-12)
+
+
+def test_input_conv2d_is_plain_conv2d_where_the_fast_path_does_not_apply():
+    torch.manual_seed(0)
+    conv = InputConv2d(1, 4, 3, padding=1)
+    x = torch.randn(2, 1, 8, 8, requires_grad=True)  # the input needs a gradient
+    out = conv(x)
+    assert out.grad_fn.name() == "ConvolutionBackward0"
+    out.sum().backward()
+    assert x.grad is not None
+    strided = InputConv2d(1, 4, 3, stride=2)
+    assert strided(torch.randn(2, 1, 8, 8)).grad_fn.name() == "ConvolutionBackward0"
+    conv.eval()  # tools that trace or hook the model in eval mode see F.conv2d
+    assert conv(torch.randn(2, 1, 8, 8)).grad_fn.name() == "ConvolutionBackward0"
 
 
 def test_chapter_simple_cnn_is_the_reference_forward():

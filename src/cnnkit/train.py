@@ -86,7 +86,10 @@ class TorchEngine:
 
         torch.manual_seed(seed)
         self.model = create_model(model_name, **(model_args or {}))
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=lr)
+        try:  # one fused kernel for all parameters (CPU support since torch 2.4)
+            self.optimizer = torch.optim.Adam(self.model.parameters(), lr=lr, fused=True)
+        except (RuntimeError, TypeError):
+            self.optimizer = torch.optim.Adam(self.model.parameters(), lr=lr)
 
     def train_batch(self, x: np.ndarray, y: np.ndarray) -> tuple[float, int]:
         import torch
@@ -394,7 +397,8 @@ def train(
     and one test batch, writes nothing and returns. `resume` is a run folder (or its
     checkpoint.pt): the run continues from its last completed epoch up to `epochs`, with its
     own settings. `on_epoch(row, epochs)` is called after each epoch with its metrics row.
-    `threads` sets torch's intra-op threads.
+    `threads` sets torch's intra-op threads (default: torch's choice; on resume, the run's, since
+    the thread count changes the order of floating-point sums and so the exact results).
     """
     import torch
 
@@ -421,6 +425,8 @@ def train(
     else:
         settings = given
     _validate(settings, epochs)
+    if threads is None and raw_ckpt is not None:
+        threads = raw_ckpt["config"].get("threads")  # the sums' order, hence exact resume
     if threads is not None:
         _check_positive_int("threads", threads)
         torch.set_num_threads(threads)

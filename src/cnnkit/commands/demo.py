@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from cnnkit.commands.train import add_train_arguments, format_epoch
+from cnnkit.commands.train import add_train_arguments, format_epoch, prefer_passive_openmp
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -24,6 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def demo_cli(args: argparse.Namespace) -> None:
+    prefer_passive_openmp()
     from cnnkit.train import train
 
     print(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 from typing import Any
 
 from cnnkit.commands._common import positive_int
@@ -100,6 +101,16 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+def prefer_passive_openmp() -> None:
+    """Let idle OpenMP threads sleep instead of spinning (unless the user chose otherwise).
+
+    Must run before torch is imported. On a busy machine, spinning threads fight the other
+    processes for the cores: measured here, a training step took 3× longer with 2 spinning
+    threads than with 2 sleeping ones. The arithmetic, hence every result, is unchanged.
+    """
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
 def format_epoch(row: dict[str, Any], epochs: int) -> str:
     return (
         f"epoch {row['epoch']}/{epochs}  "
@@ -110,6 +121,7 @@ def format_epoch(row: dict[str, Any], epochs: int) -> str:
 
 
 def train_cli(args: argparse.Namespace) -> None:
+    prefer_passive_openmp()
     from cnnkit.train import train
 
     def on_epoch(row: dict[str, Any], epochs: int) -> None:
