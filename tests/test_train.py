@@ -153,6 +153,19 @@ def test_resume_ends_exactly_like_an_uninterrupted_run(data_dir, tmp_path):
 
 
 @needs_mnist
+def test_numpy_engine_runs_the_same_loop_and_resumes_exactly(data_dir, tmp_path):
+    pytest.importorskip("cnnkit.nn.engine", reason="the NumPy engine is not in this install")
+    small = dict(engine="numpy", limit=192, test_limit=300)
+    full = quick(data_dir, tmp_path, epochs=2, run_name="full", **small)
+    first = quick(data_dir, tmp_path, epochs=1, run_name="split", **small)
+    resumed = quick(data_dir, tmp_path, epochs=2, limit=None, test_limit=None, resume=first.run_dir)
+    assert resumed.config["engine"] == "numpy"
+    assert metrics_only(resumed.history) == metrics_only(full.history)
+    ckpt = load_checkpoint(resumed.checkpoint)  # a torch model rebuilt from NumPy weights
+    assert type(ckpt.model).__name__ == "SimpleCNN"
+
+
+@needs_mnist
 def test_resume_keeps_the_runs_settings_and_refuses_contradictions(data_dir, tmp_path):
     first = quick(data_dir, tmp_path, epochs=1, limit=128, batch_size=32, run_name="s")
     with pytest.raises(CnnkitError, match="with batch_size=16: the run used 32"):
