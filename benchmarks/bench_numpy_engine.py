@@ -34,6 +34,8 @@ def _parse() -> argparse.Namespace:
 
 
 ARGS = _parse()
+# as `cnnkit train` does: idle OpenMP threads sleep rather than spin (torch only; same numbers)
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 try:  # must run before NumPy loads its BLAS
     import threadpoolctl
 except ImportError:
