@@ -252,32 +252,43 @@ def test_engine_refuses_labels_out_of_range():
         NumpyEngine().train_batch(x, np.array([0, 10]))
 
 
-def _train_numpy_cli(cli, tmp_path, *options: str, timeout: float = 600) -> list[dict]:
-    """`cnnkit train --engine numpy` for one epoch on the shared MNIST copy -> metric rows."""
+@pytest.fixture
+def mnist_dir(cli, tmp_path) -> str:
+    """A data dir holding MNIST, copied from the shared copy by `cnnkit data fetch --from`."""
     if not (SHARED_MNIST / "train-images-idx3-ubyte.gz").exists():
         pytest.skip(f"the shared MNIST copy is not at {SHARED_MNIST}")
     data_dir = str(tmp_path / "data")
     fetched = cli("data", "fetch", "mnist", "--from", str(SHARED_MNIST), "--data-dir", data_dir)
     assert fetched.returncode == 0, fetched.stderr
-    result = cli(
-        "train", "--engine", "numpy", "--epochs", "1", "--no-report", "--no-progress",
-        "--data-dir", data_dir, "--out", str(tmp_path / "runs"), "--name", "np", *options,
-        timeout=timeout,
-    )  # fmt: skip
+    return data_dir
+
+
+def _train_cli(cli, tmp_path, data_dir: str, run: str, *options: str, timeout=600) -> list[dict]:
+    """`cnnkit train ... OPTIONS` writing into tmp_path/runs -> the metric rows of `run`."""
+    runs = tmp_path / "runs"
+    common = ("--no-report", "--no-progress", "--data-dir", data_dir, "--out", str(runs))
+    result = cli("train", *common, *options, timeout=timeout)
     assert result.returncode == 0, result.stderr
-    assert (tmp_path / "runs/np/checkpoint.pt").is_file()
-    lines = (tmp_path / "runs/np/metrics.jsonl").read_text().splitlines()
-    return [json.loads(line) for line in lines]
+    assert (runs / run / "checkpoint.pt").is_file()
+    lines = (runs / run / "metrics.jsonl").read_text().splitlines()
+    return [{k: v for k, v in json.loads(line).items() if k != "seconds"} for line in lines]
 
 
-def test_cli_trains_with_the_numpy_engine(cli, tmp_path):
-    """A quick run through the CLI: the loop, metrics and checkpoint work with this engine."""
-    rows = _train_numpy_cli(cli, tmp_path, "--limit", "640")
-    assert len(rows) == 1 and rows[0]["test_acc"] > 0.5
+def test_cli_trains_with_the_numpy_engine_and_resumes_exactly(cli, tmp_path, mnist_dir):
+    """Through the CLI: 2 epochs straight == 1 epoch, then --resume for the second."""
+    quick = ("--engine", "numpy", "--limit", "320", "--test-limit", "500")
+    straight = _train_cli(cli, tmp_path, mnist_dir, "a", *quick, "--epochs", "2", "--name", "a")
+    _train_cli(cli, tmp_path, mnist_dir, "b", *quick, "--epochs", "1", "--name", "b")
+    resumed = _train_cli(
+        cli, tmp_path, mnist_dir, "b", "--resume", str(tmp_path / "runs/b"), "--epochs", "2"
+    )
+    assert len(straight) == 2 and straight[1]["test_acc"] > 0.3
+    assert resumed == straight
 
 
 @pytest.mark.slow
-def test_one_numpy_epoch_on_mnist_reaches_98_3_percent(cli, tmp_path):
-    rows = _train_numpy_cli(cli, tmp_path, "--seed", "0", timeout=3600)
+def test_one_numpy_epoch_on_mnist_reaches_98_3_percent(cli, tmp_path, mnist_dir):
+    options = ("--engine", "numpy", "--epochs", "1", "--seed", "0", "--name", "np")
+    rows = _train_cli(cli, tmp_path, mnist_dir, "np", *options, timeout=3600)
     assert len(rows) == 1
     assert rows[0]["test_acc"] >= 0.983, rows
