@@ -308,8 +308,7 @@ def model_info(name: str, **kwargs: Any) -> ModelInfo:
             raise CnnkitError(f"model {name!r}: no parameter rule for layer {path} ({module})")
         else:
             continue
-        layers.append(
-            LayerParams(path, type(module).__name__, count.weight, count.bias, count.total)
-        )
+        kind = "Conv2d" if isinstance(module, nn.Conv2d) else "Linear"  # InputConv2d too
+        layers.append(LayerParams(path, kind, count.weight, count.bias, count.total))
     total = sum(layer.total for layer in layers)
     return ModelInfo(name, model_description(name), model_input_shape(name), layers, total)

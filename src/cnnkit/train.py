@@ -19,6 +19,7 @@ epoch and ends, on CPU with the same seed, with exactly the metrics of an uninte
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -26,7 +27,7 @@ import math
 import os
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -369,6 +370,18 @@ def _first_conv_weight(state: dict[str, np.ndarray]) -> np.ndarray | None:
     return None
 
 
+@contextlib.contextmanager
+def _restored_threads() -> Iterator[None]:
+    """torch's thread count as it was before, whatever happens inside."""
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def train(
     *,
     dataset: str = "mnist",
@@ -393,132 +406,133 @@ def train(
     """Train `model` on `dataset` with the chapter's recipe; see the module docstring.
 
     `limit` keeps the first N training images and `test_limit` the first N test images
-    (quick runs). `dry_run` runs one training batch
-    and one test batch, writes nothing and returns. `resume` is a run folder (or its
-    checkpoint.pt): the run continues from its last completed epoch up to `epochs`, with its
-    own settings. `on_epoch(row, epochs)` is called after each epoch with its metrics row.
-    `threads` sets torch's intra-op threads (default: torch's choice; on resume, the run's, since
-    the thread count changes the order of floating-point sums and so the exact results).
+    (quick runs). `dry_run` trains one batch and evaluates one test batch, writes nothing and
+    returns. `resume` is a run folder (or its checkpoint.pt): the run continues from its last
+    completed epoch up to `epochs`, with its own settings. `on_epoch(row, epochs)` is called
+    after each epoch with its metrics row. `threads` sets torch's intra-op threads for the
+    run (default: torch's choice; on resume, the run's, since the thread count changes the
+    order of floating-point sums and so the exact results); the previous count is restored.
     """
     import torch
 
-    given = dict(
-        dataset=dataset,
-        model=model,
-        batch_size=batch_size,
-        lr=lr,
-        seed=seed,
-        limit=limit,
-        test_limit=test_limit,
-        engine=engine,
-    )
-    raw_ckpt: dict[str, Any] | None = None
-    if resume is not None:
-        run_dir, settings, raw_ckpt = _resume_settings(resume, given)
-        if epochs == DEFAULT_EPOCHS:
-            epochs = raw_ckpt["config"]["epochs"]
-        if epochs <= raw_ckpt["epoch"]:
+    with _restored_threads():
+        given = dict(
+            dataset=dataset,
+            model=model,
+            batch_size=batch_size,
+            lr=lr,
+            seed=seed,
+            limit=limit,
+            test_limit=test_limit,
+            engine=engine,
+        )
+        raw_ckpt: dict[str, Any] | None = None
+        if resume is not None:
+            run_dir, settings, raw_ckpt = _resume_settings(resume, given)
+            if epochs == DEFAULT_EPOCHS:
+                epochs = raw_ckpt["config"]["epochs"]
+            if epochs <= raw_ckpt["epoch"]:
+                raise CnnkitError(
+                    f"{run_dir} has already completed {raw_ckpt['epoch']} epoch(s); "
+                    f"to continue it, ask for more epochs (got epochs={epochs})"
+                )
+        else:
+            settings = given
+        _validate(settings, epochs)
+        if threads is None and raw_ckpt is not None:
+            threads = raw_ckpt["config"].get("threads")  # the sums' order, hence exact resume
+        if threads is not None:
+            _check_positive_int("threads", threads)
+            torch.set_num_threads(threads)
+        if raw_ckpt is None and not dry_run:
+            run_dir = _new_run_dir(out_dir, run_name, settings)  # refused before any work
+
+        from cnnkit.models import model_input_shape
+
+        data = load_train_data(
+            settings["dataset"],
+            data_dir=data_dir,
+            limit=settings["limit"],
+            test_limit=settings["test_limit"],
+        )
+        want = tuple(model_input_shape(settings["model"]))
+        have = tuple(data.train_x.shape[1:])
+        if want != have:
             raise CnnkitError(
-                f"{run_dir} has already completed {raw_ckpt['epoch']} epoch(s); "
-                f"to continue it, ask for more epochs (got epochs={epochs})"
+                f"model {settings['model']!r} takes (C, H, W) = {want} inputs; dataset "
+                f"{settings['dataset']!r} has {have}"
             )
-    else:
-        settings = given
-    _validate(settings, epochs)
-    if threads is None and raw_ckpt is not None:
-        threads = raw_ckpt["config"].get("threads")  # the sums' order, hence exact resume
-    if threads is not None:
-        _check_positive_int("threads", threads)
-        torch.set_num_threads(threads)
-
-    from cnnkit.models import model_input_shape
-
-    data = load_train_data(
-        settings["dataset"],
-        data_dir=data_dir,
-        limit=settings["limit"],
-        test_limit=settings["test_limit"],
-    )
-    want = tuple(model_input_shape(settings["model"]))
-    have = tuple(data.train_x.shape[1:])
-    if want != have:
-        raise CnnkitError(
-            f"model {settings['model']!r} takes (C, H, W) = {want} inputs; dataset "
-            f"{settings['dataset']!r} has {have}"
-        )
-    config = {
-        **settings,
-        "epochs": epochs,
-        "model_args": {},
-        "test_batch_size": TEST_BATCH_SIZE,
-        "optimizer": "Adam",
-        "loss": "CrossEntropyLoss",
-        "normalize": data.normalize,
-        "classes": data.classes,
-        "train_size": len(data.train_y),
-        "test_size": len(data.test_y),
-        "data_dir": None if data_dir is None else str(data_dir),
-        "threads": torch.get_num_threads(),
-        "torch_version": str(torch.__version__),
-    }
-
-    _seed_everything(settings["seed"])
-    eng = make_engine(
-        settings["engine"], settings["model"], lr=settings["lr"], seed=settings["seed"]
-    )
-    shuffle_rng = np.random.default_rng(settings["seed"])
-    initial_conv1 = _first_conv_weight(eng.model_state_dict())
-    history: list[dict[str, Any]] = []
-    start_epoch = 0
-
-    if dry_run:
-        x, y = data.train_x[: settings["batch_size"]], data.train_y[: settings["batch_size"]]
-        loss, _ = eng.train_batch(x, y)
-        evaluate(eng, data.test_x[:TEST_BATCH_SIZE], data.test_y[:TEST_BATCH_SIZE])
-        return TrainResult(run_dir=None, config=config, dry_run_loss=loss)
-
-    if raw_ckpt is not None:
-        eng.load_state(raw_ckpt["optimizer_state"])
-        _restore_rng_state(raw_ckpt["rng_state"], shuffle_rng)
-        history = list(raw_ckpt["history"])
-        start_epoch = int(raw_ckpt["epoch"])
-        initial_conv1 = raw_ckpt.get("initial_conv1_weight")
-    else:
-        run_dir = _new_run_dir(out_dir, run_name, settings)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(run_dir / "config.json", json.dumps(config, indent=2) + "\n")
-    checkpoint = run_dir / "checkpoint.pt"
-
-    for epoch in range(start_epoch + 1, epochs + 1):
-        started = time.perf_counter()
-        train_loss, train_acc = _train_epoch(
-            eng, data, shuffle_rng, settings["batch_size"], epoch, epochs, progress
-        )
-        test_loss, test_acc = evaluate(eng, data.test_x, data.test_y)
-        row = {
-            "epoch": epoch,
-            "train_loss": train_loss,
-            "train_acc": train_acc,
-            "test_loss": test_loss,
-            "test_acc": test_acc,
-            "seconds": round(time.perf_counter() - started, 3),
+        config = {
+            **settings,
+            "epochs": epochs,
+            "model_args": {},
+            "test_batch_size": TEST_BATCH_SIZE,
+            "optimizer": "Adam",
+            "loss": "CrossEntropyLoss",
+            "normalize": data.normalize,
+            "classes": data.classes,
+            "train_size": len(data.train_y),
+            "test_size": len(data.test_y),
+            "data_dir": None if data_dir is None else str(data_dir),
+            "threads": torch.get_num_threads(),
+            "torch_version": str(torch.__version__),
         }
-        history.append(row)
-        write_metrics(run_dir, history)
-        _save(checkpoint, eng, settings, config, epoch, shuffle_rng, history, initial_conv1)
-        if on_epoch is not None:
-            on_epoch(row, epochs)
 
-    result = TrainResult(
-        run_dir=run_dir,
-        config=config,
-        history=history,
-        checkpoint=checkpoint,
-        resumed_from_epoch=start_epoch,
-    )
-    if report and initial_conv1 is not None:
-        result.report = _report(run_dir, eng, settings["model"], initial_conv1, data, history)
-    return result
+        _seed_everything(settings["seed"])
+        eng = make_engine(
+            settings["engine"], settings["model"], lr=settings["lr"], seed=settings["seed"]
+        )
+        shuffle_rng = np.random.default_rng(settings["seed"])
+        initial_conv1 = _first_conv_weight(eng.model_state_dict())
+        history: list[dict[str, Any]] = []
+        start_epoch = 0
+
+        if dry_run:
+            x, y = data.train_x[: settings["batch_size"]], data.train_y[: settings["batch_size"]]
+            loss, _ = eng.train_batch(x, y)
+            evaluate(eng, data.test_x[:TEST_BATCH_SIZE], data.test_y[:TEST_BATCH_SIZE])
+            return TrainResult(run_dir=None, config=config, dry_run_loss=loss)
+
+        if raw_ckpt is not None:
+            eng.load_state(raw_ckpt["optimizer_state"])
+            _restore_rng_state(raw_ckpt["rng_state"], shuffle_rng)
+            history = list(raw_ckpt["history"])
+            start_epoch = int(raw_ckpt["epoch"])
+            initial_conv1 = raw_ckpt.get("initial_conv1_weight")
+        run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(run_dir / "config.json", json.dumps(config, indent=2) + "\n")
+        checkpoint = run_dir / "checkpoint.pt"
+
+        for epoch in range(start_epoch + 1, epochs + 1):
+            started = time.perf_counter()
+            train_loss, train_acc = _train_epoch(
+                eng, data, shuffle_rng, settings["batch_size"], epoch, epochs, progress
+            )
+            test_loss, test_acc = evaluate(eng, data.test_x, data.test_y)
+            row = {
+                "epoch": epoch,
+                "train_loss": train_loss,
+                "train_acc": train_acc,
+                "test_loss": test_loss,
+                "test_acc": test_acc,
+                "seconds": round(time.perf_counter() - started, 3),
+            }
+            history.append(row)
+            write_metrics(run_dir, history)
+            _save(checkpoint, eng, settings, config, epoch, shuffle_rng, history, initial_conv1)
+            if on_epoch is not None:
+                on_epoch(row, epochs)
+
+        result = TrainResult(
+            run_dir=run_dir,
+            config=config,
+            history=history,
+            checkpoint=checkpoint,
+            resumed_from_epoch=start_epoch,
+        )
+        if report and initial_conv1 is not None:
+            result.report = _report(run_dir, eng, settings["model"], initial_conv1, data, history)
+        return result
 
 
 def _train_epoch(
