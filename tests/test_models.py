@@ -215,6 +215,8 @@ def test_input_conv2d_is_plain_conv2d_where_the_fast_path_does_not_apply():
     assert x.grad is not None
     strided = InputConv2d(1, 4, 3, stride=2)
     assert strided(torch.randn(2, 1, 8, 8)).grad_fn.name() == "ConvolutionBackward0"
+    unbatched = conv(torch.randn(1, 8, 8))  # (C, H, W), as nn.Conv2d accepts
+    assert unbatched.shape == (4, 8, 8)
     conv.eval()  # tools that trace or hook the model in eval mode see F.conv2d
     assert conv(torch.randn(2, 1, 8, 8)).grad_fn.name() == "ConvolutionBackward0"
 

@@ -157,6 +157,7 @@ class InputConv2d(nn.Conv2d):
     def forward(self, input: torch.Tensor) -> torch.Tensor:
         if (
             self.training
+            and input.dim() == 4  # batched (N, C, H, W); nn.Conv2d also takes (C, H, W)
             and not input.requires_grad
             and self.stride == (1, 1)
             and self.dilation == (1, 1)
