@@ -263,11 +263,16 @@ def mnist_dir(cli, tmp_path) -> str:
     return data_dir
 
 
+# One BLAS thread: on a busy 2-core machine OpenBLAS's second thread made a NumPy training
+# step 5-20x slower (measured: 73 vs 1486 ms); the results do not depend on it.
+ONE_BLAS_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
 def _train_cli(cli, tmp_path, data_dir: str, run: str, *options: str, timeout=600) -> list[dict]:
     """`cnnkit train ... OPTIONS` writing into tmp_path/runs -> the metric rows of `run`."""
     runs = tmp_path / "runs"
     common = ("--no-report", "--no-progress", "--data-dir", data_dir, "--out", str(runs))
-    result = cli("train", *common, *options, timeout=timeout)
+    result = cli("train", *common, *options, env=ONE_BLAS_THREAD, timeout=timeout)
     assert result.returncode == 0, result.stderr
     assert (runs / run / "checkpoint.pt").is_file()
     lines = (runs / run / "metrics.jsonl").read_text().splitlines()
