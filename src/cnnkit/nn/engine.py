@@ -46,9 +46,9 @@ class NumpyEngine:
         """One Adam step on a batch; returns (mean cross-entropy, number of correct)."""
         self.model.train()
         logits = self.model.forward(np.asarray(x, dtype=self.dtype))  # (N, K)
-        correct = int((logits.argmax(axis=1) == y).sum())
-        loss, grad = softmax_cross_entropy(logits, np.asarray(y))
+        loss, grad = softmax_cross_entropy(logits, np.asarray(y))  # checks y, keeps logits
         assert grad is not None
+        correct = int((logits.argmax(axis=1) == y).sum())
         self.optimizer.zero_grad()
         self.model.backward(grad)
         self.optimizer.step()
