@@ -24,12 +24,12 @@ EXIT_USAGE = 2
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
     """Shows defaults and keeps the hand-made line breaks of descriptions and epilogs.
 
-    A default of None or False (an optional value left unset, a flag left off) says nothing,
-    so it is not printed.
+    A default of None (an optional value left unset) says nothing, and a flag's default is
+    its absence, so neither is printed.
     """
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
-        if action.default is None or action.default is False:
+        if action.default is None or action.nargs == 0:
             return action.help
         return super()._get_help_string(action)
 
