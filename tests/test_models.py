@@ -13,7 +13,7 @@ from torch import nn
 from cnnkit.errors import CnnkitError
 from cnnkit.models import (
     ChapterSimpleCNN,
-    InputConv2d,
+    Conv2d,
     create_model,
     list_models,
     model_info,
@@ -188,9 +188,9 @@ def test_training_forward_computes_the_chapters_function_and_gradients(seed):
         (1, 1, 0, True),
     ],
 )
-def test_input_conv2d_matches_nn_conv2d_in_float64(in_channels, kernel_size, padding, bias):
+def test_cnnkit_conv2d_matches_nn_conv2d_in_float64(in_channels, kernel_size, padding, bias):
     torch.manual_seed(0)
-    ours = InputConv2d(in_channels, 5, kernel_size, padding=padding, bias=bias).double()
+    ours = Conv2d(in_channels, 5, kernel_size, padding=padding, bias=bias).double()
     ref = nn.Conv2d(in_channels, 5, kernel_size, padding=padding, bias=bias).double()
     ref.load_state_dict(ours.state_dict())
     x = torch.randn(4, in_channels, 9, 11, dtype=torch.float64)
@@ -205,15 +205,15 @@ def test_input_conv2d_matches_nn_conv2d_in_float64(in_channels, kernel_size, pad
         torch.testing.assert_close(ours.bias.grad, ref.bias.grad, rtol=1e-12, atol=1e-12)
 
 
-def test_input_conv2d_is_plain_conv2d_where_the_fast_path_does_not_apply():
+def test_cnnkit_conv2d_is_plain_conv2d_where_the_fast_path_does_not_apply():
     torch.manual_seed(0)
-    conv = InputConv2d(1, 4, 3, padding=1)
+    conv = Conv2d(1, 4, 3, padding=1)
     x = torch.randn(2, 1, 8, 8, requires_grad=True)  # the input needs a gradient
     out = conv(x)
     assert out.grad_fn.name() == "ConvolutionBackward0"
     out.sum().backward()
     assert x.grad is not None
-    strided = InputConv2d(1, 4, 3, stride=2)
+    strided = Conv2d(1, 4, 3, stride=2)
     assert strided(torch.randn(2, 1, 8, 8)).grad_fn.name() == "ConvolutionBackward0"
     unbatched = conv(torch.randn(1, 8, 8))  # (C, H, W), as nn.Conv2d accepts
     assert unbatched.shape == (4, 8, 8)

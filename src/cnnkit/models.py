@@ -144,14 +144,15 @@ class _Im2colConv2d(torch.autograd.Function):
         return None, grad_weight, grad_bias, None
 
 
-class InputConv2d(nn.Conv2d):
-    """`nn.Conv2d` (same parameters, same function) for a network's first layer.
+class Conv2d(nn.Conv2d):
+    """`nn.Conv2d` (same parameters, same function, same name, as torch's own `qat.Conv2d`
+    and friends do) with a faster training path for a network's first layer.
 
     While training on an input that needs no gradient, a stride-1 convolution runs as
     im2col + GEMM (`_Im2colConv2d`): with few input channels (MNIST's one) oneDNN's kernels
     are about 10× slower on CPU, the weight gradient worst of all. In eval mode, or for any
     other configuration, it is plain `nn.Conv2d`, so tools that trace or hook the model see
-    the usual `conv2d`.
+    the usual `conv2d`, and summaries and `print(model)` read as the chapter's.
     """
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
@@ -202,11 +203,11 @@ class SimpleCNN(ChapterSimpleCNN):
 
     - max-pooling before the ReLU: the two commute exactly (ReLU is monotone), and the ReLU
       then touches a quarter of the values; ReLUs in place;
-    - conv1 is an `InputConv2d` (im2col + GEMM while training), whose output comes out
+    - conv1 is a `cnnkit.models.Conv2d` (im2col + GEMM while training), whose output comes out
       channels-last, the layout that the pooling and conv2 kernels are fastest on.
     """
 
-    first_conv = InputConv2d
+    first_conv = Conv2d
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = F.relu(self.pool(self.conv1(x)), inplace=True)  # (N, 32, 14, 14)
@@ -309,7 +310,7 @@ def model_info(name: str, **kwargs: Any) -> ModelInfo:
             raise CnnkitError(f"model {name!r}: no parameter rule for layer {path} ({module})")
         else:
             continue
-        kind = "Conv2d" if isinstance(module, nn.Conv2d) else "Linear"  # InputConv2d too
+        kind = "Conv2d" if isinstance(module, nn.Conv2d) else "Linear"
         layers.append(LayerParams(path, kind, count.weight, count.bias, count.total))
     total = sum(layer.total for layer in layers)
     return ModelInfo(name, model_description(name), model_input_shape(name), layers, total)
