@@ -2,8 +2,9 @@
 
     python benchmarks/bench_train.py [--limit N] [--threads T] [--chunk B] [--data-dir DIR]
 
-The baseline is the chapter's code as written (SimpleCNN, `optim.Adam(lr=0.001)`,
-`nn.CrossEntropyLoss`, its `train_epoch` and `evaluate`), with the data already in memory as
+The baseline is the chapter's code as written: its SimpleCNN (`cnnkit.models.ChapterSimpleCNN`:
+plain `nn.Conv2d` layers, the forward as printed), `optim.Adam(lr=0.001)`,
+`nn.CrossEntropyLoss`, its `train_epoch` and `evaluate`, with the data already in memory as
 tensors: batches are sliced with the same permutation, no DataLoader. cnnkit's side is
 `cnnkit.train.TorchEngine` driven the way `cnnkit.train.train` drives it
 (`engine.train_batch` per batch, `cnnkit.train.evaluate` on the test set).
@@ -40,32 +41,13 @@ def main() -> None:
     import numpy as np
     import torch
     import torch.nn as nn
-    import torch.nn.functional as F
     import torch.optim as optim
 
+    from cnnkit.models import ChapterSimpleCNN  # the chapter's class, forward as printed
     from cnnkit.train import TEST_BATCH_SIZE, TorchEngine, evaluate, load_train_data
 
     if args.threads is not None:
         torch.set_num_threads(args.threads)
-
-    class SimpleCNN(nn.Module):  # the chapter's, as written (section 1.6)
-        def __init__(self):
-            super().__init__()
-            self.conv1 = nn.Conv2d(1, 32, kernel_size=3, padding=1)
-            self.conv2 = nn.Conv2d(32, 64, kernel_size=3, padding=1)
-            self.fc1 = nn.Linear(64 * 7 * 7, 128)
-            self.fc2 = nn.Linear(128, 10)
-            self.pool = nn.MaxPool2d(2, 2)
-            self.dropout = nn.Dropout(0.25)
-
-        def forward(self, x):
-            x = self.pool(F.relu(self.conv1(x)))
-            x = self.pool(F.relu(self.conv2(x)))
-            x = x.view(-1, 64 * 7 * 7)
-            x = F.relu(self.fc1(x))
-            x = self.dropout(x)
-            x = self.fc2(x)
-            return x
 
     data = load_train_data("mnist", data_dir=args.data_dir, limit=args.limit)
     batch_size = 64
@@ -77,7 +59,7 @@ def main() -> None:
     train_x, train_y = torch.from_numpy(data.train_x), torch.from_numpy(data.train_y)
     test_x, test_y = torch.from_numpy(data.test_x), torch.from_numpy(data.test_y)
     torch.manual_seed(0)
-    model = SimpleCNN()
+    model = ChapterSimpleCNN()
     optimizer = optim.Adam(model.parameters(), lr=0.001)
     criterion = nn.CrossEntropyLoss()
     base_stats = {"loss": 0.0, "correct": 0}
