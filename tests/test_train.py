@@ -287,3 +287,24 @@ def test_chapter_recipe_reaches_its_accuracy(cli, data_dir, tmp_path):
     assert history[0]["test_acc"] >= 0.985, history
     assert history[2]["test_acc"] >= 0.988, history
     assert (tmp_path / "runs/full/report.html").is_file()
+
+
+def test_threads_limit_torch_and_blas_during_the_run_only(data_dir, tmp_path):
+    from threadpoolctl import threadpool_info
+
+    def counts():
+        blas = [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+        return torch.get_num_threads(), blas
+
+    before = counts()
+    seen = []
+    quick(
+        data_dir,
+        tmp_path,
+        engine="numpy",
+        epochs=1,
+        threads=1,
+        on_epoch=lambda row, epochs: seen.append(counts()),
+    )
+    assert seen == [(1, [1] * len(before[1]))]
+    assert counts() == before

@@ -382,6 +382,13 @@ def _restored_threads() -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+def _blas_threads(threads: int) -> contextlib.AbstractContextManager[Any]:
+    """NumPy's BLAS (used by the NumPy engine's GEMMs) limited to `threads` while inside."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=threads, user_api="blas")
+
+
 def train(
     *,
     dataset: str = "mnist",
@@ -415,7 +422,7 @@ def train(
     """
     import torch
 
-    with _restored_threads():
+    with _restored_threads(), contextlib.ExitStack() as limits:
         given = dict(
             dataset=dataset,
             model=model,
@@ -444,6 +451,7 @@ def train(
         if threads is not None:
             _check_positive_int("threads", threads)
             torch.set_num_threads(threads)
+            limits.enter_context(_blas_threads(threads))
         if raw_ckpt is None and not dry_run:
             run_dir = _new_run_dir(out_dir, run_name, settings)  # refused before any work
 

@@ -96,7 +96,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         "--threads",
         type=positive_int,
         default=None,
-        help="torch threads; torch's own choice when not given",
+        help="threads for torch and for NumPy's BLAS; torch's own choice when not given",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
