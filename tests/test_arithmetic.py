@@ -20,6 +20,7 @@ from cnnkit.arithmetic import (
     conv2d_output_shape,
     conv2d_params,
     conv_output_size,
+    conv_pool_blocks_output_shape,
     conv_transpose2d_output_shape,
     linear_params,
     pair,
@@ -370,3 +371,17 @@ def test_arithmetic_imports_neither_torch_nor_numpy():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("hw", [(28, 28), (32, 32), (7, 9), (2, 3)])
+@pytest.mark.parametrize("num_blocks", [0, 1, 2])
+def test_conv_pool_blocks_output_shape_matches_torch_layers(hw, num_blocks):
+    x = torch.zeros(1, 1, *hw)
+    try:
+        for _ in range(num_blocks):
+            x = nn.MaxPool2d(2, 2)(nn.Conv2d(1, 1, 3, padding=1)(x))
+    except RuntimeError:  # the input is too small for torch: cnnkit must refuse it too
+        with pytest.raises(CnnkitError):
+            conv_pool_blocks_output_shape(hw, num_blocks)
+        return
+    assert conv_pool_blocks_output_shape(hw, num_blocks) == tuple(x.shape[2:])

@@ -39,6 +39,7 @@ __all__ = [
     "compare_fc_conv",
     "conv2d_output_shape",
     "conv2d_params",
+    "conv_pool_blocks_output_shape",
     "conv_output_size",
     "conv_transpose2d_output_shape",
     "conv_transpose_output_size",
@@ -270,6 +271,15 @@ def pool2d_output_shape(
         conv_output_size(h, kh, sh, ph, dh, ceil_mode=ceil_mode, axis="height", func=func),
         conv_output_size(w, kw, sw, pw, dw, ceil_mode=ceil_mode, axis="width", func=func),
     )
+
+
+def conv_pool_blocks_output_shape(input_hw: Any, num_blocks: int) -> Pair:
+    """(H, W) after `num_blocks` of the chapter's block: 3×3 conv with padding 1, then a 2×2
+    max-pool with stride 2 (SimpleCNN and exercise 4's CNN flatten what this leaves)."""
+    hw = pair(input_hw, "input_hw")
+    for _ in range(num_blocks):
+        hw = pool2d_output_shape(conv2d_output_shape(hw, 3, padding=1), 2, 2)
+    return hw
 
 
 def conv_transpose_output_size(

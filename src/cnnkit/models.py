@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cnnkit.arithmetic import conv2d_output_shape, conv2d_params, linear_params, pool2d_output_shape
+from cnnkit.arithmetic import conv2d_params, conv_pool_blocks_output_shape, linear_params
 from cnnkit.errors import CnnkitError
 
 Shape = tuple[int, int, int]  # (C, H, W)
@@ -87,10 +87,8 @@ def model_description(name: str) -> str:
 
 def _flat_features(channels: int, input_hw: tuple[int, int], num_blocks: int) -> int:
     """Features after `num_blocks` × (3×3 conv, padding 1 → 2×2 max-pool, stride 2)."""
-    hw = input_hw
-    for _ in range(num_blocks):
-        hw = pool2d_output_shape(conv2d_output_shape(hw, 3, padding=1), 2, 2)
-    return channels * hw[0] * hw[1]
+    h, w = conv_pool_blocks_output_shape(input_hw, num_blocks)
+    return channels * h * w
 
 
 class _Im2colConv2d(torch.autograd.Function):

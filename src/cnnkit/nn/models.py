@@ -35,12 +35,10 @@ class SimpleCNN(Module):
         rng: np.random.Generator | None = None,
         dropout_rng: np.random.Generator | None = None,
     ) -> None:
-        from cnnkit.arithmetic import conv2d_output_shape, pool2d_output_shape
+        from cnnkit.arithmetic import conv_pool_blocks_output_shape
 
         rng = np.random.default_rng() if rng is None else rng
-        hw = input_hw
-        for _ in range(2):
-            hw = pool2d_output_shape(conv2d_output_shape(hw, 3, padding=1), 2, 2)
+        hw = conv_pool_blocks_output_shape(input_hw, 2)
         self.conv1 = Conv2d(in_channels, 32, kernel_size=3, padding=1, dtype=dtype, rng=rng)
         self.conv2 = Conv2d(32, 64, kernel_size=3, padding=1, dtype=dtype, rng=rng)
         self.fc1 = Linear(64 * hw[0] * hw[1], 128, dtype=dtype, rng=rng)
