@@ -38,6 +38,7 @@ import numpy as np
 from cnnkit._io import atomic_write_text
 from cnnkit.engine import Engine
 from cnnkit.errors import CnnkitError
+from cnnkit.nn.functional import cross_entropy
 
 ENGINES = ("torch", "numpy")
 DEFAULT_EPOCHS = 3  # the chapter's
@@ -207,14 +208,6 @@ def load_train_data(
 # --------------------------------------------------------------------------- metrics
 
 
-def cross_entropy(logits: np.ndarray, labels: np.ndarray) -> float:
-    """Mean cross-entropy of logits (N, K) against labels (N,), computed in float64."""
-    z = logits.astype(np.float64)
-    z -= z.max(axis=1, keepdims=True)
-    log_probs = z - np.log(np.exp(z).sum(axis=1, keepdims=True))  # (N, K)
-    return float(-log_probs[np.arange(len(labels)), labels].mean())
-
-
 def evaluate(
     engine: Engine, x: np.ndarray, y: np.ndarray, batch_size: int = TEST_BATCH_SIZE
 ) -> tuple[float, float]:
@@ -223,7 +216,7 @@ def evaluate(
     for start in range(0, len(y), batch_size):
         logits = engine.eval_logits(x[start : start + batch_size])
         labels = y[start : start + batch_size]
-        losses.append(cross_entropy(logits, labels))
+        losses.append(cross_entropy(logits.astype(np.float64), labels))
         correct += int((logits.argmax(axis=1) == labels).sum())
     return float(np.mean(losses)), correct / len(y)
 
