@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from chapter_code import ChapterText_SimpleCNN
 from scipy import signal
 from scipy.spatial import distance
 from torch import nn
@@ -43,23 +44,6 @@ def entries():
 
 def _numel(*modules: nn.Module) -> int:
     return sum(p.numel() for m in modules for p in m.parameters())
-
-
-class SimpleCNN(nn.Module):
-    """The chapter's model (section 1.6), written out in torch as the oracle."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, 32, kernel_size=3, padding=1)
-        self.conv2 = nn.Conv2d(32, 64, kernel_size=3, padding=1)
-        self.fc1 = nn.Linear(64 * 7 * 7, 128)
-        self.fc2 = nn.Linear(128, 10)
-        self.pool = nn.MaxPool2d(2, 2)
-        self.dropout = nn.Dropout(0.25)
-
-    def features(self, x):
-        x = self.pool(F.relu(self.conv1(x)))
-        return self.pool(F.relu(self.conv2(x)))
 
 
 def _gradient_rf(layers: list[nn.Module], size: int = 64) -> int:
@@ -117,7 +101,7 @@ def test_pipeline_stages_match_torch_models(entries):
     assert a["diagram_stages"] == stages(0)
     assert a["diagram_flatten"] == torch.zeros(stages(0)[-1]).numel()
     assert a["simple_cnn_stages"] == stages(1)
-    model = SimpleCNN()
+    model = ChapterText_SimpleCNN()
     assert a["simple_cnn_flatten"] == model.features(torch.zeros(1, 1, 28, 28)).flatten(1).shape[1]
     assert a["simple_cnn_flatten"] == model.fc1.in_features
     # reported as a difference: the diagram is another model than SimpleCNN
@@ -232,7 +216,7 @@ def test_fc_vs_conv_matches_numel(entries, key, channels):
 
 def test_simple_cnn_counts_match_the_torch_model(entries):
     a = entries["1.6-simple-cnn"].answer
-    model = SimpleCNN()
+    model = ChapterText_SimpleCNN()
     named = dict(model.named_parameters())
     assert a["names"] == list(named)
     assert a["per_tensor"] == [p.numel() for p in named.values()]

@@ -8,6 +8,7 @@ import json
 import pytest
 import torch
 import torch.nn.functional as F
+from chapter_code import ChapterText_SimpleCNN
 from torch import nn
 
 from cnnkit.errors import CnnkitError
@@ -19,28 +20,6 @@ from cnnkit.models import (
     model_info,
     model_input_shape,
 )
-
-
-class ChapterText_SimpleCNN(nn.Module):
-    """Section 1.6's SimpleCNN, copied from the chapter as the oracle."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, 32, kernel_size=3, padding=1)
-        self.conv2 = nn.Conv2d(32, 64, kernel_size=3, padding=1)
-        self.fc1 = nn.Linear(64 * 7 * 7, 128)
-        self.fc2 = nn.Linear(128, 10)
-        self.pool = nn.MaxPool2d(2, 2)
-        self.dropout = nn.Dropout(0.25)
-
-    def forward(self, x):
-        x = self.pool(F.relu(self.conv1(x)))
-        x = self.pool(F.relu(self.conv2(x)))
-        x = x.view(-1, 64 * 7 * 7)
-        x = F.relu(self.fc1(x))
-        x = self.dropout(x)
-        x = self.fc2(x)
-        return x
 
 
 class ChapterText_CustomCNN(nn.Module):
