@@ -25,8 +25,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def demo_cli(args: argparse.Namespace) -> None:
     prefer_passive_openmp()
+    from cnnkit.data import data_dir, fetch
     from cnnkit.train import train
 
+    # Said before the (possibly slow) fetch: mirrors are tried first, each with a timeout.
+    print(f"MNIST: looking in {data_dir(args.data_dir) / 'mnist'}, fetching it if missing ...")
+    got = fetch("mnist", data_dir=args.data_dir, progress=not args.no_progress)
+    where = f"fetched from {got.source}" if got.source is not None else "already there"
+    print(f"MNIST: {where}, SHA-256 of every file verified", flush=True)
     print(
         "Training the chapter's SimpleCNN on MNIST: 3 epochs, Adam (lr 0.001), batch 64, "
         "inputs normalised with (0.1307, 0.3081).",
