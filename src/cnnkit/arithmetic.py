@@ -80,46 +80,47 @@ def pair(value: Any, name: str, *, func: str | None = None) -> Pair:
     )
 
 
-def _positive_pair(value: Any, name: str, func: str | None) -> Pair:
+_BOUND_WORD = {1: "positive", 0: "non-negative"}
+
+
+def _bounded_pair(value: Any, name: str, func: str | None, minimum: int) -> Pair:
+    """`pair(value)` whose entries are all >= `minimum` (1: positive, 0: non-negative)."""
     try:
         p = pair(value, name, func=func)
     except CnnkitError:
         p = None
-    if p is None or min(p) < 1:
+    if p is None or min(p) < minimum:
         raise CnnkitError(
-            f"The {name!r} parameter{_of(func)} must be a positive int or pair of ints. "
-            f"Got {value!r} instead."
+            f"The {name!r} parameter{_of(func)} must be a {_BOUND_WORD[minimum]} int or pair "
+            f"of ints. Got {value!r} instead."
         )
     return p
+
+
+def _bounded_int(value: Any, name: str, func: str | None, minimum: int) -> int:
+    """An int >= `minimum` (1: positive, 0: non-negative)."""
+    if not _is_int(value) or value < minimum:
+        raise CnnkitError(
+            f"The {name!r} parameter{_of(func)} must be a {_BOUND_WORD[minimum]} int. "
+            f"Got {value!r} instead."
+        )
+    return int(value)
+
+
+def _positive_pair(value: Any, name: str, func: str | None) -> Pair:
+    return _bounded_pair(value, name, func, 1)
 
 
 def _non_negative_pair(value: Any, name: str, func: str | None) -> Pair:
-    try:
-        p = pair(value, name, func=func)
-    except CnnkitError:
-        p = None
-    if p is None or min(p) < 0:
-        raise CnnkitError(
-            f"The {name!r} parameter{_of(func)} must be a non-negative int or pair of ints. "
-            f"Got {value!r} instead."
-        )
-    return p
+    return _bounded_pair(value, name, func, 0)
 
 
 def _positive_int(value: Any, name: str, func: str | None) -> int:
-    if not _is_int(value) or value < 1:
-        raise CnnkitError(
-            f"The {name!r} parameter{_of(func)} must be a positive int. Got {value!r} instead."
-        )
-    return int(value)
+    return _bounded_int(value, name, func, 1)
 
 
 def _non_negative_int(value: Any, name: str, func: str | None) -> int:
-    if not _is_int(value) or value < 0:
-        raise CnnkitError(
-            f"The {name!r} parameter{_of(func)} must be a non-negative int. Got {value!r} instead."
-        )
-    return int(value)
+    return _bounded_int(value, name, func, 0)
 
 
 # --------------------------------------------------------------------------- padding
