@@ -2,12 +2,12 @@
 
     python benchmarks/bench_train.py [--limit N] [--threads T] [--chunk B] [--data-dir DIR]
 
-The baseline is the chapter's code as written: its SimpleCNN (`cnnkit.models.ChapterSimpleCNN`:
+The baseline is the chapter's code as written: its SimpleCNN (`cnnkit.models.zoo.ChapterSimpleCNN`:
 plain `nn.Conv2d` layers, the forward as printed), `optim.Adam(lr=0.001)`,
 `nn.CrossEntropyLoss`, its `train_epoch` and `evaluate`, with the data already in memory as
 tensors: batches are sliced with the same permutation, no DataLoader. cnnkit's side is
-`cnnkit.train.TorchEngine` driven the way `cnnkit.train.train` drives it
-(`engine.train_batch` per batch, `cnnkit.train.evaluate` on the test set).
+`cnnkit.training.loop.TorchEngine` driven the way `cnnkit.training.loop.train` drives it
+(`engine.train_batch` per batch, `cnnkit.training.loop.evaluate` on the test set).
 
 Both run in this one process, on the same threads, from the same initial weights. Their
 batches are interleaved in chunks of B (the first side alternating), so that both see the
@@ -43,8 +43,8 @@ def main() -> None:
     import torch.nn as nn
     import torch.optim as optim
 
-    from cnnkit.models import ChapterSimpleCNN  # the chapter's class, forward as printed
-    from cnnkit.train import TEST_BATCH_SIZE, TorchEngine, evaluate, load_train_data
+    from cnnkit.models.zoo import ChapterSimpleCNN  # the chapter's class, forward as printed
+    from cnnkit.training.loop import TEST_BATCH_SIZE, TorchEngine, evaluate, load_train_data
 
     if args.threads is not None:
         torch.set_num_threads(args.threads)
@@ -88,7 +88,7 @@ def main() -> None:
                 correct += pred.eq(test_y[i : i + TEST_BATCH_SIZE].view_as(pred)).sum().item()
         return correct / len(test_y)
 
-    # --- cnnkit: the engine, driven as cnnkit.train.train drives it
+    # --- cnnkit: the engine, driven as cnnkit.training.loop.train drives it
     engine = TorchEngine("simple-cnn", lr=1e-3, seed=0)
     ours_stats = {"loss": 0.0, "correct": 0}
 

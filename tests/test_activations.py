@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from cnnkit.activations import ACTIVATIONS, get_activation, normal_cdf
-from cnnkit.errors import CnnkitError
+from cnnkit.core.errors import CnnkitError
+from cnnkit.ops.activations import ACTIVATIONS, get_activation, normal_cdf
 
 # name -> torch function taking (tensor, **params) with the registry's parameter names
 TORCH = {

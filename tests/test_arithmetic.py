@@ -1,4 +1,4 @@
-"""`cnnkit.arithmetic` against the real PyTorch layers (shapes, refusals, parameter counts)."""
+"""`cnnkit.calc.arithmetic` against the real PyTorch layers (shapes, refusals, parameter counts)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from scipy import signal
 from torch import nn
 
-from cnnkit.arithmetic import (
+from cnnkit.calc.arithmetic import (
     compare_fc_conv,
     conv2d_output_shape,
     conv2d_params,
@@ -28,7 +28,7 @@ from cnnkit.arithmetic import (
     resolve_padding,
     same_padding,
 )
-from cnnkit.errors import CnnkitError, ShapeError
+from cnnkit.core.errors import CnnkitError, ShapeError
 
 SWEEP = settings(max_examples=100, deadline=None)
 sizes = st.integers(1, 24)
@@ -366,7 +366,7 @@ def test_compare_fc_conv_refuses_a_two_dimensional_input():
 
 def test_arithmetic_imports_neither_torch_nor_numpy():
     code = (
-        "import sys, cnnkit.arithmetic;"
+        "import sys, cnnkit.calc.arithmetic;"
         "print(sorted(m for m in ('torch', 'numpy', 'scipy') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

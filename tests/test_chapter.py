@@ -1,4 +1,5 @@
-"""`cnnkit.chapter`: every answer checked against an independent oracle (torch, scipy, NumPy).
+"""`cnnkit.analysis.chapter`: every answer checked against an independent oracle (torch,
+scipy, NumPy).
 
 The chapter's printed values (`CHAPTER_PRINTED`) are never used as expected values here.
 """
@@ -20,7 +21,7 @@ from scipy import signal
 from scipy.spatial import distance
 from torch import nn
 
-from cnnkit.chapter import (
+from cnnkit.analysis.chapter import (
     CHAPTER_PRINTED,
     EDGE_KERNEL,
     IMAGE_5X5,
@@ -31,8 +32,8 @@ from cnnkit.chapter import (
     _matches,
     reproduce,
 )
-from cnnkit.commands.chapter import SECTION_CHOICES
-from cnnkit.errors import CnnkitError
+from cnnkit.cli.commands.chapter import SECTION_CHOICES
+from cnnkit.core.errors import CnnkitError
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "chapter.md"
 
@@ -323,7 +324,7 @@ def test_cli_bad_section_is_one_line_exit_2(cli):
 def test_chapter_does_not_import_torch():
     code = (
         "import sys, contextlib, io\n"
-        "from cnnkit.cli import main\n"
+        "from cnnkit.cli.main import main\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"
         "    rc = main(['chapter'])\n"
         "print(rc, sorted(m for m in ('torch', 'scipy', 'matplotlib') if m in sys.modules))"

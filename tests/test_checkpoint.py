@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from cnnkit.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
-from cnnkit.errors import CnnkitError
-from cnnkit.models import create_model
+from cnnkit.core.errors import CnnkitError
+from cnnkit.models.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
+from cnnkit.models.zoo import create_model
 
 
 def _save(path, model, **overrides):

@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch import nn
 
-from cnnkit.cli import main
+from cnnkit.cli.main import main
 
 
 @pytest.fixture
@@ -225,7 +225,7 @@ def test_torch_refuses_what_size_refuses():
 def test_arithmetic_commands_do_not_import_torch(command):
     code = (
         "import sys, contextlib, io\n"
-        "from cnnkit.cli import main\n"
+        "from cnnkit.cli.main import main\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"
         f"    rc = main({command!r})\n"
         "print(rc, sorted(m for m in ('torch', 'scipy', 'matplotlib') if m in sys.modules))"

@@ -17,7 +17,7 @@ def test_unknown_command_is_a_usage_error(cli):
 
 def test_import_cnnkit_does_not_import_torch_or_matplotlib():
     code = (
-        "import sys, cnnkit, cnnkit.cli; cnnkit.cli.build_parser();"
+        "import sys, cnnkit, cnnkit.cli.main; cnnkit.cli.main.build_parser();"
         "print(sorted(m for m in ('torch', 'matplotlib', 'scipy') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -27,7 +27,7 @@ def test_import_cnnkit_does_not_import_torch_or_matplotlib():
 def test_atomic_path_gives_normal_permissions(tmp_path):
     import os
 
-    from cnnkit._io import atomic_write_text
+    from cnnkit.core.files import atomic_write_text
 
     target = tmp_path / "out.txt"
     atomic_write_text(target, "x")
@@ -39,7 +39,7 @@ def test_atomic_path_gives_normal_permissions(tmp_path):
 def test_atomic_path_leaves_nothing_on_error(tmp_path):
     import pytest
 
-    from cnnkit._io import atomic_path
+    from cnnkit.core.files import atomic_path
 
     target = tmp_path / "out.txt"
     with pytest.raises(RuntimeError), atomic_path(target) as tmp:

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 from scipy import ndimage
 
-from cnnkit.kernels import get_kernel, list_kernels
+from cnnkit.imaging.kernels import get_kernel, list_kernels
 
 rng = np.random.default_rng(0)
 
@@ -232,7 +232,7 @@ def test_plot_without_a_name_prints_help_and_exits_2(cli):
 
 
 def test_plot_activations_help_lists_every_activation(cli):
-    from cnnkit.activations import ACTIVATIONS
+    from cnnkit.ops.activations import ACTIVATIONS
 
     r = cli("plot", "activations", "--help")
     listed = next(line for line in r.stdout.splitlines() if line.startswith("activations:"))

@@ -17,10 +17,10 @@ import pytest
 from conftest import SHARED_MNIST
 from PIL import Image
 
-from cnnkit.cli import main
-from cnnkit.models import create_model, model_input_shape
-from cnnkit.summary.core import summary
-from cnnkit.summary.load import load_model
+from cnnkit.analysis.summary.core import summary
+from cnnkit.analysis.summary.load import load_model
+from cnnkit.cli.main import main
+from cnnkit.models.zoo import create_model, model_input_shape
 
 GOLDEN = Path(__file__).parent / "golden"
 VGG_FILE = str(GOLDEN / "vgg_like.py") + ":build"
@@ -165,7 +165,7 @@ def mnist_dir(tmp_path_factory):
 def test_erf_of_a_checkpoint(cli, tmp_path, mnist_dir):
     import torch
 
-    from cnnkit.checkpoint import save_checkpoint
+    from cnnkit.models.checkpoint import save_checkpoint
 
     torch.manual_seed(0)
     model = create_model("simple-cnn")

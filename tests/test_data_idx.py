@@ -11,8 +11,8 @@ from conftest import SHARED_MNIST
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cnnkit.core.errors import DataError
 from cnnkit.data.idx import parse_idx, read_idx, write_idx
-from cnnkit.errors import DataError
 
 # (IDX type code, big-endian dtype), from the format's definition
 TYPES = [(0x08, ">u1"), (0x09, ">i1"), (0x0B, ">i2"), (0x0C, ">i4"), (0x0D, ">f4"), (0x0E, ">f8")]

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cnnkit.errors import CnnkitError
-from cnnkit.evaluate import classification_metrics, evaluate
+from cnnkit.analysis.evaluate import classification_metrics, evaluate
+from cnnkit.core.errors import CnnkitError
 
 
 def loop_metrics(labels, predictions, k):
@@ -81,10 +81,10 @@ def tiny_run(tmp_path_factory):
     """A seeded untrained SimpleCNN checkpoint and a tiny IDX dataset written to disk."""
     import torch
 
-    from cnnkit.checkpoint import save_checkpoint
     from cnnkit.data import Dataset
     from cnnkit.data.idx import read_idx, write_idx
-    from cnnkit.models import create_model
+    from cnnkit.models.checkpoint import save_checkpoint
+    from cnnkit.models.zoo import create_model
 
     folder = tmp_path_factory.mktemp("tiny")
     rng = np.random.default_rng(1)
@@ -119,7 +119,7 @@ def test_evaluate_matches_an_independent_computation(tiny_run):
     import torch
     import torch.nn.functional as F
 
-    from cnnkit.checkpoint import load_checkpoint
+    from cnnkit.models.checkpoint import load_checkpoint
 
     path, data = tiny_run
     result = evaluate(path, dataset=data)

@@ -1,4 +1,4 @@
-"""cnnkit.images: reading, writing and display scaling, with Pillow and NumPy as oracles."""
+"""cnnkit.imaging.images: reading, writing and display scaling, with Pillow and NumPy as oracles."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cnnkit.errors import CnnkitError
-from cnnkit.images import read_image, to_uint8, write_image
+from cnnkit.core.errors import CnnkitError
+from cnnkit.imaging.images import read_image, to_uint8, write_image
 
 rng = np.random.default_rng(0)
 

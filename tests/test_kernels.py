@@ -8,8 +8,8 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from scipy import ndimage, signal
 
-from cnnkit.errors import CnnkitError, ShapeError
-from cnnkit.kernels import (
+from cnnkit.core.errors import CnnkitError, ShapeError
+from cnnkit.imaging.kernels import (
     BOUNDARIES,
     CHAPTER_KERNELS,
     chapter_test_pattern,

@@ -11,8 +11,8 @@ import torch.nn.functional as F
 from chapter_code import ChapterText_SimpleCNN
 from torch import nn
 
-from cnnkit.errors import CnnkitError
-from cnnkit.models import (
+from cnnkit.core.errors import CnnkitError
+from cnnkit.models.zoo import (
     ChapterSimpleCNN,
     Conv2d,
     create_model,

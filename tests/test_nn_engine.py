@@ -1,4 +1,4 @@
-"""The NumPy SimpleCNN and `NumpyEngine` against the torch SimpleCNN of `cnnkit.models`.
+"""The NumPy SimpleCNN and `NumpyEngine` against the torch SimpleCNN of `cnnkit.models.zoo`.
 
 - same weights -> same logits (float64: 1e-10) and the same parameter gradients, with
   dropout off and with one dropout mask shared by both;
@@ -18,11 +18,11 @@ import pytest
 import torch
 from conftest import SHARED_MNIST
 
-from cnnkit.errors import CnnkitError
-from cnnkit.models import ChapterSimpleCNN, create_model
+from cnnkit.core.errors import CnnkitError
+from cnnkit.models.numpy_models import SimpleCNN
+from cnnkit.models.zoo import ChapterSimpleCNN, create_model
 from cnnkit.nn import functional as F
-from cnnkit.nn.engine import NumpyEngine
-from cnnkit.nn.models import SimpleCNN
+from cnnkit.training.numpy_engine import NumpyEngine
 
 TORCH_MODELS = {
     "registry simple-cnn": lambda: create_model("simple-cnn"),
@@ -237,7 +237,7 @@ def test_engine_refuses_unknown_models_and_foreign_states():
 
 @pytest.mark.parametrize("shape", [(2, 3, 28, 28), (2, 1, 32, 32), (2, 1, 8, 8), (2, 28, 28)])
 def test_engine_refuses_the_images_the_torch_engine_refuses(shape):
-    from cnnkit.train import TorchEngine
+    from cnnkit.training.loop import TorchEngine
 
     x, y = np.zeros(shape, dtype=np.float32), np.array([0, 1])
     with pytest.raises((RuntimeError, ValueError)):

@@ -8,7 +8,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cnnkit.errors import CnnkitError
+from cnnkit.core.errors import CnnkitError
 from cnnkit.nn import SGD, Adam, Parameter
 
 SHAPES = [(3, 4), (5,), (2, 1, 3, 3)]

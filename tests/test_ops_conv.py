@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from cnnkit.errors import CnnkitError, ShapeError
+from cnnkit.core.errors import CnnkitError, ShapeError
 from cnnkit.ops import conv2d, conv2d_reference
 
 TORCH_MODES = ("zeros", "reflect", "replicate", "circular")

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from test_ops_conv import conv_configs, conv_kwargs, make_arrays, torch_conv2d
 from test_ops_pool import data, pool_configs, pool_kwargs
 
-from cnnkit.errors import ShapeError
+from cnnkit.core.errors import ShapeError
 from cnnkit.ops import (
     avg_pool2d,
     avg_pool2d_backward,

@@ -9,8 +9,8 @@ import pytest
 from conftest import SHARED_MNIST
 from PIL import Image, ImageDraw
 
-from cnnkit.errors import CnnkitError
-from cnnkit.predict import example_digits, example_label, preprocess_digit
+from cnnkit.core.errors import CnnkitError
+from cnnkit.imaging.digits import example_digits, example_label, preprocess_digit
 
 # ---------------------------------------------------------------- digits drawn with Pillow
 
@@ -174,8 +174,8 @@ def random_checkpoint(tmp_path_factory) -> Path:
     """An untrained SimpleCNN saved as a real checkpoint (seeded)."""
     import torch
 
-    from cnnkit.checkpoint import save_checkpoint
-    from cnnkit.models import create_model
+    from cnnkit.models.checkpoint import save_checkpoint
+    from cnnkit.models.zoo import create_model
 
     torch.manual_seed(0)
     model = create_model("simple-cnn")
@@ -196,8 +196,8 @@ def random_checkpoint(tmp_path_factory) -> Path:
 def test_predict_probabilities_match_the_model_softmax(random_checkpoint):
     import torch
 
-    from cnnkit.checkpoint import load_checkpoint
-    from cnnkit.predict import predict
+    from cnnkit.analysis.predict import predict
+    from cnnkit.models.checkpoint import load_checkpoint
 
     paths = example_digits()
     results = predict(random_checkpoint, paths, top=10)
@@ -269,9 +269,9 @@ def test_predict_cli_bad_checkpoint(cli, tmp_path):
 def test_colour_models_are_refused(tmp_path):
     import torch
 
-    from cnnkit.checkpoint import save_checkpoint
-    from cnnkit.models import create_model
-    from cnnkit.predict import predict
+    from cnnkit.analysis.predict import predict
+    from cnnkit.models.checkpoint import save_checkpoint
+    from cnnkit.models.zoo import create_model
 
     torch.manual_seed(0)
     path = save_checkpoint(
@@ -305,8 +305,8 @@ def test_conv_feature_maps_are_the_relu_of_each_conv_and_hooks_are_removed(rando
     import torch
     import torch.nn.functional as F
 
-    from cnnkit.checkpoint import load_checkpoint
-    from cnnkit.visualize import conv_feature_maps
+    from cnnkit.analysis.feature_maps import conv_feature_maps
+    from cnnkit.models.checkpoint import load_checkpoint
 
     model = load_checkpoint(random_checkpoint).model
     model.train()
@@ -335,7 +335,7 @@ def trained_run(tmp_path_factory):
     if not (SHARED_MNIST / "t10k-images-idx3-ubyte.gz").is_file():
         pytest.skip(f"the shared MNIST copy is not at {SHARED_MNIST}")
     from cnnkit.data import fetch
-    from cnnkit.train import train
+    from cnnkit.training.loop import train
 
     root = tmp_path_factory.mktemp("e2e")
     fetch("mnist", data_dir=root / "data", source_dir=SHARED_MNIST, progress=False)
@@ -363,7 +363,7 @@ BUNDLED_MISREAD = {"digit_3_18.png"}
 
 @pytest.mark.slow
 def test_trained_model_recognises_hand_drawn_digits(trained_run, tmp_path):
-    from cnnkit.predict import predict
+    from cnnkit.analysis.predict import predict
 
     paths, truth = [], []
     for digit in range(10):

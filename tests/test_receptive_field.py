@@ -1,4 +1,5 @@
-"""cnnkit.receptive_field and `cnnkit rf`: the oracle is the gradient of an equivalent torch net.
+"""cnnkit.calc.receptive_field and `cnnkit rf`: the oracle is the gradient of an equivalent
+torch net.
 
 `gradient_receptive_field` back-propagates a one-hot at a unit through a copy of the net with
 positive weights and sum-pools instead of max-pools; the box of non-zero input gradient is the
@@ -18,15 +19,15 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from cnnkit.errors import CnnkitError
-from cnnkit.receptive_field import (
+from cnnkit.analysis.summary import gradient_receptive_field
+from cnnkit.calc.receptive_field import (
     PRESETS,
     LayerSpec,
     chapter_receptive_fields,
     parse_layers,
     receptive_fields,
 )
-from cnnkit.summary import gradient_receptive_field
+from cnnkit.core.errors import CnnkitError
 
 
 def torch_chain(layers: list[LayerSpec]) -> nn.Sequential:
@@ -103,7 +104,7 @@ def test_recurrence_matches_gradient_receptive_field_of_torch_chain(layers):
     net = torch_chain(layers)
     with torch.no_grad():
         out = net(torch.zeros(1, 1, *hw))
-    # Output sizes: the recurrence's (cnnkit.arithmetic) against the real layers.
+    # Output sizes: the recurrence's (cnnkit.calc.arithmetic) against the real layers.
     assert rows[-1].output == tuple(out.shape[2:])
     assume(all(units[a] + 1 < out.shape[2 + a] for a in range(2)))
     for du in (0, 1):
@@ -265,7 +266,7 @@ def test_cli_errors_are_one_line_exit_2(cli, args):
 
 def test_cli_rf_does_not_import_torch():
     code = (
-        "import sys, contextlib, io; from cnnkit.cli import main\n"
+        "import sys, contextlib, io; from cnnkit.cli.main import main\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"
         "    main(['rf', 'vgg-like', '--input', '64'])\n"
         "print('torch' in sys.modules)"

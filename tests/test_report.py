@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cnnkit.errors import CnnkitError
+from cnnkit.core.errors import CnnkitError
 
 PICTURES = [
     "curves.png",
@@ -45,8 +45,8 @@ HISTORY = [
 def build(tmp_path: Path, model_name: str, images: np.ndarray, labels: np.ndarray, **kw):
     import torch
 
-    from cnnkit.models import create_model
-    from cnnkit.report import build_report
+    from cnnkit.models.zoo import create_model
+    from cnnkit.render.report import build_report
 
     torch.manual_seed(0)
     model = create_model(model_name)
@@ -133,7 +133,7 @@ def test_hooks_are_removed_when_the_model_raises():
     import torch
     from torch import nn
 
-    from cnnkit.visualize import conv_feature_maps
+    from cnnkit.analysis.feature_maps import conv_feature_maps
 
     class Broken(nn.Module):
         def __init__(self):

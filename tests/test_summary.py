@@ -17,9 +17,9 @@ from ptflops import get_model_complexity_info
 from test_summary_rf import MODELS
 from torch import nn
 
-from cnnkit.errors import CnnkitError, ShapeError
-from cnnkit.models import ChapterSimpleCNN  # the chapter's forward as printed (test_models.py)
-from cnnkit.summary.core import summary
+from cnnkit.analysis.summary.core import summary
+from cnnkit.core.errors import CnnkitError, ShapeError
+from cnnkit.models.zoo import ChapterSimpleCNN  # the chapter's forward as printed (test_models.py)
 
 ALL = {**MODELS, "chapter-simple-cnn": (ChapterSimpleCNN, (1, 28, 28))}
 
@@ -288,7 +288,7 @@ def test_cnnkit_summary_is_callable_before_and_after_the_package_is_imported():
         "import torch, cnnkit\n"
         "m = torch.nn.Conv2d(1, 2, 3)\n"
         "a = cnnkit.summary(m, (1, 8, 8)).total_params\n"
-        "import cnnkit.summary.core\n"
+        "import cnnkit.analysis.summary.core\n"
         "b = cnnkit.summary(m, (1, 8, 8)).total_params\n"
         "box = cnnkit.rf_box(m, 'Conv2d', (0, 0), (1, 8, 8))\n"
         "print(a, b, box.size)\n"

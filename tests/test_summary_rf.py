@@ -16,9 +16,9 @@ import torch.nn.functional as F
 from torch import nn
 
 import cnnkit
-from cnnkit.errors import CnnkitError
-from cnnkit.summary import gradient_receptive_field
-from cnnkit.summary.core import box_of
+from cnnkit.analysis.summary import gradient_receptive_field
+from cnnkit.analysis.summary.core import box_of
+from cnnkit.core.errors import CnnkitError
 
 
 class VGGish(nn.Module):

@@ -16,9 +16,11 @@ import torch
 import torch.nn.functional as F
 from conftest import SHARED_MNIST
 
-from cnnkit.checkpoint import load_checkpoint, read_checkpoint
-from cnnkit.errors import CnnkitError
-from cnnkit.train import cross_entropy, dataset_normalize, train
+from cnnkit.core.errors import CnnkitError
+from cnnkit.data.transforms import dataset_normalize
+from cnnkit.models.checkpoint import load_checkpoint, read_checkpoint
+from cnnkit.nn.functional import cross_entropy
+from cnnkit.training.loop import train
 
 needs_mnist = pytest.mark.skipif(
     not SHARED_MNIST.is_dir(), reason=f"shared MNIST copy not present at {SHARED_MNIST}"
@@ -106,7 +108,7 @@ def test_run_writes_config_metrics_and_a_checkpoint_that_reproduces_them(data_di
     ckpt = load_checkpoint(run / "checkpoint.pt")
     assert ckpt.epoch == 2 and ckpt.history == result.history
     from cnnkit.data import load_dataset
-    from cnnkit.predict import normalize_images
+    from cnnkit.data.transforms import normalize_images
 
     test = load_dataset("mnist", "test", data_dir=data_dir)
     images, labels = test.images[:1000], test.labels[:1000]
@@ -156,7 +158,9 @@ def test_resume_ends_exactly_like_an_uninterrupted_run(data_dir, tmp_path):
 
 @needs_mnist
 def test_numpy_engine_runs_the_same_loop_and_resumes_exactly(data_dir, tmp_path):
-    pytest.importorskip("cnnkit.nn.engine", reason="the NumPy engine is not in this install")
+    pytest.importorskip(
+        "cnnkit.training.numpy_engine", reason="the NumPy engine is not in this install"
+    )
     small = dict(engine="numpy", limit=192, test_limit=300)
     full = quick(data_dir, tmp_path, epochs=2, run_name="full", **small)
     first = quick(data_dir, tmp_path, epochs=1, run_name="split", **small)
@@ -221,7 +225,7 @@ def test_bad_arguments_are_refused_before_any_work(kwargs, message, tmp_path):
 
 @needs_mnist
 def test_numpy_engine_missing_is_a_clear_error(data_dir, tmp_path, monkeypatch):
-    monkeypatch.setitem(sys.modules, "cnnkit.nn.engine", None)  # import fails
+    monkeypatch.setitem(sys.modules, "cnnkit.training.numpy_engine", None)  # import fails
     with pytest.raises(CnnkitError, match="NumPy engine is not available"):
         quick(data_dir, tmp_path, engine="numpy", dry_run=True)
 

@@ -11,7 +11,7 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-from cnnkit.errors import CnnkitError
+from cnnkit.core.errors import CnnkitError
 
 # public name -> module that defines it (imported on first access)
 _LAZY = {
@@ -19,8 +19,8 @@ _LAZY = {
     "conv2d_reference": "cnnkit.ops",
     "max_pool2d": "cnnkit.ops",
     "avg_pool2d": "cnnkit.ops",
-    "summary": "cnnkit.summary",
-    "rf_box": "cnnkit.summary",
+    "summary": "cnnkit.analysis.summary",
+    "rf_box": "cnnkit.analysis.summary",
 }
 
 __all__ = ["CnnkitError", "__version__", *_LAZY]

@@ -1,3 +1,3 @@
-from cnnkit.cli import main
+from cnnkit.cli.main import main
 
 raise SystemExit(main())

@@ -15,7 +15,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from cnnkit.errors import DataError
+from cnnkit.core.errors import DataError
 
 _LAZY = {
     "DATASETS": "cnnkit.data.registry",

@@ -24,9 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from cnnkit._io import atomic_write_bytes
+from cnnkit.core.errors import DataError
+from cnnkit.core.files import atomic_write_bytes
 from cnnkit.data.registry import CIFAR10_CLASSES
-from cnnkit.errors import DataError
 
 CLASSES = CIFAR10_CLASSES
 IMAGE_SHAPE = (32, 32, 3)  # (H, W, C)

@@ -15,16 +15,16 @@ from pathlib import Path
 
 import numpy as np
 
+from cnnkit.core.errors import DataError
 from cnnkit.data import cifar
-from cnnkit.data.idx import parse_idx, read_decompressed
+from cnnkit.data.idx import parse_idx
 from cnnkit.data.registry import (
     DatasetSpec,
-    check_digest,
     dataset_dir,
     from_dir_advice,
     get_spec,
 )
-from cnnkit.errors import DataError
+from cnnkit.data.verify import read_verified
 
 
 @dataclass
@@ -39,13 +39,6 @@ class Dataset:
 
     def __len__(self) -> int:
         return len(self.labels)
-
-
-def read_verified(spec: DatasetSpec, path: Path) -> bytearray:
-    """The content of one of `spec`'s files, after checking its checksum."""
-    data = read_decompressed(path)
-    check_digest(spec.file(path.name), data, str(path))
-    return data
 
 
 def _load_idx_split(spec: DatasetSpec, folder: Path, split: str) -> tuple[np.ndarray, np.ndarray]:

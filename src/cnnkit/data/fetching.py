@@ -10,7 +10,7 @@ Sources, in the order `default_sources` tries them:
 
 Whatever the source, a file is decompressed into a temporary file beside its final place, its
 checksum is checked, and only when every file of the batch has passed are they renamed into
-place (`cnnkit._io.atomic_path`). An interrupted fetch leaves no file under a dataset's name,
+place (`cnnkit.core.files.atomic_path`). An interrupted fetch leaves no file under a dataset's name,
 and a checksum mismatch keeps nothing.
 """
 
@@ -34,8 +34,8 @@ from pathlib import Path, PurePosixPath
 from typing import Protocol
 
 from cnnkit import __version__
-from cnnkit._io import atomic_path
-from cnnkit.data.datasets import read_verified
+from cnnkit.core.errors import DataError
+from cnnkit.core.files import atomic_path
 from cnnkit.data.idx import read_decompressed
 from cnnkit.data.registry import (
     DatasetSpec,
@@ -45,7 +45,7 @@ from cnnkit.data.registry import (
     from_dir_advice,
     get_spec,
 )
-from cnnkit.errors import DataError
+from cnnkit.data.verify import read_verified
 
 MIRROR_TIMEOUT_S = 5.0  # per connection attempt and per read
 NPM_TIMEOUT_S = 300.0

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnkit._io import atomic_path
-from cnnkit.errors import DataError
+from cnnkit.core.errors import DataError
+from cnnkit.core.files import atomic_path
 
 # IDX type code -> NumPy dtype (big-endian where it matters)
 IDX_DTYPES: dict[int, np.dtype] = {

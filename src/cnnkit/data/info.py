@@ -8,9 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
-from cnnkit.data.datasets import load_dataset, read_verified
+from cnnkit.core.errors import DataError
+from cnnkit.data.datasets import load_dataset
 from cnnkit.data.registry import DATASETS, DatasetSpec, dataset_dir, get_spec
-from cnnkit.errors import DataError
+from cnnkit.data.verify import read_verified
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from cnnkit.errors import DataError
+from cnnkit.core.errors import DataError
 
 CIFAR10_CLASSES = [
     "airplane",

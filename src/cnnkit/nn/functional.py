@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnnkit.errors import CnnkitError, ShapeError
+from cnnkit.core.errors import CnnkitError, ShapeError
 
 
 def _check_linear(input: np.ndarray, weight: np.ndarray, bias: np.ndarray | None) -> None:

@@ -2,7 +2,7 @@
 
 Each layer has `forward(x)` (keeps what its backward needs) and `backward(grad_output)`
 (returns dL/dx and accumulates dL/dθ into each `Parameter.grad`, as torch does). Convolution
-and pooling call `cnnkit.ops`; activations call `cnnkit.activations`. Parameters are
+and pooling call `cnnkit.ops`; activations call `cnnkit.ops.activations`. Parameters are
 initialised from torch's default distributions (`kaiming_uniform_(a=√5)`: U(±1/√fan_in) for
 weights and biases of `Conv2d` and `Linear`).
 """
@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from cnnkit.errors import CnnkitError, ShapeError
+from cnnkit.core.errors import CnnkitError, ShapeError
 from cnnkit.nn import functional as F
 
 DType = np.dtype | type
@@ -224,7 +224,7 @@ class Conv2d(Module):
         dtype: DType = np.float32,
         rng: np.random.Generator | None = None,
     ) -> None:
-        from cnnkit.arithmetic import pair
+        from cnnkit.calc.arithmetic import pair
 
         groups = _check_count(groups, "groups", "Conv2d", minimum=1)
         self.in_channels = _check_count(in_channels, "in_channels", "Conv2d")
@@ -479,12 +479,12 @@ class ReLU(Module):
 
 
 class _Activation(Module):
-    """An element-wise function from `cnnkit.activations`; backward is grad_output · f'(x)."""
+    """An element-wise function from `cnnkit.ops.activations`; backward is grad_output · f'(x)."""
 
     name = ""
 
     def __init__(self, **params: Any) -> None:
-        from cnnkit.activations import get_activation
+        from cnnkit.ops.activations import get_activation
 
         self.activation = get_activation(self.name, **params)
         self._input: np.ndarray | None = None

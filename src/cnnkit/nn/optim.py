@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from cnnkit.errors import CnnkitError
+from cnnkit.core.errors import CnnkitError
 from cnnkit.nn.layers import Parameter
 
 

@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from cnnkit.arithmetic import conv2d_output_shape, pair, resolve_padding
-from cnnkit.errors import CnnkitError, ShapeError
+from cnnkit.calc.arithmetic import conv2d_output_shape, pair, resolve_padding
+from cnnkit.core.errors import CnnkitError, ShapeError
 from cnnkit.ops.padding import Sides, check_padding_mode, pad2d, pad2d_backward
 
 Pair = tuple[int, int]
@@ -112,7 +112,7 @@ def _compute_dtype(*arrays: np.ndarray | None) -> np.dtype:
     return np.result_type(*floats) if floats else np.dtype(np.float64)
 
 
-def _prepare(
+def prepare_conv(
     input: Any,
     weight: Any,
     bias: Any,
@@ -234,7 +234,9 @@ def conv2d_forward(
     padding_mode: str = "zeros",
 ) -> tuple[np.ndarray, Conv2dCache]:
     """`conv2d` that also returns the `Conv2dCache` for `conv2d_backward`."""
-    x, w, b, geo = _prepare(input, weight, bias, stride, padding, dilation, groups, padding_mode)
+    x, w, b, geo = prepare_conv(
+        input, weight, bias, stride, padding, dilation, groups, padding_mode
+    )
     cols = _im2col(x, geo)  # (G, K, N·P)
     n, c_out = geo.output_shape[:2]
     g = geo.groups
@@ -292,7 +294,9 @@ def conv2d_backward(
     same input and weight) the im2col matrix is reused. The gradient that reaches padded cells is
     added to the input pixels they copy, for every `padding_mode`.
     """
-    x, w, _, geo = _prepare(input, weight, None, stride, padding, dilation, groups, padding_mode)
+    x, w, _, geo = prepare_conv(
+        input, weight, None, stride, padding, dilation, groups, padding_mode
+    )
     n, c_out, ho, wo = geo.output_shape
     g_out = np.asarray(grad_output, dtype=geo.dtype)
     expected = geo.output_shape[geo.added_axes :]

@@ -14,14 +14,15 @@ Modes, with their PyTorch / NumPy / SciPy names:
 repeats it (`c b a | a b c d | d c b`). Like torch, `reflect` needs padding < input size and
 `circular` padding <= input size.
 
-Padding is `((top, bottom), (left, right))`, the form `cnnkit.arithmetic.resolve_padding` returns.
+Padding is `((top, bottom), (left, right))`, the form
+`cnnkit.calc.arithmetic.resolve_padding` returns.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from cnnkit.errors import CnnkitError
+from cnnkit.core.errors import CnnkitError
 
 Sides = tuple[tuple[int, int], tuple[int, int]]
 

@@ -2,7 +2,8 @@
 
 Input (N, C, H, W) or unbatched (C, H, W) like torch, or a single (H, W) image (returned 2-D).
 Output sizes, padding limits (at most half the kernel) and `ceil_mode` windows follow
-`cnnkit.arithmetic.pool2d_output_shape`. Max pooling pads with -inf; `indices` are, as in torch,
+`cnnkit.calc.arithmetic.pool2d_output_shape`. Max pooling pads with -inf; `indices` are, as in
+torch,
 flat positions `row · W + col` in each (H, W) input plane, and ties go to the first maximum in
 window scan order (row by row). Every pass loops over the K_h·K_w kernel positions, each a strided
 slice covering all windows at once (for 2×2/2 pooling: four slices), never over pixels.
@@ -15,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from cnnkit.arithmetic import pair, pool2d_output_shape
-from cnnkit.errors import CnnkitError, ShapeError
+from cnnkit.calc.arithmetic import pair, pool2d_output_shape
+from cnnkit.core.errors import CnnkitError, ShapeError
 from cnnkit.ops.padding import pad2d
 
 Pair = tuple[int, int]

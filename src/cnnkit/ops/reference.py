@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from cnnkit.ops.conv import _prepare
+from cnnkit.ops.conv import prepare_conv
 from cnnkit.ops.padding import pad2d
 
 __all__ = ["conv2d_reference"]
@@ -28,7 +28,9 @@ def conv2d_reference(
     padding_mode: str = "zeros",
 ) -> np.ndarray:
     """Same arguments and result as `cnnkit.ops.conv2d`, computed with loops (slow)."""
-    x, w, b, geo = _prepare(input, weight, bias, stride, padding, dilation, groups, padding_mode)
+    x, w, b, geo = prepare_conv(
+        input, weight, bias, stride, padding, dilation, groups, padding_mode
+    )
     x = pad2d(x, geo.pads, geo.padding_mode)  # (N, C_in, H_pad, W_pad)
     n, c_out, out_h, out_w = geo.output_shape
     _, c_in_per_group, ker_h, ker_w = geo.weight_shape

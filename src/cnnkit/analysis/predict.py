@@ -1,0 +1,110 @@
+"""Classify your own digit images with a trained checkpoint.
+
+`preprocess_digit` turns any photo or drawing of a single digit into what the network saw in
+training, following how LeCun et al. made MNIST: grayscale, light ink on a dark background,
+the digit's bounding box scaled (keeping its aspect ratio, antialiased) so that its longer side
+is 20 px, then placed in a 28x28 field so that its centre of mass is at the centre.
+`predict` runs a checkpoint on image files and returns the top classes with probabilities.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from cnnkit.core.errors import CnnkitError
+from cnnkit.data.transforms import normalize_images
+from cnnkit.imaging.digits import FIELD, load_digit
+from cnnkit.models.checkpoint import resolve_checkpoint
+
+if TYPE_CHECKING:
+    from cnnkit.models.checkpoint import LoadedCheckpoint
+
+
+@dataclasses.dataclass(frozen=True)
+class ClassProbability:
+    label: int
+    name: str
+    probability: float
+
+
+@dataclasses.dataclass(frozen=True)
+class Prediction:
+    path: str
+    label: int  # the most probable class
+    name: str
+    probability: float
+    top: list[ClassProbability]  # most probable first
+
+
+def class_names(ckpt: LoadedCheckpoint, num_classes: int) -> list[str]:
+    """Class names stored with the run, else those of its dataset, else "0", "1", ..."""
+    from cnnkit.data.registry import get_spec
+
+    names = ckpt.config.get("classes")
+    if not names:
+        try:
+            names = get_spec(ckpt.config.get("dataset", "mnist")).classes
+        except CnnkitError:
+            names = None
+    if not names or len(names) != num_classes:
+        names = [str(i) for i in range(num_classes)]
+    return list(names)
+
+
+def check_grayscale_28(ckpt: LoadedCheckpoint) -> None:
+    from cnnkit.models.zoo import model_input_shape
+
+    shape = tuple(model_input_shape(ckpt.model_name))
+    if shape != (1, FIELD, FIELD):
+        raise CnnkitError(
+            f"predict and visualize work on 28x28 grayscale (digit) models; "
+            f"{ckpt.model_name!r} takes (C, H, W) = {shape} inputs"
+        )
+
+
+def predict_arrays(
+    ckpt: LoadedCheckpoint, digits: np.ndarray, *, top: int = 3
+) -> list[list[ClassProbability]]:
+    """Top-`top` classes for preprocessed digits (N, 28, 28) in [0, 255]."""
+    from cnnkit.analysis.evaluate import model_logits
+    from cnnkit.nn.functional import log_softmax
+
+    logits = model_logits(ckpt.model, normalize_images(digits, ckpt.config["normalize"]))
+    probs = np.exp(log_softmax(logits.astype(np.float64), axis=1))  # (N, num_classes)
+    names = class_names(ckpt, probs.shape[1])
+    top = max(1, min(top, probs.shape[1]))
+    order = np.argsort(-probs, axis=1, kind="stable")[:, :top]
+    return [
+        [ClassProbability(int(k), names[k], float(p[k])) for k in row]
+        for p, row in zip(probs, order, strict=True)
+    ]
+
+
+def predict(
+    checkpoint: str | os.PathLike[str] | LoadedCheckpoint,
+    paths: Sequence[str | os.PathLike[str]],
+    *,
+    top: int = 3,
+) -> list[Prediction]:
+    """Classify image files of single digits (any size, either polarity) with a checkpoint.
+
+    Every file is read and preprocessed before the model runs, so a bad file fails the call
+    (CnnkitError naming it) without partial output.
+    """
+    if top < 1:
+        raise CnnkitError(f"The 'top' parameter of predict must be a positive int. Got {top}.")
+    ckpt = resolve_checkpoint(checkpoint)
+    check_grayscale_28(ckpt)
+    if not paths:
+        return []
+    digits = np.stack([load_digit(p) for p in paths])  # (N, 28, 28)
+    results = []
+    for path, ranked in zip(paths, predict_arrays(ckpt, digits, top=top), strict=True):
+        best = ranked[0]
+        results.append(Prediction(os.fspath(path), best.label, best.name, best.probability, ranked))
+    return results

@@ -1,0 +1,357 @@
+"""`summary(model, input_size)`: rows, totals and receptive fields, as dataclasses.
+
+Compute (`trace.record`, `rules`, `rf.propagate`) -> aggregate (this module: rows at the
+requested depth, parameters counted once, totals) -> format (`format.py`). Nothing prints.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from cnnkit.analysis.summary.rf import NONE, ReceptiveField, propagate
+from cnnkit.analysis.summary.rules import macs
+from cnnkit.analysis.summary.trace import ModuleCall, Node, Trace, record
+from cnnkit.core.errors import CnnkitError, ShapeError
+
+__all__ = ["Box", "LayerRow", "Summary", "rf_box", "run_traced", "summary"]
+
+
+@dataclass(frozen=True)
+class LayerRow:
+    """One executed layer (a module call, folded to the requested depth) or functional op."""
+
+    name: str
+    type: str
+    depth: int
+    output_shape: tuple[int, ...]
+    trainable_params: int
+    frozen_params: int
+    macs: int
+    rf: ReceptiveField
+
+    @property
+    def params(self) -> int:
+        return self.trainable_params + self.frozen_params
+
+
+@dataclass(frozen=True)
+class Summary:
+    model: str
+    input_shape: tuple[int, ...]  # (1, C, H, W): the dummy batch
+    depth: int | None
+    rows: list[LayerRow]
+    total_params: int
+    trainable_params: int
+    frozen_params: int
+    total_macs: int
+    param_bytes: int
+    activation_bytes: int  # every row's output, one forward pass, batch of 1
+    input_bytes: int
+    unused_params: int  # parameters of the model that no executed op used
+    notes: list[str] = field(default_factory=list)
+
+    def row(self, name: str) -> LayerRow:
+        for r in self.rows:
+            if r.name == name:
+                return r
+        raise CnnkitError(
+            f"No layer named {name!r} in the summary of {self.model}. Known: "
+            + ", ".join(repr(r.name) for r in self.rows)
+            + "."
+        )
+
+
+@dataclass(frozen=True)
+class Box:
+    """Input region of a unit, rows `top..bottom` and columns `left..right`, inclusive.
+
+    The unclipped box may reach outside the image (into the padding); `clipped` is the part
+    inside the `input_hw` image.
+    """
+
+    top: int
+    bottom: int
+    left: int
+    right: int
+    clipped: tuple[int, int, int, int]  # (top, bottom, left, right) inside the image
+    input_hw: tuple[int, int]
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return (self.bottom - self.top + 1, self.right - self.left + 1)
+
+
+# --------------------------------------------------------------------------- running the model
+
+
+def input_shape_of(input_size: Any) -> tuple[int, ...]:
+    if isinstance(input_size, int) or not isinstance(input_size, Sequence) or not input_size:
+        raise CnnkitError(
+            "The 'input_size' parameter of summary must be (C, H, W) (or any per-sample shape). "
+            f"Got {input_size!r} instead."
+        )
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in input_size):
+        raise CnnkitError(
+            f"The 'input_size' parameter of summary must hold positive ints. "
+            f"Got {input_size!r} instead."
+        )
+    return (1, *(int(v) for v in input_size))
+
+
+def _scope_name(trace: Trace, scope: tuple[int, ...]) -> str:
+    names = [trace.calls[i].name for i in scope if trace.calls[i].name]
+    return names[-1] if names else ""
+
+
+@contextlib.contextmanager
+def _eval_mode(model: Any) -> Iterator[None]:
+    modes = {m: m.training for m in model.modules()}
+    try:
+        model.eval()
+        yield
+    finally:
+        for m, mode in modes.items():
+            m.train(mode)
+
+
+def run_traced(
+    model: Any, input_shape: tuple[int, ...], *, device: str = "cpu", replace: Any = None,
+    x: Any = None, grad: bool = False,
+) -> tuple[Trace, Any]:  # fmt: skip
+    """Record one forward pass in eval mode; restores each module's mode, removes hooks.
+
+    Errors from the model become a `ShapeError` naming the layer and the shapes it got.
+    """
+    import torch
+
+    if not isinstance(model, torch.nn.Module):
+        raise CnnkitError(f"summary needs a torch.nn.Module. Got {type(model).__name__} instead.")
+    if x is None:
+        dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), None)
+        # Random, not zeros: data-dependent branches see something like an image.
+        gen = torch.Generator().manual_seed(0)
+        x = torch.rand(input_shape, generator=gen, dtype=dtype or torch.float32).to(device)
+    with _eval_mode(model), torch.set_grad_enabled(grad):
+        try:
+            return record(model, x, replace=replace), x
+        except Exception as e:
+            trace: Trace | None = getattr(e, "cnnkit_trace", None)
+            raise ShapeError(_failure_message(model, trace, tuple(x.shape), e)) from e
+
+
+def _failure_message(model: Any, trace: Trace | None, shape: tuple[int, ...], e: Exception) -> str:
+    reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+    where = ""
+    if trace is not None and trace.failed is not None:
+        failed = trace.failed
+        layer = _scope_name(trace, failed.scope)
+        module = trace.calls[failed.scope[-1]].module if failed.scope else model
+        shapes = ", ".join(str(tuple(s)) for s in failed.input_shapes) or "?"
+        where = (
+            f" at layer {layer or '(top level)'!r} ({type(module).__name__}, op {failed.op}, "
+            f"input shape {shapes})"
+        )
+    return f"{type(model).__name__} cannot run on input shape {shape}{where}: {reason}"
+
+
+# --------------------------------------------------------------------------- aggregation
+
+
+def _folds(call: ModuleCall, depth: int | None) -> bool:
+    """A call whose row takes in everything that runs inside it."""
+    return call.leaf or (depth is not None and call.depth >= depth)
+
+
+def _owner(trace: Trace, scope: Sequence[int], depth: int | None) -> ModuleCall | None:
+    """The outermost folding call of a scope (outermost first), or None."""
+    return next((trace.calls[i] for i in scope if _folds(trace.calls[i], depth)), None)
+
+
+def _call_scope(trace: Trace, index: int) -> list[int]:
+    chain: list[int] = []
+    cur: int | None = index
+    while cur is not None:
+        chain.append(cur)
+        cur = trace.calls[cur].parent
+    return chain[::-1]
+
+
+def _row_groups(trace: Trace, depth: int | None) -> list[tuple[ModuleCall | None, list[Node]]]:
+    """Rows in execution order: a folding call with the ops run inside it, or a lone op."""
+    groups: dict[int, tuple[ModuleCall | None, list[Node]]] = {}
+    order: list[tuple[int, int]] = []  # (seq, key)
+    for call in trace.calls:  # a folding call owns a row even if it ran no op (nn.Identity)
+        if _owner(trace, _call_scope(trace, call.index), depth) is call:
+            groups[-1 - call.index] = (call, [])
+            order.append((call.seq, -1 - call.index))
+    for node in trace.nodes[1:]:
+        owner = _owner(trace, node.scope, depth)
+        if owner is None:
+            groups[node.index] = (None, [node])
+            order.append((node.seq, node.index))
+        else:
+            groups[-1 - owner.index][1].append(node)
+    return [groups[key] for _, key in sorted(order)]
+
+
+def row_names(
+    trace: Trace, depth: int | None
+) -> list[tuple[tuple[ModuleCall | None, list[Node]], str]]:
+    """Row groups with their unique names: module path, or scope + op for a lone op."""
+    out = []
+    seen: dict[str, int] = {}
+    for call, nodes in _row_groups(trace, depth):
+        if call is not None:
+            name = call.name or type(call.module).__name__
+        else:
+            scope = _scope_name(trace, nodes[0].scope)
+            name = f"{scope}.{nodes[0].op}" if scope else nodes[0].op
+        seen[name] = seen.get(name, 0) + 1
+        if seen[name] > 1:
+            name = f"{name}#{seen[name]}"
+        out.append(((call, nodes), name))
+    return out
+
+
+def row_output(trace: Trace, call: ModuleCall | None, nodes: list[Node]) -> Node | None:
+    """The node that produced the row's output tensor."""
+    if call is None:
+        return nodes[-1]
+    return None if call.output_node is None else trace.nodes[call.output_node]
+
+
+def _activation_bytes(trace: Trace) -> int:
+    """Bytes of every distinct tensor the ops produced (an in-place op's output counts once)."""
+    seen = {id(n.output): n.output for n in trace.nodes[1:] if n.output is not None}
+    return sum(t.numel() * t.element_size() for t in seen.values())
+
+
+def summary(
+    model: Any, input_size: Sequence[int], *, depth: int | None = None, device: str = "cpu"
+) -> Summary:
+    """Layer-by-layer summary of `model` on one dummy sample of shape `input_size` (C, H, W).
+
+    `depth`: fold module calls nested deeper than `depth` into their ancestor at that depth
+    (like torchinfo's `depth`); None lists every leaf module and functional op.
+    `device`: where the dummy input is made; the model must already be there.
+    """
+    if depth is not None and (not isinstance(depth, int) or isinstance(depth, bool) or depth < 0):
+        raise CnnkitError(
+            f"The 'depth' parameter of summary must be a non-negative int or None. "
+            f"Got {depth!r} instead."
+        )
+    shape = input_shape_of(input_size)
+    trace, x = run_traced(model, shape, device=device)
+    named = row_names(trace, depth)
+    row_of = {node.index: name for (_, nodes), name in named for node in nodes}
+    rfs = propagate(trace, row_of)
+    counted: set[int] = set()
+    rows: list[LayerRow] = []
+    param_bytes = 0
+    for (call, nodes), name in named:
+        params = [p for node in nodes for p in node.params]
+        if call is not None:
+            params = list(call.module.parameters()) + params
+        trainable = frozen = 0
+        for p in params:
+            if id(p) in counted:
+                continue
+            counted.add(id(p))
+            param_bytes += p.numel() * p.element_size()
+            if p.requires_grad:
+                trainable += p.numel()
+            else:
+                frozen += p.numel()
+        if call is not None:
+            type_name = type(call.module).__name__
+            row_depth = call.depth
+        else:
+            type_name = nodes[0].op
+            row_depth = len([i for i in nodes[0].scope if trace.calls[i].name]) + 1
+        out_node = row_output(trace, call, nodes)
+        if out_node is not None and out_node.output is not None:
+            out_shape, rf = out_node.shape, rfs[out_node.index]
+        else:
+            out_shape, rf = (), ReceptiveField(NONE)
+        rows.append(
+            LayerRow(
+                name=name,
+                type=type_name,
+                depth=row_depth,
+                output_shape=out_shape,
+                trainable_params=trainable,
+                frozen_params=frozen,
+                macs=sum(macs(n) for n in nodes),
+                rf=rf,
+            )
+        )
+
+    all_params = {id(p): p for p in model.parameters()}
+    unused = sum(p.numel() for i, p in all_params.items() if i not in counted)
+    # Where paths first disagree (rows downstream inherit the same note).
+    misaligned = {r.rf.note: r.name for r in reversed(rows) if r.rf.status == "not-aligned"}
+    notes = [f"{name}: {note}" for note, name in reversed(misaligned.items())]
+    if unused:
+        notes.append(f"{unused:,} parameters belong to modules that did not run (not counted)")
+    return Summary(
+        model=type(model).__name__,
+        input_shape=shape,
+        depth=depth,
+        rows=rows,
+        total_params=sum(r.params for r in rows),
+        trainable_params=sum(r.trainable_params for r in rows),
+        frozen_params=sum(r.frozen_params for r in rows),
+        total_macs=sum(r.macs for r in rows),
+        param_bytes=param_bytes,
+        activation_bytes=_activation_bytes(trace),
+        input_bytes=x.numel() * x.element_size(),
+        unused_params=unused,
+        notes=notes,
+    )
+
+
+# --------------------------------------------------------------------------- boxes
+
+
+def box_of(rf: ReceptiveField, unit: tuple[int, int], input_hw: tuple[int, int], layer: str) -> Box:
+    """Input box of unit (y, x) of a tensor with receptive field `rf`."""
+    h, w = input_hw
+    if rf.status == "whole-input":
+        return Box(0, h - 1, 0, w - 1, (0, h - 1, 0, w - 1), (h, w))
+    if rf.status != "local" or rf.size is None or rf.jump is None or rf.start is None:
+        raise CnnkitError(
+            f"The receptive field of {layer!r} is {rf.status}"
+            + (f" ({rf.note})" if rf.note else "")
+            + "; there is no single input box to give."
+        )
+    edges = []
+    for a in range(2):
+        centre = rf.start[a] + unit[a] * rf.jump[a]
+        half = (rf.size[a] - 1) / 2
+        edges.append((int(round(centre - half)), int(round(centre + half))))
+    (top, bottom), (left, right) = edges
+    clipped = (max(top, 0), min(bottom, h - 1), max(left, 0), min(right, w - 1))
+    return Box(top, bottom, left, right, clipped, (h, w))
+
+
+def rf_box(model: Any, layer: str, unit: tuple[int, int], input_size: Sequence[int]) -> Box:
+    """The input region that unit `(y, x)` of `layer` (a row name of `summary`) sees."""
+    s = summary(model, input_size)
+    try:
+        row = s.row(layer)
+    except CnnkitError:  # a module folding others (e.g. "layer1.1"): its row at its depth
+        folded = summary(model, input_size, depth=layer.count(".") + 1)
+        if not any(r.name == layer for r in folded.rows):
+            raise
+        row = folded.row(layer)
+    if len(row.output_shape) == 4:
+        _, _, oh, ow = row.output_shape
+        y, x = unit
+        if not (0 <= y < oh and 0 <= x < ow):
+            raise CnnkitError(
+                f"The unit {unit!r} is outside the {oh}×{ow} output of layer {layer!r}."
+            )
+    return box_of(row.rf, unit, (s.input_shape[-2], s.input_shape[-1]), layer)

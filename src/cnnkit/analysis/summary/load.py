@@ -1,0 +1,81 @@
+"""Which model the CLI summarises: a registry name, `file.py:factory`, or a checkpoint."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cnnkit.core.errors import CnnkitError
+
+
+@dataclass
+class LoadedModel:
+    model: Any  # torch.nn.Module
+    label: str
+    input_shape: tuple[int, ...] | None  # (C, H, W) the model was made for, if known
+    checkpoint: Any = None  # cnnkit.models.checkpoint.LoadedCheckpoint for a checkpoint file
+
+
+def load_model(spec: str) -> LoadedModel:
+    """`simple-cnn` (cnnkit.models.zoo), `path/to/file.py:factory`, or `run/checkpoint.pt`.
+
+    A factory is called without arguments and must return a `torch.nn.Module` (an attribute
+    that already is a module is used as it is).
+    """
+    path_part, sep, attr = spec.rpartition(":")
+    if sep and path_part.endswith(".py"):
+        return _from_file(Path(path_part), attr, spec)
+    if spec.endswith(".py"):
+        raise CnnkitError(f"{spec!r}: name the factory too, as FILE.py:FUNCTION")
+    if spec.endswith((".pt", ".pth")) or Path(spec).is_file():
+        from cnnkit.models.checkpoint import load_checkpoint
+        from cnnkit.models.zoo import model_input_shape
+
+        ckpt = load_checkpoint(spec)
+        return LoadedModel(
+            ckpt.model, f"{spec} ({ckpt.model_name})", model_input_shape(ckpt.model_name), ckpt
+        )
+    from cnnkit.models.zoo import create_model, model_input_shape
+
+    return LoadedModel(create_model(spec), spec, model_input_shape(spec))
+
+
+def _from_file(path: Path, attr: str, spec: str) -> LoadedModel:
+    import torch
+
+    if not path.is_file():
+        raise CnnkitError(f"{str(path)!r}: no such file (from {spec!r})")
+    if not attr.isidentifier():
+        raise CnnkitError(f"{spec!r}: {attr!r} is not a Python name (FILE.py:FUNCTION)")
+    name = f"_cnnkit_user_model_{abs(hash(path.resolve()))}"
+    module_spec = importlib.util.spec_from_file_location(name, path)
+    assert module_spec is not None and module_spec.loader is not None
+    module = importlib.util.module_from_spec(module_spec)
+    sys.modules[name] = module
+    try:
+        module_spec.loader.exec_module(module)
+    except Exception as e:
+        first = (str(e).strip().splitlines() or [""])[0]
+        raise CnnkitError(f"{str(path)!r} failed to import: {type(e).__name__}: {first}") from e
+    finally:
+        sys.modules.pop(name, None)
+    if not hasattr(module, attr):
+        public = sorted(n for n in vars(module) if not n.startswith("_"))
+        raise CnnkitError(
+            f"{str(path)!r} has no {attr!r}; it defines: {', '.join(public) or 'nothing'}"
+        )
+    obj = getattr(module, attr)
+    if not isinstance(obj, torch.nn.Module):
+        if not callable(obj):
+            raise CnnkitError(f"{spec!r} is neither a factory nor a torch.nn.Module")
+        try:
+            obj = obj()
+        except Exception as e:
+            first = (str(e).strip().splitlines() or [""])[0]
+            raise CnnkitError(f"{spec}() failed: {type(e).__name__}: {first}") from e
+    if not isinstance(obj, torch.nn.Module):
+        raise CnnkitError(f"{spec}() returned {type(obj).__name__}, not a torch.nn.Module")
+    return LoadedModel(obj, spec, None)

@@ -1,0 +1,269 @@
+"""Per-op rules: multiply-accumulates (MACs) and the op's effect on the receptive field.
+
+MAC rules (one MAC = one multiply followed by one add; N·C_out·H_out·W_out = out_elems):
+
+| op                                   | MACs                                                    |
+|--------------------------------------|---------------------------------------------------------|
+| conv2d (any groups, dilation)        | out_elems · (C_in / groups) · K_h · K_w   (bias: 0)     |
+| conv_transpose2d                     | in_elems · (C_out / groups) · K_h · K_w   (bias: 0)     |
+| linear                               | out_elems · in_features                   (bias: 0)     |
+| batch_norm (eval)                    | in_elems: one fused multiply-add per element            |
+| max/avg pooling                      | out_elems · K_h · K_w: one op per window element        |
+| adaptive avg/max pooling             | in_elems: every input element is read once              |
+| element-wise arithmetic, activations | out_elems: one op per output element                    |
+| interpolate                          | nearest: 0; bilinear: 4 · out_elems; bicubic: 16 · out  |
+| view, flatten, cat, dropout (eval)...| 0                                                       |
+
+`docs/summary.md` compares these with torchinfo, fvcore and ptflops.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from cnnkit.analysis.summary.trace import Node
+from cnnkit.calc.arithmetic import resolve_padding
+
+# Positional parameter names of the torch functions we read arguments from.
+SIGNATURES = {
+    "conv2d": ("input", "weight", "bias", "stride", "padding", "dilation", "groups"),
+    "conv_transpose2d": (
+        "input", "weight", "bias", "stride", "padding", "output_padding", "groups", "dilation",
+    ),
+    "max_pool2d": ("input", "kernel_size", "stride", "padding", "dilation", "ceil_mode"),
+    "avg_pool2d": ("input", "kernel_size", "stride", "padding", "ceil_mode"),
+    "lp_pool2d": ("input", "norm_type", "kernel_size", "stride", "ceil_mode"),
+    "interpolate": ("input", "size", "scale_factor", "mode", "align_corners"),
+    "pad": ("input", "pad", "mode", "value"),
+    "adaptive_max_pool2d": ("input", "output_size", "return_indices"),
+    "cat": ("tensors", "dim"),
+    "stack": ("tensors", "dim"),
+    "softmax": ("input", "dim"),
+    "log_softmax": ("input", "dim"),
+    "mean": ("input", "dim"),
+    "sum": ("input", "dim"),
+    "amax": ("input", "dim"),
+}  # fmt: skip
+
+POINTWISE = frozenset(
+    """relu relu6 leaky_relu elu selu celu gelu silu mish hardswish hardsigmoid hardtanh
+    sigmoid tanh softplus softsign prelu rrelu logsigmoid threshold glu
+    add sub mul div neg abs exp log sqrt rsqrt pow clamp clip square true_divide floor_divide
+    dropout dropout2d dropout1d dropout3d alpha_dropout feature_alpha_dropout
+    batch_norm contiguous clone to float double half type_as detach identity
+    where maximum minimum""".split()
+)
+ZERO_COST = frozenset(
+    """dropout dropout2d dropout1d dropout3d alpha_dropout feature_alpha_dropout contiguous
+    clone to float double half type_as detach identity view reshape flatten unflatten squeeze
+    unsqueeze cat stack getitem setitem permute transpose pad""".split()
+)
+NORMS_OVER_SPACE = frozenset("instance_norm group_norm layer_norm local_response_norm".split())
+
+
+@dataclass(frozen=True)
+class Window:
+    """A sliding window per axis (conv, pooling, padding): the `rf_step` recurrence."""
+
+    kernel_eff: tuple[int, int]
+    stride: tuple[int, int]
+    pad_before: tuple[int, int]
+    approximate: bool = False
+
+
+@dataclass(frozen=True)
+class Transposed:
+    """Transposed convolution: the unit spacing shrinks by the stride (see rf.py)."""
+
+    kernel_eff: tuple[int, int]
+    stride: tuple[int, int]
+    padding: tuple[int, int]
+
+
+@dataclass(frozen=True)
+class Resample:
+    """Resizing by `scale` = out/in per axis; `taps` input units read per output unit."""
+
+    scale: tuple[float, float]
+    taps: tuple[int, int]
+
+
+@dataclass(frozen=True)
+class Effect:
+    """What an op does to the receptive field: 'window', 'transposed', 'resample',
+    'pointwise' (including merges of several inputs), 'global' or 'unknown'."""
+
+    kind: str
+    window: Window | Transposed | Resample | None = None
+    reason: str = ""
+
+
+POINTWISE_EFFECT = Effect("pointwise")
+
+
+def _arg(node: Node, name: str, default: Any = None) -> Any:
+    if name in node.kwargs:
+        return node.kwargs[name]
+    names = SIGNATURES.get(node.op, ())
+    if name in names and names.index(name) < len(node.args):
+        return node.args[names.index(name)]
+    return default
+
+
+def as_pair(value: Any, default: int) -> tuple[int, int]:
+    if value is None or (isinstance(value, list | tuple) and len(value) == 0):
+        return (default, default)
+    if isinstance(value, int):
+        return (value, value)
+    values = [int(v) for v in value]
+    return (values[0], values[-1])
+
+
+def _numel(shape: tuple[int, ...]) -> int:
+    return math.prod(shape)
+
+
+def _spatial_in(node: Node) -> tuple[int, ...]:
+    return node.input_shapes[0] if node.input_shapes else ()
+
+
+def macs(node: Node) -> int:
+    """MACs of one executed op by the rules in the module docstring."""
+    out = _numel(node.shape)
+    op = node.op
+    if op == "conv2d":
+        weight = _arg(node, "weight")
+        return out * math.prod(weight.shape[1:])  # (C_out, C_in/groups, K_h, K_w)
+    if op == "conv_transpose2d":
+        weight = _arg(node, "weight")  # (C_in, C_out/groups, K_h, K_w)
+        return _numel(_spatial_in(node)) * math.prod(weight.shape[1:])
+    if op == "linear":
+        weight = node.args[1] if len(node.args) > 1 else node.kwargs["weight"]
+        return out * int(weight.shape[-1])
+    if op in ("matmul", "mm", "bmm"):
+        a, b = node.args[0], node.args[1]
+        return out * int(a.shape[-1]) if a.dim() > 0 and b.dim() > 0 else out
+    if op == "batch_norm":
+        return _numel(_spatial_in(node))
+    if op in ("max_pool2d", "avg_pool2d", "lp_pool2d"):
+        kh, kw = as_pair(_arg(node, "kernel_size"), 1)
+        return out * kh * kw
+    if op in ("adaptive_avg_pool2d", "adaptive_max_pool2d"):
+        return _numel(_spatial_in(node))
+    if op == "interpolate":
+        mode = _arg(node, "mode", "nearest")
+        return {"bilinear": 4, "bicubic": 16}.get(mode, 0) * out
+    if op in ZERO_COST or op not in POINTWISE:
+        return 0
+    return out
+
+
+def _is_nchw(shape: tuple[int, ...]) -> bool:
+    return len(shape) == 4
+
+
+def _window_of_pool(node: Node) -> Window:
+    k = as_pair(_arg(node, "kernel_size"), 1)
+    s = as_pair(_arg(node, "stride"), 0)
+    s = (s[0] or k[0], s[1] or k[1])
+    p = as_pair(_arg(node, "padding", 0), 0)
+    d = as_pair(_arg(node, "dilation", 1), 1) if node.op == "max_pool2d" else (1, 1)
+    return Window(kernel_eff=(d[0] * (k[0] - 1) + 1, d[1] * (k[1] - 1) + 1), stride=s, pad_before=p)
+
+
+def _adaptive(in_hw: tuple[int, int], out_hw: tuple[int, int]) -> Effect:
+    if all(i % o == 0 for i, o in zip(in_hw, out_hw, strict=True)):
+        k = (in_hw[0] // out_hw[0], in_hw[1] // out_hw[1])
+        return Effect("window", Window(kernel_eff=k, stride=k, pad_before=(0, 0)))
+    # Windows [floor(i·I/O), ceil((i+1)·I/O)) of unequal length: report the longest.
+    taps = tuple(
+        max(-(-(i + 1) * n // o) - (i * n // o) for i in range(o))
+        for n, o in zip(in_hw, out_hw, strict=True)
+    )
+    scale = (out_hw[0] / in_hw[0], out_hw[1] / in_hw[1])
+    return Effect("resample", Resample(scale=scale, taps=(taps[0], taps[1])))
+
+
+def _dims(node: Node, name: str, ndim: int) -> set[int] | None:
+    dim = _arg(node, name)
+    if isinstance(dim, int):
+        return {dim % ndim}
+    if isinstance(dim, list | tuple) and all(isinstance(d, int) for d in dim):
+        return {d % ndim for d in dim}
+    return None  # no dim (all of them), or not a dim at all (torch.max(a, b))
+
+
+def effect(node: Node) -> Effect:
+    """The op's effect on the receptive field (rf.py applies it)."""
+    op = node.op
+    in_shape = _spatial_in(node)
+    out_shape = node.shape
+    if op == "conv2d":
+        weight = _arg(node, "weight")
+        k = (int(weight.shape[2]), int(weight.shape[3]))
+        s = as_pair(_arg(node, "stride", 1), 1)
+        d = as_pair(_arg(node, "dilation", 1), 1)
+        (top, _), (left, _) = resolve_padding(_arg(node, "padding", 0), k, d)
+        k_eff = (d[0] * (k[0] - 1) + 1, d[1] * (k[1] - 1) + 1)
+        return Effect("window", Window(kernel_eff=k_eff, stride=s, pad_before=(top, left)))
+    if op == "conv_transpose2d":
+        weight = _arg(node, "weight")
+        k = (int(weight.shape[2]), int(weight.shape[3]))
+        d = as_pair(_arg(node, "dilation", 1), 1)
+        k_eff = (d[0] * (k[0] - 1) + 1, d[1] * (k[1] - 1) + 1)
+        s = as_pair(_arg(node, "stride", 1), 1)
+        p = as_pair(_arg(node, "padding", 0), 0)
+        return Effect("transposed", Transposed(kernel_eff=k_eff, stride=s, padding=p))
+    if op in ("max_pool2d", "avg_pool2d", "lp_pool2d"):
+        return Effect("window", _window_of_pool(node))
+    if op in ("adaptive_avg_pool2d", "adaptive_max_pool2d"):
+        if out_shape[-2:] == (1, 1):
+            return Effect("global", reason=f"{op} to 1×1")
+        return _adaptive((in_shape[-2], in_shape[-1]), (out_shape[-2], out_shape[-1]))
+    if op == "pad":
+        pad = list(_arg(node, "pad"))  # (left, right, top, bottom) for the last two axes
+        left = pad[0] if len(pad) > 0 else 0
+        top = pad[2] if len(pad) > 2 else 0
+        return Effect("window", Window(kernel_eff=(1, 1), stride=(1, 1), pad_before=(top, left)))
+    if op == "interpolate":
+        mode = _arg(node, "mode", "nearest")
+        taps = {"nearest": 1, "nearest-exact": 1, "bilinear": 2, "bicubic": 4}.get(mode)
+        if taps is None or not (_is_nchw(in_shape) and _is_nchw(out_shape)):
+            return Effect("unknown", reason=f"interpolate mode {mode!r}")
+        scale = (out_shape[2] / in_shape[2], out_shape[3] / in_shape[3])
+        return Effect("resample", Resample(scale=scale, taps=(taps, taps)))
+    if op in ("linear", "matmul", "mm", "bmm", "einsum"):
+        if len(in_shape) == 2 or len(out_shape) == 2:
+            return Effect("global", reason=op)
+        return Effect("unknown", reason=f"{op} on a {len(in_shape)}-d tensor")
+    if op in NORMS_OVER_SPACE:
+        return Effect("global", reason=f"{op} statistics span the whole feature map")
+    if op in ("view", "reshape", "flatten", "unflatten", "squeeze", "unsqueeze"):
+        if len(in_shape) >= 2 and len(out_shape) >= 2 and in_shape[-2:] == out_shape[-2:]:
+            return POINTWISE_EFFECT
+        if len(in_shape) == 4 and in_shape[-2:] == (1, 1):
+            return POINTWISE_EFFECT  # (N, C, 1, 1) -> (N, C): nothing spatial is mixed
+        return Effect("global", reason=f"{op} {in_shape} -> {out_shape} mixes spatial positions")
+    if op in ("cat", "stack"):
+        ndim = len(in_shape)
+        dims = _dims(node, "dim", ndim) or {0}
+        if ndim == 4 and dims <= {0, 1}:
+            return POINTWISE_EFFECT
+        return Effect("unknown", reason=f"{op} along dim {sorted(dims)}")
+    if op in ("mean", "sum", "amax", "amin", "max", "min", "softmax", "log_softmax", "norm"):
+        ndim = len(in_shape)
+        axes = _dims(node, "dim", ndim) if ndim else None
+        if ndim == 4 and axes is not None and not axes & {2, 3}:
+            return POINTWISE_EFFECT
+        if ndim == 2:
+            return POINTWISE_EFFECT if op in ("softmax", "log_softmax") else Effect("global")
+        return Effect("global", reason=f"{op} over dims {sorted(axes) if axes else 'all'}")
+    if op in POINTWISE:
+        if len(in_shape) == len(out_shape) and in_shape[-2:] == out_shape[-2:]:
+            return POINTWISE_EFFECT
+        if len(out_shape) < 4:
+            return POINTWISE_EFFECT
+        return Effect("unknown", reason=f"{op} changed the shape {in_shape} -> {out_shape}")
+    return Effect("unknown", reason=f"no receptive-field rule for {op!r}")

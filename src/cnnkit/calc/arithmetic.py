@@ -1,0 +1,543 @@
+"""Shape and parameter arithmetic for convolution, pooling and transposed convolution.
+
+Pure Python (no torch, no NumPy), so `cnnkit size` and the receptive-field code stay fast.
+Every rule follows PyTorch (`nn.Conv2d`, `nn.MaxPool2d`, `nn.AvgPool2d`, `nn.ConvTranspose2d`,
+`F.conv2d(padding="same")`); `tests/test_arithmetic.py` checks them against the real layers.
+
+One axis (size I, kernel K, stride S, padding P_before + P_after, dilation D):
+
+    K_eff = D·(K − 1) + 1
+    O     = floor((I + P_before + P_after − K_eff) / S) + 1          (convolution, pooling)
+    O     = (I − 1)·S − 2P + D·(K − 1) + output_padding + 1          (transposed convolution)
+
+Padding given per side is ordered `(top, bottom, left, right)` — note that this is *not*
+`torch.nn.functional.pad`'s order, which starts with the last axis: `(left, right, top, bottom)`.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from cnnkit.core.errors import CnnkitError, ShapeError
+
+Pair = tuple[int, int]
+Sides = tuple[Pair, Pair]  # ((top, bottom), (left, right))
+
+PADDING_STRINGS = ("valid", "same", "full")
+_AXES = ("height", "width")
+
+__all__ = [
+    "LAYER_KINDS",
+    "PADDING_STRINGS",
+    "FcConvComparison",
+    "ConvLayerParams",
+    "LayerShape",
+    "ParamCount",
+    "compare_fc_conv",
+    "conv2d_output_shape",
+    "conv2d_params",
+    "conv_pool_blocks_output_shape",
+    "conv_output_size",
+    "conv_transpose2d_output_shape",
+    "conv_transpose_output_size",
+    "layer_output_shape",
+    "linear_params",
+    "pair",
+    "percent_text",
+    "pool2d_output_shape",
+    "resolve_padding",
+    "same_padding",
+]
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _of(func: str | None) -> str:
+    return f" of {func}" if func else ""
+
+
+def pair(value: Any, name: str, *, func: str | None = None) -> Pair:
+    """`3` -> `(3, 3)`, `(3, 5)` -> `(3, 5)`; anything else (bool, float, str...) is refused.
+
+    Only the type is checked here; the range checks live with the callers.
+    """
+    if _is_int(value):
+        return (int(value), int(value))
+    if isinstance(value, Sequence) and not isinstance(value, str) and len(value) == 2:
+        if all(_is_int(v) for v in value):
+            return (int(value[0]), int(value[1]))
+    raise CnnkitError(
+        f"The {name!r} parameter{_of(func)} must be an int or a pair of ints. "
+        f"Got {value!r} instead."
+    )
+
+
+_BOUND_WORD = {1: "positive", 0: "non-negative"}
+
+
+def _bounded_pair(value: Any, name: str, func: str | None, minimum: int) -> Pair:
+    """`pair(value)` whose entries are all >= `minimum` (1: positive, 0: non-negative)."""
+    try:
+        p = pair(value, name, func=func)
+    except CnnkitError:
+        p = None
+    if p is None or min(p) < minimum:
+        raise CnnkitError(
+            f"The {name!r} parameter{_of(func)} must be a {_BOUND_WORD[minimum]} int or pair "
+            f"of ints. Got {value!r} instead."
+        )
+    return p
+
+
+def _bounded_int(value: Any, name: str, func: str | None, minimum: int) -> int:
+    """An int >= `minimum` (1: positive, 0: non-negative)."""
+    if not _is_int(value) or value < minimum:
+        raise CnnkitError(
+            f"The {name!r} parameter{_of(func)} must be a {_BOUND_WORD[minimum]} int. "
+            f"Got {value!r} instead."
+        )
+    return int(value)
+
+
+def _positive_pair(value: Any, name: str, func: str | None) -> Pair:
+    return _bounded_pair(value, name, func, 1)
+
+
+def _non_negative_pair(value: Any, name: str, func: str | None) -> Pair:
+    return _bounded_pair(value, name, func, 0)
+
+
+def _positive_int(value: Any, name: str, func: str | None) -> int:
+    return _bounded_int(value, name, func, 1)
+
+
+def _non_negative_int(value: Any, name: str, func: str | None) -> int:
+    return _bounded_int(value, name, func, 0)
+
+
+# --------------------------------------------------------------------------- padding
+
+
+def resolve_padding(
+    padding: Any,
+    kernel_size: Any,
+    dilation: Any = 1,
+    *,
+    stride: Any = 1,
+    func: str | None = None,
+) -> Sides:
+    """Padding per side, `((top, bottom), (left, right))`, from any accepted form.
+
+    - `int` p: p on all four sides; `(ph, pw)`: ph top and bottom, pw left and right;
+    - `(top, bottom, left, right)`: explicit per side (not `F.pad`'s `(left, right, top, bottom)`);
+    - `"valid"`: no padding;
+    - `"same"`: output size = input size; stride must be 1 (like torch). The total
+      `D·(K − 1)` is split with the extra pixel at the end (bottom / right), as torch does;
+    - `"full"`: `D·(K − 1)` on every side (every partial overlap, like `scipy.signal`'s mode).
+    """
+    kh, kw = _positive_pair(kernel_size, "kernel_size", func)
+    dh, dw = _positive_pair(dilation, "dilation", func)
+    if isinstance(padding, str):
+        if padding not in PADDING_STRINGS:
+            raise CnnkitError(
+                f"The 'padding' parameter{_of(func)} must be an int, a pair, a 4-tuple "
+                f"(top, bottom, left, right) or one of {', '.join(map(repr, PADDING_STRINGS))}. "
+                f"Got {padding!r} instead."
+            )
+        total_h, total_w = dh * (kh - 1), dw * (kw - 1)
+        if padding == "valid":
+            return ((0, 0), (0, 0))
+        if padding == "full":
+            return ((total_h, total_h), (total_w, total_w))
+        if _positive_pair(stride, "stride", func) != (1, 1):
+            raise CnnkitError(
+                f"padding='same' needs stride 1 (like torch); got stride={stride!r}. "
+                "Use explicit padding with strided convolutions."
+            )
+        return ((total_h // 2, total_h - total_h // 2), (total_w // 2, total_w - total_w // 2))
+    if isinstance(padding, Sequence) and len(padding) == 4:
+        if all(_is_int(v) and v >= 0 for v in padding):
+            top, bottom, left, right = (int(v) for v in padding)
+            return ((top, bottom), (left, right))
+        raise CnnkitError(
+            f"The 'padding' parameter{_of(func)} must hold non-negative ints "
+            f"(top, bottom, left, right). Got {padding!r} instead."
+        )
+    ph, pw = _non_negative_pair(padding, "padding", func)
+    return ((ph, ph), (pw, pw))
+
+
+def same_padding(kernel_size: Any, dilation: Any = 1) -> Sides:
+    """The `"same"` padding per side, `((top, bottom), (left, right))`, extra pixel at the end."""
+    return resolve_padding("same", kernel_size, dilation)
+
+
+# --------------------------------------------------------------------------- output sizes
+
+
+def _axis_padding(padding: Any, func: str | None) -> Pair:
+    """One axis' padding, an int or `(before, after)`, both >= 0."""
+    return _non_negative_pair(padding, "padding", func)
+
+
+def conv_output_size(
+    size: Any,
+    kernel_size: Any,
+    stride: Any = 1,
+    padding: Any = 0,
+    dilation: Any = 1,
+    *,
+    ceil_mode: bool = False,
+    axis: str | None = None,
+    func: str | None = "conv_output_size",
+) -> int:
+    """Output length along one axis of a convolution or pooling window.
+
+    `padding` is an int or `(before, after)`. With `ceil_mode` (pooling) the division rounds up,
+    but, like PyTorch, a last window that would start in the right padding is dropped, and a
+    single window may run past the end of a padded input smaller than the kernel.
+    """
+    size = _positive_int(size, "size", func)
+    k = _positive_int(kernel_size, "kernel_size", func)
+    s = _positive_int(stride, "stride", func)
+    d = _positive_int(dilation, "dilation", func)
+    before, after = _axis_padding(padding, func)
+    k_eff = d * (k - 1) + 1
+    padded = size + before + after
+    span = padded - k_eff
+    out = (-(-span // s) if ceil_mode else span // s) + 1
+    if ceil_mode and (out - 1) * s >= size + before:
+        out -= 1  # the last window must start inside the input or the left padding
+    # Without ceil_mode, out < 1 exactly when the kernel is larger than the padded input. With
+    # it, torch accepts a single window that runs past the end (input 2, kernel 3, stride 2).
+    if out < 1:
+        where = f" along {axis}" if axis else ""
+        dil = f" (kernel {k}, dilation {d})" if d != 1 else ""
+        raise ShapeError(
+            f"Kernel size {k_eff}{dil} is larger than the padded input size {padded}{where} "
+            f"(input {size} + padding {before} + {after}) in {func or 'the layer'}."
+        )
+    return out
+
+
+def conv2d_output_shape(
+    input_hw: Any, kernel_size: Any, stride: Any = 1, padding: Any = 0, dilation: Any = 1
+) -> Pair:
+    """`(H_out, W_out)` of `nn.Conv2d`; `padding` takes every form of `resolve_padding`."""
+    func = "conv2d"
+    h, w = _positive_pair(input_hw, "input_size", func)
+    kh, kw = _positive_pair(kernel_size, "kernel_size", func)
+    sh, sw = _positive_pair(stride, "stride", func)
+    dh, dw = _positive_pair(dilation, "dilation", func)
+    pad_h, pad_w = resolve_padding(padding, (kh, kw), (dh, dw), stride=(sh, sw), func=func)
+    return (
+        conv_output_size(h, kh, sh, pad_h, dh, axis="height", func=func),
+        conv_output_size(w, kw, sw, pad_w, dw, axis="width", func=func),
+    )
+
+
+def pool2d_output_shape(
+    input_hw: Any,
+    kernel_size: Any,
+    stride: Any = None,
+    padding: Any = 0,
+    dilation: Any = 1,
+    ceil_mode: bool = False,
+) -> Pair:
+    """`(H_out, W_out)` of `nn.MaxPool2d` / `nn.AvgPool2d` (AvgPool has dilation 1).
+
+    `stride=None` means stride = kernel size. Padding is an int or pair (symmetric, as in torch)
+    and, as torch requires, at most half the kernel size.
+    """
+    func = "pool2d"
+    h, w = _positive_pair(input_hw, "input_size", func)
+    kh, kw = _positive_pair(kernel_size, "kernel_size", func)
+    sh, sw = (kh, kw) if stride is None else _positive_pair(stride, "stride", func)
+    dh, dw = _positive_pair(dilation, "dilation", func)
+    ph, pw = _non_negative_pair(padding, "padding", func)
+    if ph > kh // 2 or pw > kw // 2:
+        raise CnnkitError(
+            f"The 'padding' parameter of {func} must be at most half the kernel size "
+            f"(kernel {(kh, kw)} allows {(kh // 2, kw // 2)}). Got {padding!r} instead."
+        )
+    return (
+        conv_output_size(h, kh, sh, ph, dh, ceil_mode=ceil_mode, axis="height", func=func),
+        conv_output_size(w, kw, sw, pw, dw, ceil_mode=ceil_mode, axis="width", func=func),
+    )
+
+
+def conv_pool_blocks_output_shape(input_hw: Any, num_blocks: int) -> Pair:
+    """(H, W) after `num_blocks` of the chapter's block: 3×3 conv with padding 1, then a 2×2
+    max-pool with stride 2 (SimpleCNN and exercise 4's CNN flatten what this leaves)."""
+    hw = pair(input_hw, "input_hw")
+    for _ in range(num_blocks):
+        hw = pool2d_output_shape(conv2d_output_shape(hw, 3, padding=1), 2, 2)
+    return hw
+
+
+def conv_transpose_output_size(
+    size: Any,
+    kernel_size: Any,
+    stride: Any = 1,
+    padding: Any = 0,
+    output_padding: Any = 0,
+    dilation: Any = 1,
+    *,
+    axis: str | None = None,
+    func: str | None = "conv_transpose_output_size",
+) -> int:
+    """Output length along one axis of `nn.ConvTranspose2d` (symmetric int padding)."""
+    size = _positive_int(size, "size", func)
+    k = _positive_int(kernel_size, "kernel_size", func)
+    s = _positive_int(stride, "stride", func)
+    d = _positive_int(dilation, "dilation", func)
+    p = _non_negative_int(padding, "padding", func)
+    op = _non_negative_int(output_padding, "output_padding", func)
+    if op >= s and op >= d:
+        raise CnnkitError(
+            f"The 'output_padding' parameter{_of(func)} must be smaller than the stride ({s}) "
+            f"or the dilation ({d}). Got {output_padding!r} instead."
+        )
+    out = (size - 1) * s - 2 * p + d * (k - 1) + op + 1
+    if out < 1:
+        where = f" along {axis}" if axis else ""
+        raise ShapeError(
+            f"Output size {out}{where} of {func or 'the layer'} is not positive: "
+            f"input {size}, kernel {k}, stride {s}, padding {p}, dilation {d}, "
+            f"output_padding {op}; reduce the padding."
+        )
+    return out
+
+
+def conv_transpose2d_output_shape(
+    input_hw: Any,
+    kernel_size: Any,
+    stride: Any = 1,
+    padding: Any = 0,
+    output_padding: Any = 0,
+    dilation: Any = 1,
+) -> Pair:
+    """`(H_out, W_out)` of `nn.ConvTranspose2d`."""
+    func = "conv_transpose2d"
+    h, w = _positive_pair(input_hw, "input_size", func)
+    kh, kw = _positive_pair(kernel_size, "kernel_size", func)
+    sh, sw = _positive_pair(stride, "stride", func)
+    ph, pw = _non_negative_pair(padding, "padding", func)
+    oph, opw = _non_negative_pair(output_padding, "output_padding", func)
+    dh, dw = _positive_pair(dilation, "dilation", func)
+    return (
+        conv_transpose_output_size(h, kh, sh, ph, oph, dh, axis="height", func=func),
+        conv_transpose_output_size(w, kw, sw, pw, opw, dw, axis="width", func=func),
+    )
+
+
+# --------------------------------------------------------------------------- parameter counts
+
+
+@dataclass(frozen=True)
+class ParamCount:
+    """Number of learnable parameters of one layer."""
+
+    weight: int
+    bias: int
+    total: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "total", self.weight + self.bias)
+
+
+def conv2d_params(
+    in_channels: Any,
+    out_channels: Any,
+    kernel_size: Any,
+    groups: Any = 1,
+    bias: bool = True,
+) -> ParamCount:
+    """Parameters of `nn.Conv2d`: weight `C_out · (C_in / groups) · K_h · K_w`, bias `C_out`."""
+    func = "conv2d_params"
+    c_in = _positive_int(in_channels, "in_channels", func)
+    c_out = _positive_int(out_channels, "out_channels", func)
+    kh, kw = _positive_pair(kernel_size, "kernel_size", func)
+    g = _positive_int(groups, "groups", func)
+    if c_in % g or c_out % g:
+        raise CnnkitError(
+            f"The 'groups' parameter of {func} must divide in_channels ({c_in}) and "
+            f"out_channels ({c_out}). Got {g} instead."
+        )
+    return ParamCount(weight=c_out * (c_in // g) * kh * kw, bias=c_out if bias else 0)
+
+
+def linear_params(in_features: Any, out_features: Any, bias: bool = True) -> ParamCount:
+    """Parameters of `nn.Linear`: weight `in · out`, bias `out`."""
+    func = "linear_params"
+    n_in = _positive_int(in_features, "in_features", func)
+    n_out = _positive_int(out_features, "out_features", func)
+    return ParamCount(weight=n_in * n_out, bias=n_out if bias else 0)
+
+
+@dataclass(frozen=True)
+class ConvLayerParams:
+    in_channels: int
+    out_channels: int
+    kernel_size: Pair
+    params: ParamCount
+
+
+@dataclass(frozen=True)
+class FcConvComparison:
+    """A fully-connected first layer vs a stack of convolutions on the same image."""
+
+    input_shape: tuple[int, int, int]  # (H, W, C), as the chapter writes 224×224×3
+    input_features: int  # H·W·C, the length of the flattened image
+    hidden: int
+    fc: ParamCount
+    conv_layers: tuple[ConvLayerParams, ...]
+    conv_total: int
+    ratio: float  # conv_total / fc.total
+    reduction_percent: float  # 100·(1 − ratio)
+
+
+def compare_fc_conv(
+    input_shape: Any,
+    hidden: Any = 1000,
+    conv_channels: Sequence[int] = (64,),
+    kernel_size: Any = 3,
+    bias: bool = True,
+) -> FcConvComparison:
+    """Parameters of `Linear(H·W·C, hidden)` vs convolutions `C → c1 → c2 ...` (chapter 1.1, 1.4,
+    exercise 5). `input_shape` is `(H, W, C)`; the convolutions' count does not depend on H, W.
+    """
+    func = "compare_fc_conv"
+    if (
+        not isinstance(input_shape, Sequence)
+        or len(input_shape) != 3
+        or not all(_is_int(v) and v >= 1 for v in input_shape)
+    ):
+        raise CnnkitError(
+            f"The 'input_shape' parameter of {func} must be three positive ints (H, W, C). "
+            f"Got {input_shape!r} instead."
+        )
+    h, w, c = (int(v) for v in input_shape)
+    hidden = _positive_int(hidden, "hidden", func)
+    if isinstance(conv_channels, str | bytes) or not isinstance(conv_channels, Sequence):
+        raise CnnkitError(
+            f"The 'conv_channels' parameter of {func} must be a sequence of positive ints. "
+            f"Got {conv_channels!r} instead."
+        )
+    fc = linear_params(h * w * c, hidden, bias)
+    layers = []
+    c_in = c
+    for c_out in conv_channels:
+        p = conv2d_params(c_in, c_out, kernel_size, bias=bias)
+        layers.append(ConvLayerParams(c_in, int(c_out), pair(kernel_size, "kernel_size"), p))
+        c_in = int(c_out)
+    conv_total = sum(layer.params.total for layer in layers)
+    ratio = conv_total / fc.total
+    return FcConvComparison(
+        input_shape=(h, w, c),
+        input_features=h * w * c,
+        hidden=int(hidden),
+        fc=fc,
+        conv_layers=tuple(layers),
+        conv_total=conv_total,
+        ratio=ratio,
+        reduction_percent=100.0 * (1.0 - ratio),
+    )
+
+
+# --------------------------------------------------------------------------- one layer, any kind
+
+LAYER_KINDS = ("conv", "pool", "transposed")
+
+
+@dataclass(frozen=True)
+class LayerShape:
+    """Everything `cnnkit size` shows about one layer: the resolved arguments and the output."""
+
+    kind: str  # "conv", "pool" (max or average) or "transposed"
+    input_size: Pair  # (H, W)
+    kernel_size: Pair
+    effective_kernel: Pair  # D·(K − 1) + 1
+    stride: Pair
+    padding: Sides  # ((top, bottom), (left, right))
+    dilation: Pair
+    output_padding: Pair  # transposed convolution only; (0, 0) otherwise
+    ceil_mode: bool  # pooling only
+    output_size: Pair  # (H_out, W_out)
+
+
+def layer_output_shape(
+    *,
+    input_size: Any,
+    kernel_size: Any,
+    stride: Any = None,
+    padding: Any = 0,
+    dilation: Any = 1,
+    kind: str = "conv",
+    ceil_mode: bool = False,
+    output_padding: Any = 0,
+) -> LayerShape:
+    """Output shape of one conv / pool / transposed-conv layer, with its resolved arguments.
+
+    `stride=None` means 1 for convolutions and the kernel size for pooling (torch's defaults).
+    """
+    if kind not in LAYER_KINDS:
+        raise CnnkitError(
+            f"The 'kind' parameter of layer_output_shape must be one of "
+            f"{', '.join(map(repr, LAYER_KINDS))}. Got {kind!r} instead."
+        )
+    if ceil_mode and kind != "pool":
+        raise CnnkitError("ceil_mode applies to pooling only (kind='pool').")
+    if kind != "transposed" and output_padding not in (0, (0, 0)):
+        raise CnnkitError("output_padding applies to transposed convolutions only.")
+    func = {"conv": "conv2d", "pool": "pool2d", "transposed": "conv_transpose2d"}[kind]
+    hw = _positive_pair(input_size, "input_size", func)
+    k = _positive_pair(kernel_size, "kernel_size", func)
+    d = _positive_pair(dilation, "dilation", func)
+    if stride is None:
+        s = k if kind == "pool" else (1, 1)
+    else:
+        s = _positive_pair(stride, "stride", func)
+    op = (0, 0)
+    if kind == "conv":
+        sides = resolve_padding(padding, k, d, stride=s, func=func)
+        out = conv2d_output_shape(hw, k, s, (*sides[0], *sides[1]), d)
+    elif kind == "pool":
+        ph, pw = _non_negative_pair(padding, "padding", func)
+        sides = ((ph, ph), (pw, pw))
+        out = pool2d_output_shape(hw, k, s, padding, d, ceil_mode)
+    else:
+        ph, pw = _non_negative_pair(padding, "padding", func)
+        sides = ((ph, ph), (pw, pw))
+        op = _non_negative_pair(output_padding, "output_padding", func)
+        out = conv_transpose2d_output_shape(hw, k, s, padding, output_padding, d)
+    return LayerShape(
+        kind=kind,
+        input_size=hw,
+        kernel_size=k,
+        effective_kernel=(d[0] * (k[0] - 1) + 1, d[1] * (k[1] - 1) + 1),
+        stride=s,
+        padding=sides,
+        dilation=d,
+        output_padding=op,
+        ceil_mode=bool(ceil_mode),
+        output_size=out,
+    )
+
+
+def percent_text(value: float, decimals: int = 2) -> str:
+    """`value` (already in percent) with enough decimals that it never reads as exactly 100 or 0
+    when it is not: 99.9988 prints as "99.9988%", not "100.00%"."""
+    text = f"{value:.{decimals}f}"
+    while decimals < 12 and value not in (0.0, 100.0) and float(text) in (0.0, 100.0):
+        decimals += 1
+        text = f"{value:.{decimals}f}"
+    return text + "%"

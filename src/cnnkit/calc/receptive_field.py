@@ -1,0 +1,376 @@
+"""Receptive fields of a chain of convolution and pooling layers (pure Python, no torch).
+
+For each layer l and each axis (height, width), with the input as layer 0
+(r_0 = 1, j_0 = 1, start_0 = 0), the recurrence of Araujo, Norris & Sim, "Computing Receptive
+Fields of Convolutional Neural Networks" (Distill, 2019):
+
+    K_eff   = D·(K − 1) + 1
+    r_l     = r_{l−1} + (K_eff − 1)·j_{l−1}           receptive-field size, in input pixels
+    j_l     = j_{l−1}·S_l                              jump: input pixels between adjacent units
+    start_l = start_{l−1} + ((K_eff − 1)/2 − P_l)·j_{l−1}
+
+`start_l` is the input coordinate of the centre of the first unit's receptive field, where input
+pixel i has its centre at coordinate i; unit u of layer l is centred at `start_l + u·j_l` and
+sees the input pixels `[centre − (r_l − 1)/2, centre + (r_l − 1)/2]` (clipped by the image
+border). P_l is the padding *before* the axis (top or left); the padding after only changes the
+output size. Pooling is the same window arithmetic as convolution.
+
+The chapter's table (section 1.3) uses `R_l = R_{l−1} + (K_l − 1)`, which forgets the factor
+`j_{l−1}`: right only while every earlier stride is 1. `chapter_receptive_fields` reproduces that
+simplified formula for comparison; `docs/receptive_field.md` shows both.
+
+Layer notation for the CLI (`cnnkit rf SPEC`): a comma-separated list of layers,
+`KIND KERNEL [/OPTION ...] [*REPEAT]`:
+
+    conv3              3×3 convolution, stride 1, no padding
+    conv1x7            anisotropic kernel (height 1, width 7)
+    conv3/s2/p1/d2     stride 2, padding 1, dilation 2
+    conv3/psame        padding "same" (also pvalid, pfull); p0x3: 0 top/bottom, 3 left/right;
+                       p1:0:1:0: explicit (top:bottom:left:right)
+    pool2              2×2 pooling; a pool's stride defaults to its kernel size (as in torch)
+    pool3/s2/c         ceil_mode (only changes output sizes)
+    conv3/p1*4         the same layer four times
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from cnnkit.calc.arithmetic import Pair, Sides, conv_output_size, pair, resolve_padding
+from cnnkit.core.errors import CnnkitError
+
+__all__ = [
+    "PRESETS",
+    "LayerSpec",
+    "RFRow",
+    "chapter_receptive_fields",
+    "parse_layers",
+    "receptive_fields",
+    "rf_step",
+]
+
+Kind = Literal["conv", "pool"]
+AXES = ("H", "W")
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """One convolution or pooling layer, per axis `(height, width)`.
+
+    `padding` is resolved per side: `((top, bottom), (left, right))`. Build one with
+    `LayerSpec.conv(...)` / `LayerSpec.pool(...)`, which accept torch's argument forms.
+    """
+
+    kind: Kind
+    kernel: Pair
+    stride: Pair
+    padding: Sides
+    dilation: Pair = (1, 1)
+    ceil_mode: bool = False
+    name: str = ""
+
+    @classmethod
+    def conv(
+        cls,
+        kernel_size: Any,
+        stride: Any = 1,
+        padding: Any = 0,
+        dilation: Any = 1,
+        *,
+        name: str = "",
+    ) -> LayerSpec:
+        """Like `nn.Conv2d`: padding int, pair, 4-tuple (top, bottom, left, right) or string."""
+        return cls._make("conv", kernel_size, stride, padding, dilation, False, name)
+
+    @classmethod
+    def pool(
+        cls,
+        kernel_size: Any,
+        stride: Any = None,
+        padding: Any = 0,
+        dilation: Any = 1,
+        *,
+        ceil_mode: bool = False,
+        name: str = "",
+    ) -> LayerSpec:
+        """Like `nn.MaxPool2d`: `stride=None` means stride = kernel size."""
+        return cls._make(
+            "pool", kernel_size, kernel_size if stride is None else stride, padding, dilation,
+            ceil_mode, name,
+        )  # fmt: skip
+
+    @classmethod
+    def _make(
+        cls,
+        kind: Kind,
+        kernel_size: Any,
+        stride: Any,
+        padding: Any,
+        dilation: Any,
+        ceil_mode: bool,
+        name: str,
+    ) -> LayerSpec:
+        func = f"LayerSpec.{kind}"
+        kernel = _positive(kernel_size, "kernel_size", func)
+        strides = _positive(stride, "stride", func)
+        dil = _positive(dilation, "dilation", func)
+        if kind == "pool" and isinstance(padding, str):
+            raise CnnkitError(
+                f"The 'padding' parameter of {func} must be an int or pair of ints (torch's "
+                f"pooling layers take no padding strings). Got {padding!r} instead."
+            )
+        sides = resolve_padding(padding, kernel, dil, stride=strides, func=func)
+        if kind == "pool" and any(sides[a][0] > kernel[a] // 2 for a in range(2)):
+            raise CnnkitError(
+                f"The 'padding' parameter of {func} must be at most half the kernel size "
+                f"(kernel {kernel}, as torch requires). Got {padding!r} instead."
+            )
+        return cls(kind, kernel, strides, sides, dil, ceil_mode, name)
+
+    def kernel_eff(self, axis: int) -> int:
+        """Effective kernel size `D·(K − 1) + 1` along axis 0 (height) or 1 (width)."""
+        return self.dilation[axis] * (self.kernel[axis] - 1) + 1
+
+    def notation(self) -> str:
+        """The layer in the CLI notation, e.g. `conv3/s2/p1`."""
+        text = f"{self.kind}{_dims(self.kernel)}"
+        default_stride = self.kernel if self.kind == "pool" else (1, 1)
+        if self.stride != default_stride:
+            text += f"/s{_dims(self.stride)}"
+        (top, bottom), (left, right) = self.padding
+        if (top, left) != (bottom, right):
+            text += f"/p{top}:{bottom}:{left}:{right}"
+        elif (top, left) != (0, 0):
+            text += f"/p{_dims((top, left))}"
+        if self.dilation != (1, 1):
+            text += f"/d{_dims(self.dilation)}"
+        if self.ceil_mode:
+            text += "/c"
+        return text
+
+
+@dataclass(frozen=True)
+class RFRow:
+    """Receptive field after one layer, per axis `(H, W)`.
+
+    `size`: receptive-field size r in input pixels; `jump`: j, input pixels between adjacent
+    units (effective stride); `start`: input coordinate of the centre of the first unit's
+    receptive field (pixel i is centred at i; may be negative or a half-integer);
+    `output`: the layer's output size `(H_out, W_out)` when an input size was given.
+    """
+
+    name: str
+    layer: LayerSpec
+    size: Pair
+    jump: Pair
+    start: tuple[float, float]
+    output: Pair | None = None
+
+
+def _positive(value: Any, name: str, func: str) -> Pair:
+    p = pair(value, name, func=func)
+    if min(p) < 1:
+        raise CnnkitError(
+            f"The {name!r} parameter of {func} must be a positive int or pair of ints. "
+            f"Got {value!r} instead."
+        )
+    return p
+
+
+def _dims(p: Pair) -> str:
+    return str(p[0]) if p[0] == p[1] else f"{p[0]}x{p[1]}"
+
+
+def _layer_names(layers: Sequence[LayerSpec]) -> list[str]:
+    counts = {"conv": 0, "pool": 0}
+    names = []
+    for layer in layers:
+        counts[layer.kind] += 1
+        names.append(layer.name or f"{layer.kind}{counts[layer.kind]}")
+    return names
+
+
+def rf_step(
+    size: Any, jump: Any, start: float, kernel_eff: int, stride: int, pad_before: int
+) -> tuple[Any, Any, float]:
+    """One layer of the recurrence, one axis: `(r, j, start)` before -> after the layer.
+
+    `kernel_eff` is `D·(K − 1) + 1`, `pad_before` the padding at the top (or left).
+    """
+    return (
+        size + (kernel_eff - 1) * jump,
+        jump * stride,
+        start + ((kernel_eff - 1) / 2 - pad_before) * jump,
+    )
+
+
+def receptive_fields(layers: Sequence[LayerSpec], input_size: Any | None = None) -> list[RFRow]:
+    """One `RFRow` per layer (the input itself, r = 1, j = 1, start = 0, has no row).
+
+    `input_size` (int or `(H, W)`), if given, also computes each layer's output size with
+    PyTorch's rules, raising `ShapeError` where a kernel no longer fits.
+    """
+    sizes: list[int] = [1, 1]
+    jumps: list[int] = [1, 1]
+    starts: list[float] = [0.0, 0.0]
+    current: list[int] | None = None
+    if input_size is not None:
+        current = list(_positive(input_size, "input_size", "receptive_fields"))
+    bad = next((layer for layer in layers if not isinstance(layer, LayerSpec)), None)
+    if bad is not None:
+        raise CnnkitError(f"receptive_fields expects LayerSpec objects. Got {bad!r} instead.")
+    rows = []
+    for layer, name in zip(layers, _layer_names(layers), strict=True):
+        for a in range(2):
+            sizes[a], jumps[a], starts[a] = rf_step(
+                sizes[a], jumps[a], starts[a],
+                layer.kernel_eff(a), layer.stride[a], layer.padding[a][0],
+            )  # fmt: skip
+            if current is not None:
+                current[a] = conv_output_size(
+                    current[a],
+                    layer.kernel[a],
+                    layer.stride[a],
+                    layer.padding[a],
+                    layer.dilation[a],
+                    ceil_mode=layer.ceil_mode,
+                    axis="height" if a == 0 else "width",
+                    func=f"layer {name!r} ({layer.notation()})",
+                )
+        rows.append(
+            RFRow(
+                name=name,
+                layer=layer,
+                size=(sizes[0], sizes[1]),
+                jump=(jumps[0], jumps[1]),
+                start=(starts[0], starts[1]),
+                output=None if current is None else (current[0], current[1]),
+            )
+        )
+    return rows
+
+
+def chapter_receptive_fields(layers: Sequence[LayerSpec]) -> list[Pair]:
+    """The chapter's simplified formula `R_l = R_{l−1} + (K_l − 1)` (section 1.3), per axis.
+
+    Kept only to show where it differs from `receptive_fields`: it ignores the stride of the
+    earlier layers (and dilation), so it is wrong after the first layer with stride > 1.
+    """
+    r = [1, 1]
+    out = []
+    for layer in layers:
+        r = [r[a] + layer.kernel[a] - 1 for a in range(2)]
+        out.append((r[0], r[1]))
+    return out
+
+
+# --------------------------------------------------------------------------- notation
+
+PRESETS: dict[str, tuple[str, str]] = {
+    "vgg-like": (
+        "conv3/p1,conv3/p1,pool2,conv3/p1,conv3/p1,pool2",
+        "the chapter's VGG-like stack (section 1.3): two 3×3 convs, 2×2 max-pool, twice",
+    ),
+    "simple-cnn": (
+        "conv3/p1,pool2,conv3/p1,pool2",
+        "the feature extractor of the chapter's SimpleCNN (section 1.6)",
+    ),
+    "exercise-3": (
+        "conv3/p1*4",
+        "the chapter's exercise 3: four 3×3 convolutions, stride 1, padded",
+    ),
+    "alexnet": (
+        "conv11/s4/p2,pool3/s2,conv5/p2,pool3/s2,conv3/p1,conv3/p1,conv3/p1,pool3/s2",
+        "torchvision's AlexNet features",
+    ),
+    "resnet-stem": (
+        "conv7/s2/p3,pool3/s2/p1",
+        "the ResNet stem: 7×7 stride-2 convolution, 3×3 stride-2 max-pool",
+    ),
+}
+
+_LAYER_RE = re.compile(r"^(conv|pool|maxpool|avgpool)(\d+)(?:x(\d+))?$")
+_DIMS_RE = re.compile(r"^(\d+)(?:x(\d+))?$")
+
+
+def _parse_dims(text: str) -> Pair | None:
+    m = _DIMS_RE.match(text)
+    if m is None:
+        return None
+    first = int(m.group(1))
+    return (first, int(m.group(2)) if m.group(2) else first)
+
+
+def _parse_token(token: str, where: str) -> list[LayerSpec]:
+    def fail(why: str) -> CnnkitError:
+        return CnnkitError(f"Cannot read layer {token!r} in {where!r}: {why}.")
+
+    body, _, repeat_text = token.partition("*")
+    repeat = 1
+    if repeat_text:
+        if not repeat_text.isdigit() or int(repeat_text) < 1:
+            raise fail(f"the repeat count after '*' must be a positive int, got {repeat_text!r}")
+        repeat = int(repeat_text)
+    head, *options = body.split("/")
+    m = _LAYER_RE.match(head)
+    if m is None:
+        raise fail(
+            "a layer starts with conv, pool, maxpool or avgpool followed by the kernel size, "
+            "e.g. conv3, conv1x7, pool2"
+        )
+    kind: Kind = "conv" if m.group(1) == "conv" else "pool"
+    kernel = (int(m.group(2)), int(m.group(3) or m.group(2)))
+    stride: Any = None if kind == "pool" else 1
+    padding: Any = 0
+    dilation: Any = 1
+    ceil_mode = False
+    for option in options:
+        letter, value = option[:1], option[1:]
+        if letter == "s" and (dims := _parse_dims(value)) is not None:
+            stride = dims
+        elif letter == "d" and (dims := _parse_dims(value)) is not None:
+            dilation = dims
+        elif letter == "p" and value in ("same", "valid", "full"):
+            padding = value
+        elif letter == "p" and (dims := _parse_dims(value)) is not None:
+            padding = dims
+        elif letter == "p" and re.fullmatch(r"\d+:\d+:\d+:\d+", value):
+            padding = tuple(int(v) for v in value.split(":"))
+        elif option == "c" and kind == "pool":
+            ceil_mode = True
+        else:
+            raise fail(
+                f"unknown option {option!r} (expected s<stride>, p<padding>, d<dilation>"
+                + (" or c for ceil_mode" if kind == "pool" else "")
+                + ", e.g. conv3/s2/p1)"
+            )
+    if kind == "conv":
+        spec = LayerSpec.conv(kernel, stride, padding, dilation)
+    else:
+        spec = LayerSpec.pool(kernel, stride, padding, dilation, ceil_mode=ceil_mode)
+    return [spec] * repeat
+
+
+def parse_layers(text: str) -> list[LayerSpec]:
+    """Layers from the CLI notation (module docstring) or a preset name (`PRESETS`)."""
+    if not isinstance(text, str):
+        raise CnnkitError(f"parse_layers expects a string. Got {text!r} instead.")
+    spec = text.strip()
+    if spec in PRESETS:
+        spec = PRESETS[spec][0]
+    tokens = [t.strip().lower() for t in spec.split(",")]
+    if not any(tokens):
+        raise CnnkitError(
+            f"The layer list is empty. Got {text!r}; write e.g. 'conv3,conv3,pool2' or a preset: "
+            + ", ".join(PRESETS)
+            + "."
+        )
+    layers: list[LayerSpec] = []
+    for token in tokens:
+        if not token:
+            raise CnnkitError(f"Empty layer in {text!r} (two commas in a row?).")
+        layers.extend(_parse_token(token, text))
+    return layers

@@ -1,0 +1,1 @@
+"""Sub-commands of the `cnnkit` CLI, one module each (see `cnnkit.cli.main`)."""

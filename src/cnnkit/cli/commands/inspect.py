@@ -1,0 +1,117 @@
+"""`cnnkit evaluate`, `cnnkit predict`, `cnnkit visualize`: use and look inside a checkpoint."""
+
+from __future__ import annotations
+
+import argparse
+
+from cnnkit.cli.commands._common import add_json_flag, positive_int, print_json
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    from cnnkit.cli.main import HelpFormatter
+
+    evaluate = subparsers.add_parser(
+        "evaluate",
+        help="accuracy, loss, per-class precision/recall/F1 and confusion matrix of a checkpoint",
+        description="Run a checkpoint on its dataset (from the run's config) and print "
+        "accuracy, mean cross-entropy, per-class precision, recall, F1 and support, and the "
+        "confusion matrix (rows: true class, columns: predicted class).",
+        formatter_class=HelpFormatter,
+    )
+    evaluate.add_argument("checkpoint", metavar="CKPT", help="a checkpoint.pt written by training")
+    evaluate.add_argument("--split", choices=("test", "train"), default="test")
+    evaluate.add_argument(
+        "--data-dir", default=None, help="where the dataset is (default: the run's data dir)"
+    )
+    add_json_flag(evaluate)
+    evaluate.set_defaults(func=evaluate_cli)
+
+    predict = subparsers.add_parser(
+        "predict",
+        help="classify your own digit images (PNG, JPEG, ...) with a checkpoint",
+        description="Classify image files of single handwritten digits, any size, dark on "
+        "light or light on dark: each is preprocessed as MNIST was made (crop, scale to 20 px, "
+        "centre of mass at the centre of 28x28) and the most probable classes are printed.",
+        formatter_class=HelpFormatter,
+    )
+    predict.add_argument("checkpoint", metavar="CKPT", help="a checkpoint.pt written by training")
+    predict.add_argument("images", metavar="IMAGE", nargs="*", help="image files")
+    predict.add_argument(
+        "--examples",
+        action="store_true",
+        help="also classify the bundled real MNIST test digits (one per class)",
+    )
+    predict.add_argument("--top", type=positive_int, default=3, help="how many classes to show")
+    add_json_flag(predict)
+    predict.set_defaults(func=predict_cli, parser=predict)
+
+    visualize = subparsers.add_parser(
+        "visualize",
+        help="draw an image's feature maps in every conv layer of a checkpoint",
+        description="Preprocess an image as `cnnkit predict` does and draw it with the "
+        "feature maps of every conv layer after ReLU (each map scaled to its own maximum).",
+        formatter_class=HelpFormatter,
+    )
+    visualize.add_argument("checkpoint", metavar="CKPT", help="a checkpoint.pt written by training")
+    visualize.add_argument(
+        "--image", default=None, help="the image (default: a bundled MNIST test digit)"
+    )
+    visualize.add_argument(
+        "-o", "--output", default="feature_maps.png", help="the figure to write (.png, .pdf, .svg)"
+    )
+    visualize.set_defaults(func=visualize_cli)
+
+
+def evaluate_cli(args: argparse.Namespace) -> None:
+    from cnnkit.analysis.evaluate import evaluate
+
+    result = evaluate(args.checkpoint, split=args.split, data_dir=args.data_dir)
+    if args.json:
+        print_json(result)
+        return
+    print(
+        f"{result.dataset} {result.split}: {result.num_images} images, "
+        f"accuracy {result.accuracy:.2%}, loss {result.loss:.4f}, macro F1 {result.macro_f1:.2%}"
+    )
+    width = max(5, *(len(m.name) for m in result.per_class))
+    print()
+    print(f"{'class':<{width}}  {'precision':>9}  {'recall':>7}  {'F1':>7}  {'support':>7}")
+    for m in result.per_class:
+        print(
+            f"{m.name:<{width}}  {m.precision:>9.2%}  {m.recall:>7.2%}  {m.f1:>7.2%}  "
+            f"{m.support:>7}"
+        )
+    print()
+    print("confusion matrix (rows: true class, columns: predicted class)")
+    cell = max(4, len(str(max(max(row) for row in result.confusion))) + 1)
+    print(" " * width + "".join(f"{m.name[: cell - 1]:>{cell}}" for m in result.per_class))
+    for m, row in zip(result.per_class, result.confusion, strict=True):
+        print(f"{m.name:<{width}}" + "".join(f"{v:>{cell}}" for v in row))
+
+
+def predict_cli(args: argparse.Namespace) -> int | None:
+    from cnnkit.analysis.predict import predict
+    from cnnkit.imaging.digits import example_digits, example_label
+
+    paths = list(args.images)
+    if args.examples:
+        paths += [str(p) for p in example_digits()]
+    if not paths:
+        args.parser.error("give at least one IMAGE, or --examples")
+    results = predict(args.checkpoint, paths, top=args.top)
+    if args.json:
+        print_json(results)
+        return None
+    width = max(len(r.path) for r in results)
+    examples = {str(p) for p in example_digits()} if args.examples else set()
+    for r in results:
+        ranked = "  ".join(f"{c.name}: {c.probability:6.1%}" for c in r.top)
+        truth = f"  (true {example_label(r.path)})" if r.path in examples else ""
+        print(f"{r.path:<{width}}  {ranked}{truth}")
+    return None
+
+
+def visualize_cli(args: argparse.Namespace) -> None:
+    from cnnkit.render.feature_maps import visualize
+
+    print(visualize(args.checkpoint, args.image, args.output))

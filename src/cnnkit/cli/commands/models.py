@@ -1,0 +1,49 @@
+"""`cnnkit models`: the model registry, with input shapes and parameter counts."""
+
+from __future__ import annotations
+
+import argparse
+
+from cnnkit.cli.commands._common import add_json_flag, print_json
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    from cnnkit.cli.main import HelpFormatter
+
+    parser = subparsers.add_parser(
+        "models",
+        help="list the registry's models: input shape and parameter counts",
+        description="List the models that `cnnkit train --model` and `cnnkit summary` accept, "
+        "with the (C, H, W) input each expects and its parameters, counted layer by layer "
+        "from the layers' sizes.",
+        formatter_class=HelpFormatter,
+    )
+    parser.add_argument(
+        "pattern", nargs="?", default="*", metavar="PATTERN", help="shell-style name filter"
+    )
+    parser.add_argument("--layers", action="store_true", help="also show per-layer counts")
+    add_json_flag(parser)
+    parser.set_defaults(func=models_cli)
+
+
+def models_cli(args: argparse.Namespace) -> None:
+    from cnnkit.models.zoo import list_models, model_info
+
+    infos = [model_info(name) for name in list_models(args.pattern)]
+    if args.json:
+        print_json(infos)
+        return
+    if not infos:
+        print(f"no model matches {args.pattern!r}")
+        return
+    width = max(len(info.name) for info in infos)
+    print(f"{'model':<{width}}  {'input (C, H, W)':<16} {'params':>10}  description")
+    for info in infos:
+        shape = "×".join(str(d) for d in info.input_shape)
+        print(f"{info.name:<{width}}  {shape:<16} {info.total_params:>10,}  {info.description}")
+        if args.layers:
+            for layer in info.layers:
+                print(
+                    f"  {layer.name:<{width + 14}} {layer.kind:<8} {layer.total:>10,}"
+                    f"  (weight {layer.weight:,} + bias {layer.bias:,})"
+                )

@@ -1,0 +1,111 @@
+"""`cnnkit rf SPEC`: receptive field, jump and first-unit centre of a chain of conv/pool layers."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from typing import Any
+
+from cnnkit.cli.commands._common import add_json_flag, print_json
+from cnnkit.cli.commands.arithmetic import parse_dims
+
+EPILOG = """\
+layer notation (comma-separated):
+  conv3            3×3 convolution, stride 1, no padding
+  conv1x7          anisotropic kernel (height 1, width 7)
+  conv3/s2/p1/d2   stride 2, padding 1, dilation 2 (each also HxW, e.g. s2x1)
+  conv3/psame      padding "same" (also pvalid, pfull, or p1:0:1:0 = top:bottom:left:right)
+  pool2            2×2 pooling, stride = kernel size (as in torch); pool3/s2/c: ceil_mode
+  conv3/p1*4       a layer repeated four times
+
+presets: {presets}
+
+columns: r = receptive-field size in input pixels, jump = input pixels between adjacent
+units, start = input coordinate of the centre of the first unit's receptive field
+(pixel i is centred at i). Values that differ between axes are shown as H,W.
+
+examples:
+  cnnkit rf vgg-like --chapter
+  cnnkit rf "conv3/s2/p1,conv1x7/p0x3,conv7x1/p3x0" --input 32x32
+"""
+
+
+def register(subparsers: Any) -> None:
+    from cnnkit.calc.receptive_field import PRESETS
+    from cnnkit.cli.main import HelpFormatter
+
+    presets = "".join(f"\n  {name:12} {about}" for name, (_, about) in PRESETS.items())
+    p = subparsers.add_parser(
+        "rf",
+        help="receptive fields of a chain of conv/pool layers",
+        description="Receptive-field size, jump (effective stride) and first-unit centre after "
+        "each layer, by the recurrence of Araujo, Norris & Sim (Distill, 2019).",
+        epilog=EPILOG.format(presets=presets),
+        formatter_class=HelpFormatter,
+    )
+    p.add_argument("spec", metavar="SPEC", help="layers in the notation below, or a preset name")
+    p.add_argument(
+        "--input",
+        metavar="SIZE",
+        default=None,
+        help="input size, N or HxW (e.g. 224 or 28x28), to also show each output size",
+    )
+    p.add_argument(
+        "--chapter",
+        action="store_true",
+        help="add the chapter's simplified R_l = R_{l-1} + (K_l - 1) for comparison",
+    )
+    add_json_flag(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from cnnkit.calc.arithmetic import pair
+    from cnnkit.calc.receptive_field import (
+        chapter_receptive_fields,
+        parse_layers,
+        receptive_fields,
+    )
+    from cnnkit.render.tables import fmt_axes, fmt_pair, render_table
+
+    layers = parse_layers(args.spec)
+    input_size = None
+    if args.input is not None:
+        input_size = pair(parse_dims(args.input, "--input"), "--input")  # 224 -> (224, 224)
+    rows = receptive_fields(layers, input_size)  # checks that the sizes are positive
+    chapter = chapter_receptive_fields(layers) if args.chapter else None
+
+    if args.json:
+        out: dict[str, Any] = {
+            "spec": ",".join(layer.notation() for layer in layers),
+            "input_size": input_size,
+            "layers": [{**dataclasses.asdict(r), "notation": r.layer.notation()} for r in rows],
+        }
+        if chapter is not None:
+            out["chapter_formula"] = chapter
+        print_json(out)
+        return 0
+
+    headers = ["layer", "spec", "r", "jump", "start"]
+    table = [["input", "", "1", "1", "0"]]
+    if input_size is not None:
+        headers.append("output")
+        table[0].append(fmt_pair(input_size))
+    if chapter is not None:
+        headers.append("chapter R")
+        table[0].append("1")
+    for i, r in enumerate(rows):
+        cells = [r.name, r.layer.notation(), fmt_axes(r.size), fmt_axes(r.jump), fmt_axes(r.start)]
+        if r.output is not None:
+            cells.append(fmt_pair(r.output))
+        if chapter is not None:
+            mark = "" if chapter[i] == r.size else "  (differs)"
+            cells.append(fmt_axes(chapter[i]) + mark)
+        table.append(cells)
+    print(render_table(headers, table, align="llrrr" + "l" * (len(headers) - 5)))
+    last = rows[-1]
+    print(
+        f"\nreceptive field of the last layer: {fmt_pair(last.size)} input pixels "
+        f"(H×W), jump {fmt_pair(last.jump)}"
+    )
+    return 0

@@ -1,0 +1,197 @@
+"""`cnnkit summary MODEL` (layer table of any PyTorch model) and `cnnkit erf CKPT`."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from cnnkit.calc.arithmetic import pair
+from cnnkit.cli.commands._common import add_json_flag, positive_int, print_json
+from cnnkit.cli.commands.arithmetic import parse_dims
+from cnnkit.core.errors import CnnkitError
+
+SUMMARY_EPILOG = """\
+MODEL is a registry name (see `cnnkit models`), FILE.py:FACTORY (a function returning an
+nn.Module, or a module object; give --input), or a checkpoint written by `cnnkit train`.
+
+examples:
+  cnnkit summary simple-cnn
+  cnnkit summary simple-cnn --depth 0 --json
+  cnnkit summary mynet.py:build --input 3,224,224
+  cnnkit summary simple-cnn --boxes digit.png -o boxes.png --layer pool#2
+"""
+
+ERF_EPILOG = """\
+The effective receptive field (Luo et al., NeurIPS 2016): mean |∂ unit / ∂ input| of the
+centre unit of a layer over real test images of the checkpoint's dataset, drawn with the
+theoretical receptive field box. Default layer: the last one with a local receptive field.
+
+example:
+  cnnkit erf runs/mnist/checkpoint.pt -o erf.png --images 256
+"""
+
+
+def register(subparsers: Any) -> None:
+    from cnnkit.cli.main import HelpFormatter
+
+    p = subparsers.add_parser(
+        "summary",
+        help="layer table of any PyTorch model: shapes, parameters, MACs, receptive fields",
+        description="Run a model once on a dummy input and list every executed layer and "
+        "functional op: output shape, parameters, multiply-accumulates and receptive field.",
+        epilog=SUMMARY_EPILOG,
+        formatter_class=HelpFormatter,
+    )
+    p.add_argument("model", metavar="MODEL", help="registry name, FILE.py:FACTORY or checkpoint")
+    p.add_argument(
+        "--input",
+        metavar="C,H,W",
+        default=None,
+        help="input shape of one sample (default: the registry model's own)",
+    )
+    p.add_argument(
+        "--depth",
+        type=int,
+        default=None,
+        help="fold modules nested deeper than this into one row (0: the whole model)",
+    )
+    p.add_argument(
+        "--boxes",
+        metavar="IMAGE",
+        default=None,
+        help="draw receptive-field boxes over IMAGE (resized to the input size) into -o",
+    )
+    p.add_argument("-o", "--output", default="boxes.png", help="figure written by --boxes")
+    p.add_argument("--layer", default=None, help="layer for --boxes (default: last spatial one)")
+    p.add_argument(
+        "--unit",
+        action="append",
+        default=None,
+        metavar="Y,X",
+        help="unit of --layer to draw (repeatable; default: the first and the centre unit)",
+    )
+    add_json_flag(p)
+    p.set_defaults(func=run_summary)
+
+    e = subparsers.add_parser(
+        "erf",
+        help="effective receptive field of a trained checkpoint",
+        description="Effective receptive field of a trained model next to its theoretical one.",
+        epilog=ERF_EPILOG,
+        formatter_class=HelpFormatter,
+    )
+    e.add_argument("checkpoint", metavar="CKPT", help="checkpoint written by `cnnkit train`")
+    e.add_argument("-o", "--output", default="erf.png", help="figure to write")
+    e.add_argument("--layer", default=None, help="layer name as in `cnnkit summary`")
+    e.add_argument("--images", type=positive_int, default=256, help="test images to average")
+    e.add_argument("--data-dir", default=None, help="where the datasets are")
+    add_json_flag(e)
+    e.set_defaults(func=run_erf)
+
+
+def parse_shape(text: str) -> tuple[int, ...]:
+    """`3,224,224` or `3x224x224` -> (3, 224, 224); ranges are checked by `summary`."""
+    dims = parse_dims(text.lower().replace("x", ","), "--input", max_parts=4, sep=",")
+    return dims if isinstance(dims, tuple) else (dims,)
+
+
+def _unit(text: str) -> tuple[int, int]:
+    return pair(parse_dims(text, "--unit", sep=","), "--unit")
+
+
+def run_summary(args: argparse.Namespace) -> int:
+    from cnnkit.analysis.summary.core import summary
+    from cnnkit.analysis.summary.load import load_model
+    from cnnkit.render.tables import render_summary
+
+    loaded = load_model(args.model)
+    shape = parse_shape(args.input) if args.input else loaded.input_shape
+    if shape is None:
+        raise CnnkitError(f"give the input shape of {args.model!r} with --input C,H,W")
+    s = summary(loaded.model, shape, depth=args.depth)
+    if args.boxes:
+        path = _draw_boxes(args, loaded.model, s)
+        if not args.json:
+            print(f"wrote {path}")
+    if args.json:
+        print_json(s)
+    else:
+        print(render_summary(s))
+    return 0
+
+
+def _draw_boxes(args: argparse.Namespace, model: Any, s: Any) -> Any:
+    import numpy as np
+    from PIL import Image
+
+    from cnnkit.analysis.summary.core import box_of
+    from cnnkit.imaging.images import read_image
+    from cnnkit.render.summary_figures import plot_boxes
+
+    if len(s.input_shape) != 4:
+        raise CnnkitError("--boxes needs an image model (input C,H,W)")
+    _, c, h, w = s.input_shape
+    if args.layer is None:
+        spatial = [r for r in s.rows if r.rf.status == "local" and len(r.output_shape) == 4]
+        if not spatial:
+            raise CnnkitError(f"{s.model} has no layer with a local receptive field to draw")
+        row = spatial[-1]
+    else:
+        row = s.row(args.layer)
+    if len(row.output_shape) != 4:
+        raise CnnkitError(f"layer {row.name!r} has no spatial output {row.output_shape}")
+    oh, ow = row.output_shape[2:]
+    units = [_unit(u) for u in args.unit] if args.unit else [(0, 0), (oh // 2, ow // 2)]
+    image = read_image(args.boxes, mode="L" if c == 1 else "RGB")
+    resized = Image.fromarray(image.astype(np.uint8)).resize((w, h), Image.Resampling.BILINEAR)
+    boxes = []
+    for u in units:
+        if not (0 <= u[0] < oh and 0 <= u[1] < ow):
+            raise CnnkitError(f"unit {u} is outside the {oh}×{ow} output of {row.name!r}")
+        box = box_of(row.rf, u, (h, w), row.name)
+        boxes.append((f"{row.name} unit {u}: {box.size[0]}×{box.size[1]}", box))
+    title = f"{s.model}: receptive fields of {row.name} on a {h}×{w} input"
+    return plot_boxes(np.asarray(resized, dtype=np.float64), boxes, args.output, title=title)
+
+
+def run_erf(args: argparse.Namespace) -> int:
+    from cnnkit.analysis.summary.erf import effective_receptive_field
+    from cnnkit.data import load_dataset
+    from cnnkit.data.transforms import dataset_normalize, normalize_images
+    from cnnkit.models.checkpoint import load_checkpoint
+    from cnnkit.render.summary_figures import plot_erf
+
+    ckpt = load_checkpoint(args.checkpoint)
+    dataset = ckpt.config.get("dataset")
+    if not dataset:
+        raise CnnkitError(f"{args.checkpoint}: its config names no dataset")
+    test = load_dataset(dataset, "test", data_dir=args.data_dir)
+    # As in training: the run's own (mean, std), else the dataset's.
+    normalize = ckpt.config.get("normalize") or dataset_normalize(dataset, test.images)
+    images = normalize_images(test.images[: args.images], normalize)  # (N, C, H, W)
+    erf = effective_receptive_field(ckpt.model, images, layer=args.layer)
+    path = plot_erf(erf, args.output, title=f"{ckpt.model_name} on {dataset}")
+    if args.json:
+        print_json({**_erf_json(erf), "figure": str(path)})
+        return 0
+    box = erf.theoretical
+    print(f"layer {erf.layer}, unit {erf.unit}, {erf.n_images} {dataset} test images")
+    print(
+        f"theoretical receptive field: {box.size[0]}×{box.size[1]} "
+        f"(rows {box.clipped[0]}..{box.clipped[1]}, columns {box.clipped[2]}..{box.clipped[3]})"
+    )
+    print(f"|gradient| inside it: {100 * erf.mass_inside:.1f}%")
+    print(f"95% of |gradient| within {erf.radius_95:g} pixels of the centre (Chebyshev)")
+    print(f"wrote {path}")
+    return 0
+
+
+def _erf_json(erf: Any) -> dict[str, Any]:
+    return {
+        "layer": erf.layer,
+        "unit": erf.unit,
+        "n_images": erf.n_images,
+        "theoretical": erf.theoretical,
+        "mass_inside": erf.mass_inside,
+        "radius_95": erf.radius_95,
+    }

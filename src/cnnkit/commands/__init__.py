@@ -1,1 +1,0 @@
-"""Sub-commands of the `cnnkit` CLI, one module each (see `cnnkit.cli`)."""

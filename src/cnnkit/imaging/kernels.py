@@ -1,0 +1,303 @@
+"""Classic image-processing kernels (section 1.2) and filtering real images with them.
+
+A registry of named kernels, timm-style: `@register_kernel` on a small factory whose keyword
+arguments (with defaults) are the kernel's parameters.
+
+    get_kernel("gaussian", size=7, sigma=2.0)    -> (7, 7) float64 array
+    kernel_from_spec("gaussian:7,2")              -> the same, from the CLI notation
+    filter_image(image, get_kernel("sobel-x"))   -> same size as image
+
+CLI notation: `NAME` or `NAME:V1,V2,...` with values in the order of the parameters, or
+`NAME:param=value,...`, e.g. `box:5`, `gaussian:5,1.4`, `gaussian:sigma=2`.
+
+Kernels are applied as cross-correlation (no flip), like `torch.nn.functional.conv2d` and the
+chapter's `signal.correlate2d`: `sobel-x` is positive where the image gets brighter to the right.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from cnnkit.core.errors import CnnkitError, ShapeError
+
+KernelFactory = Callable[..., np.ndarray]
+
+BOUNDARIES = ("symmetric", "zeros", "reflect", "replicate", "circular")
+MAX_KERNEL_SIZE = 999
+
+
+@dataclasses.dataclass(frozen=True)
+class KernelInfo:
+    name: str
+    description: str
+    params: dict[str, int | float]  # parameter -> default, in positional order
+
+
+_REGISTRY: dict[str, tuple[KernelInfo, KernelFactory]] = {}
+
+
+def register_kernel(name: str, description: str) -> Callable[[KernelFactory], KernelFactory]:
+    """Register a factory; its keyword arguments and defaults become the kernel's parameters."""
+
+    def decorator(factory: KernelFactory) -> KernelFactory:
+        params = {p.name: p.default for p in inspect.signature(factory).parameters.values()}
+        _REGISTRY[name] = (KernelInfo(name, description, params), factory)
+        return factory
+
+    return decorator
+
+
+def _odd_size(size: int, name: str) -> int:
+    if size % 2 == 0:
+        raise CnnkitError(f"The 'size' parameter of {name} must be odd. Got {size} instead.")
+    return size
+
+
+@register_kernel("identity", "passes the image through unchanged")
+def identity(size: int = 3) -> np.ndarray:
+    k = np.zeros((_odd_size(size, "identity"), size))
+    k[size // 2, size // 2] = 1.0
+    return k
+
+
+@register_kernel("sobel-x", "Sobel x-derivative: vertical edges, + where brighter to the right")
+def sobel_x() -> np.ndarray:
+    return np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], dtype=np.float64)
+
+
+@register_kernel("sobel-y", "Sobel y-derivative: horizontal edges, + where brighter below")
+def sobel_y() -> np.ndarray:
+    return sobel_x().T.copy()
+
+
+@register_kernel("prewitt-x", "Prewitt x-derivative: vertical edges, unweighted rows")
+def prewitt_x() -> np.ndarray:
+    return np.array([[-1, 0, 1], [-1, 0, 1], [-1, 0, 1]], dtype=np.float64)
+
+
+@register_kernel("prewitt-y", "Prewitt y-derivative: horizontal edges, unweighted columns")
+def prewitt_y() -> np.ndarray:
+    return prewitt_x().T.copy()
+
+
+@register_kernel("box", "mean of a size x size window (blur)")
+def box(size: int = 3) -> np.ndarray:
+    return np.full((size, size), 1.0 / (size * size))
+
+
+@register_kernel("gaussian", "sampled 2-D Gaussian, normalised to sum 1 (smooth blur)")
+def gaussian(size: int = 5, sigma: float = 1.0) -> np.ndarray:
+    if sigma <= 0:
+        raise CnnkitError(f"The 'sigma' parameter of gaussian must be > 0. Got {sigma} instead.")
+    offsets = np.arange(size) - (size - 1) / 2  # centred, also for even sizes
+    g = np.exp(-(offsets**2) / (2.0 * sigma * sigma))  # (size,)
+    k = np.outer(g, g)  # (size, size): the 2-D Gaussian is separable
+    return k / k.sum()
+
+
+@register_kernel("sharpen", "identity plus the negative 4-neighbour Laplacian")
+def sharpen() -> np.ndarray:
+    return np.array([[0, -1, 0], [-1, 5, -1], [0, -1, 0]], dtype=np.float64)
+
+
+@register_kernel("laplacian", "4-neighbour Laplacian: second derivative, zero on flat areas")
+def laplacian() -> np.ndarray:
+    return np.array([[0, 1, 0], [1, -4, 1], [0, 1, 0]], dtype=np.float64)
+
+
+@register_kernel("edge", "8-neighbour edge detector (the chapter's 1.2 example)")
+def edge() -> np.ndarray:
+    k = -np.ones((3, 3))
+    k[1, 1] = 8.0
+    return k
+
+
+@register_kernel("emboss", "directional relief: light from the top left")
+def emboss() -> np.ndarray:
+    return np.array([[-2, -1, 0], [-1, 1, 1], [0, 1, 2]], dtype=np.float64)
+
+
+# The chapter's comparison figure (section 1.2): its five kernels and its 6x7 test pattern.
+CHAPTER_KERNELS = ("identity", "sobel-x", "sobel-y", "box", "sharpen")
+
+
+def chapter_test_pattern() -> np.ndarray:
+    """The 6x7 test image of section 1.2: a 4x4 bright square outline on black."""
+    pattern = np.zeros((6, 7))
+    pattern[1:5, 1:5] = 255.0
+    pattern[2:4, 2:4] = 0.0
+    return pattern
+
+
+# --- lookup ------------------------------------------------------------------------------
+
+
+def list_kernels() -> list[KernelInfo]:
+    return [info for info, _ in _REGISTRY.values()]
+
+
+def _lookup(name: str) -> tuple[KernelInfo, KernelFactory]:
+    if name not in _REGISTRY:
+        raise CnnkitError(f"Unknown kernel {name!r}. Known kernels: {', '.join(_REGISTRY)}.")
+    return _REGISTRY[name]
+
+
+def _check_param(name: str, param: str, value: Any, default: int | float) -> int | float:
+    """Validate one parameter value against the type of its default."""
+    if isinstance(default, int):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | np.integer)
+            or not 1 <= value <= MAX_KERNEL_SIZE
+        ):
+            raise CnnkitError(
+                f"The {param!r} parameter of {name} must be an int from 1 to {MAX_KERNEL_SIZE}. "
+                f"Got {value!r} instead."
+            )
+        return int(value)
+    if isinstance(value, bool) or not isinstance(value, int | float | np.number):
+        raise CnnkitError(
+            f"The {param!r} parameter of {name} must be a number. Got {value!r} instead."
+        )
+    if not math.isfinite(value):
+        raise CnnkitError(
+            f"The {param!r} parameter of {name} must be finite. Got {value!r} instead."
+        )
+    return float(value)
+
+
+def get_kernel(name: str, **params: Any) -> np.ndarray:
+    """The kernel `name` as a 2-D float64 array; `params` override the defaults."""
+    info, factory = _lookup(name)
+    unknown = sorted(set(params) - set(info.params))
+    if unknown:
+        allowed = ", ".join(info.params) or "none"
+        raise CnnkitError(
+            f"Kernel {name!r} has no parameter {unknown[0]!r} (parameters: {allowed})."
+        )
+    checked = {p: _check_param(name, p, v, info.params[p]) for p, v in params.items()}
+    return factory(**checked)
+
+
+def parse_kernel_spec(spec: str) -> tuple[str, dict[str, int | float]]:
+    """`"gaussian:5,1.4"` -> `("gaussian", {"size": 5, "sigma": 1.4})`; also `name:param=v`."""
+    name, _, rest = spec.strip().partition(":")
+    info, _ = _lookup(name)
+    values: dict[str, int | float] = {}
+    names = list(info.params)
+    for i, item in enumerate(filter(None, (s.strip() for s in rest.split(",")))):
+        if "=" in item:
+            param, _, text = (s.strip() for s in item.partition("="))
+        elif i < len(names):
+            param, text = names[i], item
+        else:
+            raise CnnkitError(
+                f"Kernel {name!r} takes {len(names)} parameter(s) "
+                f"({', '.join(names) or 'none'}). Got {spec!r} instead."
+            )
+        if param not in info.params:
+            raise CnnkitError(
+                f"Kernel {name!r} has no parameter {param!r} "
+                f"(parameters: {', '.join(names) or 'none'})."
+            )
+        values[param] = _parse_number(text, param, name, info.params[param])
+    return name, values
+
+
+def _parse_number(text: str, param: str, name: str, default: int | float) -> int | float:
+    try:
+        return int(text) if isinstance(default, int) else float(text)
+    except ValueError:
+        kind = "an integer" if isinstance(default, int) else "a number"
+        raise CnnkitError(
+            f"The {param!r} parameter of {name} must be {kind}. Got {text!r} instead."
+        ) from None
+
+
+def kernel_from_spec(spec: str) -> np.ndarray:
+    """The kernel named by CLI notation (`box:5`, `gaussian:5,1.4`, `gaussian:sigma=2`)."""
+    name, params = parse_kernel_spec(spec)
+    return get_kernel(name, **params)
+
+
+def kernel_title(spec: str) -> str:
+    """A readable title: `"gaussian:5,1.4"` -> `"gaussian (size=5, sigma=1.4)"`."""
+    name, params = parse_kernel_spec(spec)
+    if not params:
+        return name
+    return f"{name} ({', '.join(f'{k}={v:g}' for k, v in params.items())})"
+
+
+# --- filtering ---------------------------------------------------------------------------
+
+
+def filter_image(image: Any, kernel: Any, *, boundary: str = "symmetric") -> np.ndarray:
+    """Cross-correlate an (H, W) or (H, W, C) image with a 2-D kernel, each channel alone.
+
+    The output has the input's height and width ("same" padding; for an even kernel size the
+    extra row/column of padding goes at the bottom/right, as torch's `padding="same"`).
+    `boundary` fills the border: "symmetric" (repeat the edge pixel, SciPy's "symm"),
+    "zeros", "reflect" (mirror without the edge pixel), "replicate" or "circular".
+    The kernel must fit inside the image.
+    """
+    from cnnkit.ops import conv2d
+
+    img = np.asarray(image, dtype=np.float64)
+    k = np.asarray(kernel, dtype=np.float64)
+    if boundary not in BOUNDARIES:
+        raise CnnkitError(
+            f"The 'boundary' parameter of filter_image must be one of "
+            f"{', '.join(map(repr, BOUNDARIES))}. Got {boundary!r} instead."
+        )
+    if img.ndim not in (2, 3) or 0 in img.shape:
+        raise ShapeError(
+            f"filter_image needs an image of shape (H, W) or (H, W, C). Got {img.shape} instead."
+        )
+    if k.ndim != 2 or 0 in k.shape:
+        raise ShapeError(f"filter_image needs a 2-D kernel. Got shape {k.shape} instead.")
+    h, w = img.shape[:2]
+    if k.shape[0] > h or k.shape[1] > w:
+        raise ShapeError(
+            f"Kernel {k.shape[0]}x{k.shape[1]} is larger than the image {h}x{w}: "
+            f"a same-size response would be made mostly of padding."
+        )
+    planes = img[None] if img.ndim == 2 else img.transpose(2, 0, 1)  # (C, H, W)
+    out = conv2d(
+        planes[:, None], k[None, None], padding="same", padding_mode=boundary
+    )  # (C, 1, H, W)
+    return out[0, 0] if img.ndim == 2 else out[:, 0].transpose(1, 2, 0)  # (H, W) or (H, W, C)
+
+
+@dataclasses.dataclass(frozen=True)
+class KernelResponse:
+    spec: str  # as given, e.g. "gaussian:5,1.4"
+    title: str  # "gaussian (size=5, sigma=1.4)"
+    kernel: np.ndarray  # (kh, kw)
+    response: np.ndarray  # same shape as the image
+
+    @property
+    def signed(self) -> bool:
+        """True for derivative-like kernels: the response is +/- around 0."""
+        return sums_to_zero(self.kernel)
+
+
+def sums_to_zero(kernel: np.ndarray) -> bool:
+    """Derivative-like kernels (edges, Laplacian): flat areas give 0, responses are signed."""
+    return bool(abs(kernel.sum()) <= 1e-9 * max(1.0, float(np.abs(kernel).sum())))
+
+
+def kernel_responses(
+    image: Any, specs: list[str], *, boundary: str = "symmetric"
+) -> list[KernelResponse]:
+    """Filter one image with each kernel spec (the data of the chapter's comparison figure)."""
+    kernels = [kernel_from_spec(spec) for spec in specs]  # all specs checked before any work
+    return [
+        KernelResponse(spec, kernel_title(spec), k, filter_image(image, k, boundary=boundary))
+        for spec, k in zip(specs, kernels, strict=True)
+    ]
