@@ -23,11 +23,11 @@ from cnnkit.calc.arithmetic import (
     conv_pool_blocks_output_shape,
     conv_transpose2d_output_shape,
     linear_params,
-    pair,
     pool2d_output_shape,
     resolve_padding,
     same_padding,
 )
+from cnnkit.core.checks import pair
 from cnnkit.core.errors import CnnkitError, ShapeError
 
 SWEEP = settings(max_examples=100, deadline=None)

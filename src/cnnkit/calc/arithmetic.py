@@ -16,14 +16,23 @@ Padding given per side is ordered `(top, bottom, left, right)` — note that thi
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from cnnkit.core.checks import (
+    Pair,
+    bad_parameter,
+    check_bool,
+    is_int,
+    non_negative_int,
+    non_negative_pair,
+    pair,
+    positive_int,
+    positive_pair,
+)
 from cnnkit.core.errors import CnnkitError, ShapeError
 
-Pair = tuple[int, int]
 Sides = tuple[Pair, Pair]  # ((top, bottom), (left, right))
 
 PADDING_STRINGS = ("valid", "same", "full")
@@ -43,9 +52,10 @@ __all__ = [
     "conv_output_size",
     "conv_transpose2d_output_shape",
     "conv_transpose_output_size",
+    "effective_kernel",
+    "effective_kernel_hw",
     "layer_output_shape",
     "linear_params",
-    "pair",
     "percent_text",
     "pool2d_output_shape",
     "resolve_padding",
@@ -54,73 +64,20 @@ __all__ = [
 
 
 # --------------------------------------------------------------------------- validation
+# The checks themselves live in `cnnkit.core.checks` (one rule for ints, pairs and bools).
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+def effective_kernel(kernel_size: int, dilation: int = 1) -> int:
+    """The span of a dilated kernel on one axis, `D·(K − 1) + 1` (checked ints in, int out)."""
+    return dilation * (kernel_size - 1) + 1
 
 
-def _of(func: str | None) -> str:
-    return f" of {func}" if func else ""
-
-
-def pair(value: Any, name: str, *, func: str | None = None) -> Pair:
-    """`3` -> `(3, 3)`, `(3, 5)` -> `(3, 5)`; anything else (bool, float, str...) is refused.
-
-    Only the type is checked here; the range checks live with the callers.
-    """
-    if _is_int(value):
-        return (int(value), int(value))
-    if isinstance(value, Sequence) and not isinstance(value, str) and len(value) == 2:
-        if all(_is_int(v) for v in value):
-            return (int(value[0]), int(value[1]))
-    raise CnnkitError(
-        f"The {name!r} parameter{_of(func)} must be an int or a pair of ints. "
-        f"Got {value!r} instead."
+def effective_kernel_hw(kernel_size: Pair, dilation: Pair = (1, 1)) -> Pair:
+    """`effective_kernel` on both axes: `(K_eff_h, K_eff_w)`."""
+    return (
+        effective_kernel(kernel_size[0], dilation[0]),
+        effective_kernel(kernel_size[1], dilation[1]),
     )
-
-
-_BOUND_WORD = {1: "positive", 0: "non-negative"}
-
-
-def _bounded_pair(value: Any, name: str, func: str | None, minimum: int) -> Pair:
-    """`pair(value)` whose entries are all >= `minimum` (1: positive, 0: non-negative)."""
-    try:
-        p = pair(value, name, func=func)
-    except CnnkitError:
-        p = None
-    if p is None or min(p) < minimum:
-        raise CnnkitError(
-            f"The {name!r} parameter{_of(func)} must be a {_BOUND_WORD[minimum]} int or pair "
-            f"of ints. Got {value!r} instead."
-        )
-    return p
-
-
-def _bounded_int(value: Any, name: str, func: str | None, minimum: int) -> int:
-    """An int >= `minimum` (1: positive, 0: non-negative)."""
-    if not _is_int(value) or value < minimum:
-        raise CnnkitError(
-            f"The {name!r} parameter{_of(func)} must be a {_BOUND_WORD[minimum]} int. "
-            f"Got {value!r} instead."
-        )
-    return int(value)
-
-
-def _positive_pair(value: Any, name: str, func: str | None) -> Pair:
-    return _bounded_pair(value, name, func, 1)
-
-
-def _non_negative_pair(value: Any, name: str, func: str | None) -> Pair:
-    return _bounded_pair(value, name, func, 0)
-
-
-def _positive_int(value: Any, name: str, func: str | None) -> int:
-    return _bounded_int(value, name, func, 1)
-
-
-def _non_negative_int(value: Any, name: str, func: str | None) -> int:
-    return _bounded_int(value, name, func, 0)
 
 
 # --------------------------------------------------------------------------- padding
@@ -143,35 +100,36 @@ def resolve_padding(
       `D·(K − 1)` is split with the extra pixel at the end (bottom / right), as torch does;
     - `"full"`: `D·(K − 1)` on every side (every partial overlap, like `scipy.signal`'s mode).
     """
-    kh, kw = _positive_pair(kernel_size, "kernel_size", func)
-    dh, dw = _positive_pair(dilation, "dilation", func)
+    kh, kw = positive_pair(kernel_size, "kernel_size", func=func)
+    dh, dw = positive_pair(dilation, "dilation", func=func)
     if isinstance(padding, str):
         if padding not in PADDING_STRINGS:
-            raise CnnkitError(
-                f"The 'padding' parameter{_of(func)} must be an int, a pair, a 4-tuple "
-                f"(top, bottom, left, right) or one of {', '.join(map(repr, PADDING_STRINGS))}. "
-                f"Got {padding!r} instead."
+            allowed = ", ".join(map(repr, PADDING_STRINGS))
+            raise bad_parameter(
+                func,
+                "padding",
+                f"an int, a pair, a 4-tuple (top, bottom, left, right) or one of {allowed}",
+                padding,
             )
-        total_h, total_w = dh * (kh - 1), dw * (kw - 1)
+        total_h, total_w = (e - 1 for e in effective_kernel_hw((kh, kw), (dh, dw)))
         if padding == "valid":
             return ((0, 0), (0, 0))
         if padding == "full":
             return ((total_h, total_h), (total_w, total_w))
-        if _positive_pair(stride, "stride", func) != (1, 1):
+        if positive_pair(stride, "stride", func=func) != (1, 1):
             raise CnnkitError(
                 f"padding='same' needs stride 1 (like torch); got stride={stride!r}. "
                 "Use explicit padding with strided convolutions."
             )
         return ((total_h // 2, total_h - total_h // 2), (total_w // 2, total_w - total_w // 2))
     if isinstance(padding, Sequence) and len(padding) == 4:
-        if all(_is_int(v) and v >= 0 for v in padding):
+        if all(is_int(v) and v >= 0 for v in padding):
             top, bottom, left, right = (int(v) for v in padding)
             return ((top, bottom), (left, right))
-        raise CnnkitError(
-            f"The 'padding' parameter{_of(func)} must hold non-negative ints "
-            f"(top, bottom, left, right). Got {padding!r} instead."
+        raise bad_parameter(
+            func, "padding", "non-negative ints (top, bottom, left, right)", padding
         )
-    ph, pw = _non_negative_pair(padding, "padding", func)
+    ph, pw = non_negative_pair(padding, "padding", func=func)
     return ((ph, ph), (pw, pw))
 
 
@@ -185,7 +143,7 @@ def same_padding(kernel_size: Any, dilation: Any = 1) -> Sides:
 
 def _axis_padding(padding: Any, func: str | None) -> Pair:
     """One axis' padding, an int or `(before, after)`, both >= 0."""
-    return _non_negative_pair(padding, "padding", func)
+    return non_negative_pair(padding, "padding", func=func)
 
 
 def conv_output_size(
@@ -205,12 +163,12 @@ def conv_output_size(
     but, like PyTorch, a last window that would start in the right padding is dropped, and a
     single window may run past the end of a padded input smaller than the kernel.
     """
-    size = _positive_int(size, "size", func)
-    k = _positive_int(kernel_size, "kernel_size", func)
-    s = _positive_int(stride, "stride", func)
-    d = _positive_int(dilation, "dilation", func)
+    size = positive_int(size, "size", func=func)
+    k = positive_int(kernel_size, "kernel_size", func=func)
+    s = positive_int(stride, "stride", func=func)
+    d = positive_int(dilation, "dilation", func=func)
     before, after = _axis_padding(padding, func)
-    k_eff = d * (k - 1) + 1
+    k_eff = effective_kernel(k, d)
     padded = size + before + after
     span = padded - k_eff
     out = (-(-span // s) if ceil_mode else span // s) + 1
@@ -233,10 +191,10 @@ def conv2d_output_shape(
 ) -> Pair:
     """`(H_out, W_out)` of `nn.Conv2d`; `padding` takes every form of `resolve_padding`."""
     func = "conv2d"
-    h, w = _positive_pair(input_hw, "input_size", func)
-    kh, kw = _positive_pair(kernel_size, "kernel_size", func)
-    sh, sw = _positive_pair(stride, "stride", func)
-    dh, dw = _positive_pair(dilation, "dilation", func)
+    h, w = positive_pair(input_hw, "input_size", func=func)
+    kh, kw = positive_pair(kernel_size, "kernel_size", func=func)
+    sh, sw = positive_pair(stride, "stride", func=func)
+    dh, dw = positive_pair(dilation, "dilation", func=func)
     pad_h, pad_w = resolve_padding(padding, (kh, kw), (dh, dw), stride=(sh, sw), func=func)
     return (
         conv_output_size(h, kh, sh, pad_h, dh, axis="height", func=func),
@@ -258,11 +216,11 @@ def pool2d_output_shape(
     and, as torch requires, at most half the kernel size.
     """
     func = "pool2d"
-    h, w = _positive_pair(input_hw, "input_size", func)
-    kh, kw = _positive_pair(kernel_size, "kernel_size", func)
-    sh, sw = (kh, kw) if stride is None else _positive_pair(stride, "stride", func)
-    dh, dw = _positive_pair(dilation, "dilation", func)
-    ph, pw = _non_negative_pair(padding, "padding", func)
+    h, w = positive_pair(input_hw, "input_size", func=func)
+    kh, kw = positive_pair(kernel_size, "kernel_size", func=func)
+    sh, sw = (kh, kw) if stride is None else positive_pair(stride, "stride", func=func)
+    dh, dw = positive_pair(dilation, "dilation", func=func)
+    ph, pw = non_negative_pair(padding, "padding", func=func)
     if ph > kh // 2 or pw > kw // 2:
         raise CnnkitError(
             f"The 'padding' parameter of {func} must be at most half the kernel size "
@@ -295,18 +253,16 @@ def conv_transpose_output_size(
     func: str | None = "conv_transpose_output_size",
 ) -> int:
     """Output length along one axis of `nn.ConvTranspose2d` (symmetric int padding)."""
-    size = _positive_int(size, "size", func)
-    k = _positive_int(kernel_size, "kernel_size", func)
-    s = _positive_int(stride, "stride", func)
-    d = _positive_int(dilation, "dilation", func)
-    p = _non_negative_int(padding, "padding", func)
-    op = _non_negative_int(output_padding, "output_padding", func)
+    size = positive_int(size, "size", func=func)
+    k = positive_int(kernel_size, "kernel_size", func=func)
+    s = positive_int(stride, "stride", func=func)
+    d = positive_int(dilation, "dilation", func=func)
+    p = non_negative_int(padding, "padding", func=func)
+    op = non_negative_int(output_padding, "output_padding", func=func)
     if op >= s and op >= d:
-        raise CnnkitError(
-            f"The 'output_padding' parameter{_of(func)} must be smaller than the stride ({s}) "
-            f"or the dilation ({d}). Got {output_padding!r} instead."
-        )
-    out = (size - 1) * s - 2 * p + d * (k - 1) + op + 1
+        allowed = f"smaller than the stride ({s}) or the dilation ({d})"
+        raise bad_parameter(func, "output_padding", allowed, output_padding)
+    out = (size - 1) * s - 2 * p + effective_kernel(k, d) + op
     if out < 1:
         where = f" along {axis}" if axis else ""
         raise ShapeError(
@@ -327,12 +283,12 @@ def conv_transpose2d_output_shape(
 ) -> Pair:
     """`(H_out, W_out)` of `nn.ConvTranspose2d`."""
     func = "conv_transpose2d"
-    h, w = _positive_pair(input_hw, "input_size", func)
-    kh, kw = _positive_pair(kernel_size, "kernel_size", func)
-    sh, sw = _positive_pair(stride, "stride", func)
-    ph, pw = _non_negative_pair(padding, "padding", func)
-    oph, opw = _non_negative_pair(output_padding, "output_padding", func)
-    dh, dw = _positive_pair(dilation, "dilation", func)
+    h, w = positive_pair(input_hw, "input_size", func=func)
+    kh, kw = positive_pair(kernel_size, "kernel_size", func=func)
+    sh, sw = positive_pair(stride, "stride", func=func)
+    ph, pw = non_negative_pair(padding, "padding", func=func)
+    oph, opw = non_negative_pair(output_padding, "output_padding", func=func)
+    dh, dw = positive_pair(dilation, "dilation", func=func)
     return (
         conv_transpose_output_size(h, kh, sh, ph, oph, dh, axis="height", func=func),
         conv_transpose_output_size(w, kw, sw, pw, opw, dw, axis="width", func=func),
@@ -363,24 +319,26 @@ def conv2d_params(
 ) -> ParamCount:
     """Parameters of `nn.Conv2d`: weight `C_out · (C_in / groups) · K_h · K_w`, bias `C_out`."""
     func = "conv2d_params"
-    c_in = _positive_int(in_channels, "in_channels", func)
-    c_out = _positive_int(out_channels, "out_channels", func)
-    kh, kw = _positive_pair(kernel_size, "kernel_size", func)
-    g = _positive_int(groups, "groups", func)
+    c_in = positive_int(in_channels, "in_channels", func=func)
+    c_out = positive_int(out_channels, "out_channels", func=func)
+    kh, kw = positive_pair(kernel_size, "kernel_size", func=func)
+    g = positive_int(groups, "groups", func=func)
     if c_in % g or c_out % g:
         raise CnnkitError(
             f"The 'groups' parameter of {func} must divide in_channels ({c_in}) and "
             f"out_channels ({c_out}). Got {g} instead."
         )
-    return ParamCount(weight=c_out * (c_in // g) * kh * kw, bias=c_out if bias else 0)
+    has_bias = check_bool(bias, "bias", func=func)
+    return ParamCount(weight=c_out * (c_in // g) * kh * kw, bias=c_out if has_bias else 0)
 
 
 def linear_params(in_features: Any, out_features: Any, bias: bool = True) -> ParamCount:
     """Parameters of `nn.Linear`: weight `in · out`, bias `out`."""
     func = "linear_params"
-    n_in = _positive_int(in_features, "in_features", func)
-    n_out = _positive_int(out_features, "out_features", func)
-    return ParamCount(weight=n_in * n_out, bias=n_out if bias else 0)
+    n_in = positive_int(in_features, "in_features", func=func)
+    n_out = positive_int(out_features, "out_features", func=func)
+    has_bias = check_bool(bias, "bias", func=func)
+    return ParamCount(weight=n_in * n_out, bias=n_out if has_bias else 0)
 
 
 @dataclass(frozen=True)
@@ -419,14 +377,14 @@ def compare_fc_conv(
     if (
         not isinstance(input_shape, Sequence)
         or len(input_shape) != 3
-        or not all(_is_int(v) and v >= 1 for v in input_shape)
+        or not all(is_int(v) and v >= 1 for v in input_shape)
     ):
         raise CnnkitError(
             f"The 'input_shape' parameter of {func} must be three positive ints (H, W, C). "
             f"Got {input_shape!r} instead."
         )
     h, w, c = (int(v) for v in input_shape)
-    hidden = _positive_int(hidden, "hidden", func)
+    hidden = positive_int(hidden, "hidden", func=func)
     if isinstance(conv_channels, str | bytes) or not isinstance(conv_channels, Sequence):
         raise CnnkitError(
             f"The 'conv_channels' parameter of {func} must be a sequence of positive ints. "
@@ -499,31 +457,31 @@ def layer_output_shape(
     if kind != "transposed" and output_padding not in (0, (0, 0)):
         raise CnnkitError("output_padding applies to transposed convolutions only.")
     func = {"conv": "conv2d", "pool": "pool2d", "transposed": "conv_transpose2d"}[kind]
-    hw = _positive_pair(input_size, "input_size", func)
-    k = _positive_pair(kernel_size, "kernel_size", func)
-    d = _positive_pair(dilation, "dilation", func)
+    hw = positive_pair(input_size, "input_size", func=func)
+    k = positive_pair(kernel_size, "kernel_size", func=func)
+    d = positive_pair(dilation, "dilation", func=func)
     if stride is None:
         s = k if kind == "pool" else (1, 1)
     else:
-        s = _positive_pair(stride, "stride", func)
+        s = positive_pair(stride, "stride", func=func)
     op = (0, 0)
     if kind == "conv":
         sides = resolve_padding(padding, k, d, stride=s, func=func)
         out = conv2d_output_shape(hw, k, s, (*sides[0], *sides[1]), d)
     elif kind == "pool":
-        ph, pw = _non_negative_pair(padding, "padding", func)
+        ph, pw = non_negative_pair(padding, "padding", func=func)
         sides = ((ph, ph), (pw, pw))
         out = pool2d_output_shape(hw, k, s, padding, d, ceil_mode)
     else:
-        ph, pw = _non_negative_pair(padding, "padding", func)
+        ph, pw = non_negative_pair(padding, "padding", func=func)
         sides = ((ph, ph), (pw, pw))
-        op = _non_negative_pair(output_padding, "output_padding", func)
+        op = non_negative_pair(output_padding, "output_padding", func=func)
         out = conv_transpose2d_output_shape(hw, k, s, padding, output_padding, d)
     return LayerShape(
         kind=kind,
         input_size=hw,
         kernel_size=k,
-        effective_kernel=(d[0] * (k[0] - 1) + 1, d[1] * (k[1] - 1) + 1),
+        effective_kernel=effective_kernel_hw(k, d),
         stride=s,
         padding=sides,
         dilation=d,

@@ -39,7 +39,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from cnnkit.calc.arithmetic import Pair, Sides, conv_output_size, pair, resolve_padding
+from cnnkit.calc.arithmetic import Sides, conv_output_size, effective_kernel, resolve_padding
+from cnnkit.core.checks import Pair, bad_parameter, positive_pair
 from cnnkit.core.errors import CnnkitError
 
 __all__ = [
@@ -114,25 +115,21 @@ class LayerSpec:
         name: str,
     ) -> LayerSpec:
         func = f"LayerSpec.{kind}"
-        kernel = _positive(kernel_size, "kernel_size", func)
-        strides = _positive(stride, "stride", func)
-        dil = _positive(dilation, "dilation", func)
+        kernel = positive_pair(kernel_size, "kernel_size", func=func)
+        strides = positive_pair(stride, "stride", func=func)
+        dil = positive_pair(dilation, "dilation", func=func)
         if kind == "pool" and isinstance(padding, str):
-            raise CnnkitError(
-                f"The 'padding' parameter of {func} must be an int or pair of ints (torch's "
-                f"pooling layers take no padding strings). Got {padding!r} instead."
-            )
+            allowed = "an int or pair of ints (torch's pooling layers take no padding strings)"
+            raise bad_parameter(func, "padding", allowed, padding)
         sides = resolve_padding(padding, kernel, dil, stride=strides, func=func)
         if kind == "pool" and any(sides[a][0] > kernel[a] // 2 for a in range(2)):
-            raise CnnkitError(
-                f"The 'padding' parameter of {func} must be at most half the kernel size "
-                f"(kernel {kernel}, as torch requires). Got {padding!r} instead."
-            )
+            allowed = f"at most half the kernel size (kernel {kernel}, as torch requires)"
+            raise bad_parameter(func, "padding", allowed, padding)
         return cls(kind, kernel, strides, sides, dil, ceil_mode, name)
 
     def kernel_eff(self, axis: int) -> int:
         """Effective kernel size `D·(K − 1) + 1` along axis 0 (height) or 1 (width)."""
-        return self.dilation[axis] * (self.kernel[axis] - 1) + 1
+        return effective_kernel(self.kernel[axis], self.dilation[axis])
 
     def notation(self) -> str:
         """The layer in the CLI notation, e.g. `conv3/s2/p1`."""
@@ -168,16 +165,6 @@ class RFRow:
     jump: Pair
     start: tuple[float, float]
     output: Pair | None = None
-
-
-def _positive(value: Any, name: str, func: str) -> Pair:
-    p = pair(value, name, func=func)
-    if min(p) < 1:
-        raise CnnkitError(
-            f"The {name!r} parameter of {func} must be a positive int or pair of ints. "
-            f"Got {value!r} instead."
-        )
-    return p
 
 
 def _dims(p: Pair) -> str:
@@ -218,7 +205,7 @@ def receptive_fields(layers: Sequence[LayerSpec], input_size: Any | None = None)
     starts: list[float] = [0.0, 0.0]
     current: list[int] | None = None
     if input_size is not None:
-        current = list(_positive(input_size, "input_size", "receptive_fields"))
+        current = list(positive_pair(input_size, "input_size", func="receptive_fields"))
     bad = next((layer for layer in layers if not isinstance(layer, LayerSpec)), None)
     if bad is not None:
         raise CnnkitError(f"receptive_fields expects LayerSpec objects. Got {bad!r} instead.")

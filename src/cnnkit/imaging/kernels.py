@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from cnnkit.core.checks import bad_parameter, check_int
 from cnnkit.core.errors import CnnkitError, ShapeError
 
 KernelFactory = Callable[..., np.ndarray]
@@ -151,24 +152,11 @@ def _lookup(name: str) -> tuple[KernelInfo, KernelFactory]:
 def _check_param(name: str, param: str, value: Any, default: int | float) -> int | float:
     """Validate one parameter value against the type of its default."""
     if isinstance(default, int):
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int | np.integer)
-            or not 1 <= value <= MAX_KERNEL_SIZE
-        ):
-            raise CnnkitError(
-                f"The {param!r} parameter of {name} must be an int from 1 to {MAX_KERNEL_SIZE}. "
-                f"Got {value!r} instead."
-            )
-        return int(value)
+        return check_int(value, param, func=name, minimum=1, maximum=MAX_KERNEL_SIZE)
     if isinstance(value, bool) or not isinstance(value, int | float | np.number):
-        raise CnnkitError(
-            f"The {param!r} parameter of {name} must be a number. Got {value!r} instead."
-        )
+        raise bad_parameter(name, param, "a number", value)
     if not math.isfinite(value):
-        raise CnnkitError(
-            f"The {param!r} parameter of {name} must be finite. Got {value!r} instead."
-        )
+        raise bad_parameter(name, param, "finite", value)
     return float(value)
 
 
@@ -215,9 +203,7 @@ def _parse_number(text: str, param: str, name: str, default: int | float) -> int
         return int(text) if isinstance(default, int) else float(text)
     except ValueError:
         kind = "an integer" if isinstance(default, int) else "a number"
-        raise CnnkitError(
-            f"The {param!r} parameter of {name} must be {kind}. Got {text!r} instead."
-        ) from None
+        raise bad_parameter(name, param, kind, text) from None
 
 
 def kernel_from_spec(spec: str) -> np.ndarray:

@@ -15,6 +15,13 @@ from typing import Any
 
 import numpy as np
 
+from cnnkit.core.checks import (
+    non_negative_int,
+    non_negative_pair,
+    pair,
+    positive_int,
+    positive_pair,
+)
 from cnnkit.core.errors import CnnkitError, ShapeError
 from cnnkit.nn import functional as F
 
@@ -145,15 +152,6 @@ def _torch_default_init(
     return weight, (Parameter(_uniform(rng, bound, weight_shape[:1], dtype)) if bias else None)
 
 
-def _check_count(value: Any, name: str, layer: str, minimum: int = 0) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        kind = "positive" if minimum > 0 else "non-negative"
-        raise CnnkitError(
-            f"The {name!r} parameter of {layer} must be a {kind} int. Got {value!r} instead."
-        )
-    return int(value)
-
-
 class Linear(Module):
     """y = x Wᵀ + b with W (out_features, in_features), as `torch.nn.Linear`."""
 
@@ -166,8 +164,8 @@ class Linear(Module):
         dtype: DType = np.float32,
         rng: np.random.Generator | None = None,
     ) -> None:
-        self.in_features = _check_count(in_features, "in_features", "Linear")
-        self.out_features = _check_count(out_features, "out_features", "Linear")
+        self.in_features = non_negative_int(in_features, "in_features", func="Linear")
+        self.out_features = non_negative_int(out_features, "out_features", func="Linear")
         rng = np.random.default_rng() if rng is None else rng
         shape = (self.out_features, self.in_features)
         self.weight, self.bias = _torch_default_init(shape, self.in_features, bias, rng, dtype)
@@ -224,11 +222,9 @@ class Conv2d(Module):
         dtype: DType = np.float32,
         rng: np.random.Generator | None = None,
     ) -> None:
-        from cnnkit.calc.arithmetic import pair
-
-        groups = _check_count(groups, "groups", "Conv2d", minimum=1)
-        self.in_channels = _check_count(in_channels, "in_channels", "Conv2d")
-        self.out_channels = _check_count(out_channels, "out_channels", "Conv2d")
+        groups = positive_int(groups, "groups", func="Conv2d")
+        self.in_channels = non_negative_int(in_channels, "in_channels", func="Conv2d")
+        self.out_channels = non_negative_int(out_channels, "out_channels", func="Conv2d")
         for name, value in (("in_channels", in_channels), ("out_channels", out_channels)):
             if value % groups:
                 raise CnnkitError(
@@ -239,9 +235,9 @@ class Conv2d(Module):
                 f"The 'padding_mode' parameter of Conv2d must be one of {list(CONV_PADDING_MODES)}."
                 f" Got {padding_mode!r} instead."
             )
-        self.kernel_size = pair(kernel_size, "kernel_size", func="Conv2d")
-        self.stride = pair(stride, "stride", func="Conv2d")
-        self.dilation = pair(dilation, "dilation", func="Conv2d")
+        self.kernel_size = positive_pair(kernel_size, "kernel_size", func="Conv2d")
+        self.stride = positive_pair(stride, "stride", func="Conv2d")
+        self.dilation = positive_pair(dilation, "dilation", func="Conv2d")
         if isinstance(padding, str):
             if padding not in ("valid", "same"):
                 raise CnnkitError(
@@ -251,7 +247,7 @@ class Conv2d(Module):
             if padding == "same" and self.stride != (1, 1):
                 raise CnnkitError("padding='same' is not supported for strided convolutions")
         else:
-            padding = pair(padding, "padding", func="Conv2d")
+            padding = non_negative_pair(padding, "padding", func="Conv2d")
         self.padding = padding
         self.groups = groups
         self.padding_mode = padding_mode
@@ -304,8 +300,12 @@ class Conv2d(Module):
         )
 
 
-def _is_two(value: Any) -> bool:
-    return value in (2, (2, 2)) and value is not True
+def _is_square(value: Any, n: int) -> bool:
+    """`value` is `n` or `(n, n)` by the package's int rule (not `2.0`, not `True`)."""
+    try:
+        return pair(value, "value") == (n, n)
+    except CnnkitError:
+        return False
 
 
 def max_pool_2x2(x: np.ndarray) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
@@ -360,10 +360,10 @@ class MaxPool2d(Module):
         self.dilation = dilation
         self.ceil_mode = ceil_mode
         self._two_by_two = (
-            _is_two(self.kernel_size)
-            and _is_two(self.stride)
-            and self.padding in (0, (0, 0))
-            and self.dilation in (1, (1, 1))
+            _is_square(self.kernel_size, 2)
+            and _is_square(self.stride, 2)
+            and _is_square(self.padding, 0)
+            and _is_square(self.dilation, 1)
         )
         self._input_shape: tuple[int, ...] = ()
         self._input: np.ndarray | None = None  # general path only

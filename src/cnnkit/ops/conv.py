@@ -23,7 +23,8 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from cnnkit.calc.arithmetic import conv2d_output_shape, pair, resolve_padding
+from cnnkit.calc.arithmetic import conv2d_output_shape, resolve_padding
+from cnnkit.core.checks import pair, positive_int
 from cnnkit.core.errors import CnnkitError, ShapeError
 from cnnkit.ops.padding import Sides, check_padding_mode, pad2d, pad2d_backward
 
@@ -143,11 +144,7 @@ def prepare_conv(
     b = None if bias is None else _real_array(bias, "bias")
     dtype = _compute_dtype(x, w, b)
 
-    if isinstance(groups, bool) or not isinstance(groups, int | np.integer) or groups < 1:
-        raise CnnkitError(
-            f"The 'groups' parameter of conv2d must be a positive int. Got {groups!r} instead."
-        )
-    groups = int(groups)
+    groups = positive_int(groups, "groups", func="conv2d")
     n, c_in, h, width = x.shape
     c_out, c_in_g, kh, kw = w.shape
     shapes = f"Input shape {tuple(np.shape(input))} does not match weight shape " + str(

@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from cnnkit.calc.arithmetic import pair, pool2d_output_shape
+from cnnkit.calc.arithmetic import effective_kernel, pool2d_output_shape
+from cnnkit.core.checks import bad_parameter, check_int, pair
 from cnnkit.core.errors import CnnkitError, ShapeError
 from cnnkit.ops.padding import pad2d
 
@@ -54,7 +55,7 @@ class _PoolGeometry:
             self.output_hw,
             strict=True,
         ):
-            end = (out - 1) * s + d * (k - 1) + 1  # last window's end, in padded coordinates
+            end = (out - 1) * s + effective_kernel(k, d)  # last window's end, padded coordinates
             sides.append((p, max(0, end - size - p)))
         return (sides[0], sides[1])
 
@@ -228,7 +229,7 @@ def max_pool2d_backward(
         keep = idx.ravel() >= 0
         flat, values = flat[keep], values[keep]
     (kh, kw), (sh, sw), (dh, dw) = geo.kernel, geo.stride, geo.dilation
-    if sh >= dh * (kh - 1) + 1 and sw >= dw * (kw - 1) + 1:  # disjoint windows: no collisions
+    if sh >= effective_kernel(kh, dh) and sw >= effective_kernel(kw, dw):  # disjoint windows
         grad = np.zeros(n * c * h * w, dtype=x.dtype)
         grad[flat] = values
     else:  # a pixel can be the maximum of several windows: add up
@@ -253,15 +254,9 @@ def _avg_divisor(
     """torch's divisor per output pixel, (H_out, W_out): the window clipped to the padded input
     (`count_include_pad`) or to the input itself."""
     if divisor_override is not None:
-        if (
-            isinstance(divisor_override, bool)
-            or not isinstance(divisor_override, int | np.integer)
-            or divisor_override == 0
-        ):
-            raise CnnkitError(
-                "The 'divisor_override' parameter of avg_pool2d must be a non-zero int. "
-                f"Got {divisor_override!r} instead."
-            )
+        check_int(divisor_override, "divisor_override", func="avg_pool2d")
+        if divisor_override == 0:
+            raise bad_parameter("avg_pool2d", "divisor_override", "a non-zero int", 0)
         return np.full(geo.output_hw, divisor_override, dtype=dtype)
     counts = []
     for size, k, s, p, out in zip(

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from cnnkit.calc.arithmetic import effective_kernel_hw
 from cnnkit.ops.conv import prepare_conv
 from cnnkit.ops.padding import pad2d
 
@@ -36,7 +37,7 @@ def conv2d_reference(
     _, c_in_per_group, ker_h, ker_w = geo.weight_shape
     c_out_per_group = c_out // geo.groups
     (sh, sw), (dh, dw) = geo.stride, geo.dilation
-    span_h, span_w = dh * (ker_h - 1) + 1, dw * (ker_w - 1) + 1  # kernel extent with dilation
+    span_h, span_w = effective_kernel_hw((ker_h, ker_w), (dh, dw))  # kernel extent, dilated
 
     output = np.zeros(geo.output_shape, dtype=geo.dtype)
     for image in range(n):

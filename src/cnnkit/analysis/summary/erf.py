@@ -22,7 +22,7 @@ import numpy as np
 
 from cnnkit.analysis.summary.core import Box, box_of, input_shape_of, run_traced, summary
 from cnnkit.analysis.summary.rules import SIGNATURES, as_pair
-from cnnkit.calc.arithmetic import conv_output_size
+from cnnkit.calc.arithmetic import conv_output_size, effective_kernel
 from cnnkit.core.errors import CnnkitError
 
 __all__ = ["ERF", "effective_receptive_field", "gradient_receptive_field"]
@@ -66,7 +66,7 @@ def sum_pool2d(
         conv_output_size(n, k[a], s[a], p[a], d[a], ceil_mode=ceil_mode)
         for a, n in enumerate((h, w))
     ]
-    extra = [max(0, (out[a] - 1) * s[a] + d[a] * (k[a] - 1) + 1 - (n + 2 * p[a]))
+    extra = [max(0, (out[a] - 1) * s[a] + effective_kernel(k[a], d[a]) - (n + 2 * p[a]))
              for a, n in enumerate((h, w))]  # fmt: skip
     padded = F.pad(x, (p[1], p[1] + extra[1], p[0], p[0] + extra[0]))
     weight = torch.ones((c, 1, k[0], k[1]), dtype=x.dtype, device=x.device)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cnnkit.analysis.summary.trace import Node
-from cnnkit.calc.arithmetic import resolve_padding
+from cnnkit.calc.arithmetic import effective_kernel_hw, resolve_padding
 
 # Positional parameter names of the torch functions we read arguments from.
 SIGNATURES = {
@@ -170,7 +170,7 @@ def _window_of_pool(node: Node) -> Window:
     s = (s[0] or k[0], s[1] or k[1])
     p = as_pair(_arg(node, "padding", 0), 0)
     d = as_pair(_arg(node, "dilation", 1), 1) if node.op == "max_pool2d" else (1, 1)
-    return Window(kernel_eff=(d[0] * (k[0] - 1) + 1, d[1] * (k[1] - 1) + 1), stride=s, pad_before=p)
+    return Window(kernel_eff=effective_kernel_hw(k, d), stride=s, pad_before=p)
 
 
 def _adaptive(in_hw: tuple[int, int], out_hw: tuple[int, int]) -> Effect:
@@ -206,13 +206,13 @@ def effect(node: Node) -> Effect:
         s = as_pair(_arg(node, "stride", 1), 1)
         d = as_pair(_arg(node, "dilation", 1), 1)
         (top, _), (left, _) = resolve_padding(_arg(node, "padding", 0), k, d)
-        k_eff = (d[0] * (k[0] - 1) + 1, d[1] * (k[1] - 1) + 1)
+        k_eff = effective_kernel_hw(k, d)
         return Effect("window", Window(kernel_eff=k_eff, stride=s, pad_before=(top, left)))
     if op == "conv_transpose2d":
         weight = _arg(node, "weight")
         k = (int(weight.shape[2]), int(weight.shape[3]))
         d = as_pair(_arg(node, "dilation", 1), 1)
-        k_eff = (d[0] * (k[0] - 1) + 1, d[1] * (k[1] - 1) + 1)
+        k_eff = effective_kernel_hw(k, d)
         s = as_pair(_arg(node, "stride", 1), 1)
         p = as_pair(_arg(node, "padding", 0), 0)
         return Effect("transposed", Transposed(kernel_eff=k_eff, stride=s, padding=p))

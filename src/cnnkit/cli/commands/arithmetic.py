@@ -15,6 +15,7 @@ from cnnkit.calc.arithmetic import (
     ParamCount,
     compare_fc_conv,
     conv2d_params,
+    effective_kernel,
     layer_output_shape,
     percent_text,
 )
@@ -76,7 +77,7 @@ def _axis_formula(r: LayerShape, axis: int) -> str:
         return f"({size} − 1)·{s} − 2·{before} + {d}·({k} − 1) + {op} + 1 = {out}"
     rounding = "ceil" if r.ceil_mode else "floor"
     text = f"{rounding}(({size} + {before} + {after} − {k_eff}) / {s}) + 1"
-    span = size + before + after - (d * (k - 1) + 1)
+    span = size + before + after - effective_kernel(k, d)
     raw = (-(-span // s) if r.ceil_mode else span // s) + 1
     if raw != out:
         text += f" = {raw}, − 1 (last window would start in the padding)"

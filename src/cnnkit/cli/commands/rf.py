@@ -60,12 +60,12 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cnnkit.calc.arithmetic import pair
     from cnnkit.calc.receptive_field import (
         chapter_receptive_fields,
         parse_layers,
         receptive_fields,
     )
+    from cnnkit.core.checks import pair
     from cnnkit.render.tables import fmt_axes, fmt_pair, render_table
 
     layers = parse_layers(args.spec)

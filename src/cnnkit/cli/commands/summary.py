@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from cnnkit.calc.arithmetic import pair
 from cnnkit.cli.commands._common import add_json_flag, positive_int, print_json
 from cnnkit.cli.commands.arithmetic import parse_dims
+from cnnkit.core.checks import pair
 from cnnkit.core.errors import CnnkitError
 
 SUMMARY_EPILOG = """\
