@@ -47,7 +47,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from cnnkit.models.numpy_models import SimpleCNN  # noqa: E402
-from cnnkit.models.zoo import create_model  # noqa: E402
+from cnnkit.models.registry import create_model  # noqa: E402
 from cnnkit.nn.layers import Module  # noqa: E402
 from cnnkit.training.numpy_engine import NumpyEngine  # noqa: E402
 

@@ -2,7 +2,7 @@
 
     python benchmarks/bench_train.py [--limit N] [--threads T] [--chunk B] [--data-dir DIR]
 
-The baseline is the chapter's code as written: its SimpleCNN (`cnnkit.models.zoo.ChapterSimpleCNN`:
+The baseline is the chapter's code as written: its SimpleCNN (`cnnkit.models.chapter.ChapterSimpleCNN`:
 plain `nn.Conv2d` layers, the forward as printed), `optim.Adam(lr=0.001)`,
 `nn.CrossEntropyLoss`, its `train_epoch` and `evaluate`, with the data already in memory as
 tensors: batches are sliced with the same permutation, no DataLoader. cnnkit's side is
@@ -43,7 +43,7 @@ def main() -> None:
     import torch.nn as nn
     import torch.optim as optim
 
-    from cnnkit.models.zoo import ChapterSimpleCNN  # the chapter's class, forward as printed
+    from cnnkit.models.chapter import ChapterSimpleCNN  # the chapter's class, forward as printed
     from cnnkit.training.loop import TEST_BATCH_SIZE, TorchEngine, evaluate, load_train_data
 
     if args.threads is not None:

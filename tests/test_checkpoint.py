@@ -10,7 +10,7 @@ import torch
 
 from cnnkit.core.errors import CnnkitError
 from cnnkit.models.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
-from cnnkit.models.zoo import create_model
+from cnnkit.models.registry import create_model
 
 
 def _save(path, model, **overrides):

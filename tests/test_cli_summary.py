@@ -20,7 +20,7 @@ from PIL import Image
 from cnnkit.analysis.summary.core import summary
 from cnnkit.analysis.summary.load import load_model
 from cnnkit.cli.main import main
-from cnnkit.models.zoo import create_model, model_input_shape
+from cnnkit.models.registry import create_model, model_input_shape
 
 GOLDEN = Path(__file__).parent / "golden"
 VGG_FILE = str(GOLDEN / "vgg_like.py") + ":build"

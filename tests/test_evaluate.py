@@ -84,7 +84,7 @@ def tiny_run(tmp_path_factory):
     from cnnkit.data import Dataset
     from cnnkit.data.idx import read_idx, write_idx
     from cnnkit.models.checkpoint import save_checkpoint
-    from cnnkit.models.zoo import create_model
+    from cnnkit.models.registry import create_model
 
     folder = tmp_path_factory.mktemp("tiny")
     rng = np.random.default_rng(1)

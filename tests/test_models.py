@@ -12,14 +12,9 @@ from chapter_code import ChapterText_SimpleCNN
 from torch import nn
 
 from cnnkit.core.errors import CnnkitError
-from cnnkit.models.zoo import (
-    ChapterSimpleCNN,
-    Conv2d,
-    create_model,
-    list_models,
-    model_info,
-    model_input_shape,
-)
+from cnnkit.models.chapter import ChapterSimpleCNN
+from cnnkit.models.fastconv import Conv2d
+from cnnkit.models.registry import create_model, list_models, model_info, model_input_shape
 
 
 class ChapterText_CustomCNN(nn.Module):
@@ -72,6 +67,35 @@ def test_unknown_model_names_the_known_ones():
 def test_bad_factory_arguments_are_a_cnnkit_error():
     with pytest.raises(CnnkitError, match="Bad arguments.*conv-block"):
         create_model("conv-block", colour=True)
+
+
+def test_one_registry_for_both_engines():
+    """The NumPy models live in the same registry, with the parameter names of their twin."""
+    import numpy as np
+
+    assert list_models(engine="numpy") == ["simple-cnn"]
+    assert model_input_shape("simple-cnn", engine="numpy") == model_input_shape("simple-cnn")
+    twin = create_model("simple-cnn", engine="numpy", rng=np.random.default_rng(0))
+    torch_names = {k: tuple(v.shape) for k, v in create_model("simple-cnn").state_dict().items()}
+    assert {k: v.shape for k, v in twin.state_dict().items()} == torch_names
+    with pytest.raises(CnnkitError, match="Unknown model 'conv-block' for the numpy engine.*"
+                       "Known models: simple-cnn"):  # fmt: skip
+        create_model("conv-block", engine="numpy")
+    with pytest.raises(CnnkitError, match="'engine' parameter must be one of torch, numpy"):
+        list_models(engine="jax")
+
+
+def test_registry_imports_no_torch():
+    """Listing models (cnnkit models, the NumPy engine) must not pay for importing torch."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from cnnkit.models.registry import list_models; list_models(); "
+        "list_models(engine='numpy'); print('torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
 
 
 @pytest.mark.parametrize("name", list_models())

@@ -1,4 +1,4 @@
-"""The NumPy SimpleCNN and `NumpyEngine` against the torch SimpleCNN of `cnnkit.models.zoo`.
+"""The NumPy SimpleCNN and `NumpyEngine` against the torch SimpleCNN of `cnnkit.models.chapter`.
 
 - same weights -> same logits (float64: 1e-10) and the same parameter gradients, with
   dropout off and with one dropout mask shared by both;
@@ -19,8 +19,9 @@ import torch
 from conftest import SHARED_MNIST
 
 from cnnkit.core.errors import CnnkitError
+from cnnkit.models.chapter import ChapterSimpleCNN
 from cnnkit.models.numpy_models import SimpleCNN
-from cnnkit.models.zoo import ChapterSimpleCNN, create_model
+from cnnkit.models.registry import create_model
 from cnnkit.nn import functional as F
 from cnnkit.training.numpy_engine import NumpyEngine
 

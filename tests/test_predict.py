@@ -175,7 +175,7 @@ def random_checkpoint(tmp_path_factory) -> Path:
     import torch
 
     from cnnkit.models.checkpoint import save_checkpoint
-    from cnnkit.models.zoo import create_model
+    from cnnkit.models.registry import create_model
 
     torch.manual_seed(0)
     model = create_model("simple-cnn")
@@ -271,7 +271,7 @@ def test_colour_models_are_refused(tmp_path):
 
     from cnnkit.analysis.predict import predict
     from cnnkit.models.checkpoint import save_checkpoint
-    from cnnkit.models.zoo import create_model
+    from cnnkit.models.registry import create_model
 
     torch.manual_seed(0)
     path = save_checkpoint(

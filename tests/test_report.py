@@ -45,7 +45,7 @@ HISTORY = [
 def build(tmp_path: Path, model_name: str, images: np.ndarray, labels: np.ndarray, **kw):
     import torch
 
-    from cnnkit.models.zoo import create_model
+    from cnnkit.models.registry import create_model
     from cnnkit.render.report import build_report
 
     torch.manual_seed(0)

@@ -19,7 +19,9 @@ from torch import nn
 
 from cnnkit.analysis.summary.core import summary
 from cnnkit.core.errors import CnnkitError, ShapeError
-from cnnkit.models.zoo import ChapterSimpleCNN  # the chapter's forward as printed (test_models.py)
+from cnnkit.models.chapter import (
+    ChapterSimpleCNN,  # the chapter's forward as printed (test_models.py)
+)
 
 ALL = {**MODELS, "chapter-simple-cnn": (ChapterSimpleCNN, (1, 28, 28))}
 

@@ -57,7 +57,7 @@ def class_names(ckpt: LoadedCheckpoint, num_classes: int) -> list[str]:
 
 
 def check_grayscale_28(ckpt: LoadedCheckpoint) -> None:
-    from cnnkit.models.zoo import model_input_shape
+    from cnnkit.models.registry import model_input_shape
 
     shape = tuple(model_input_shape(ckpt.model_name))
     if shape != (1, FIELD, FIELD):

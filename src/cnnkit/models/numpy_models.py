@@ -1,4 +1,6 @@
-"""NumPy models with the parameter names of their torch twins in `cnnkit.models.zoo`.
+"""NumPy models with the parameter names of their torch twins in `cnnkit.models.chapter`.
+
+Built by name with `cnnkit.models.registry.create_model(name, engine="numpy")`.
 
 A state dict moves between the two unchanged (`conv1.weight`, `conv1.bias`, ..., `fc2.bias`).
 Weights are drawn from torch's default distributions (U(±1/√fan_in)) with a NumPy Generator,
@@ -7,12 +9,11 @@ so a seed gives the same model every time, though not the same numbers as torch'
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 
-from cnnkit.core.errors import CnnkitError
 from cnnkit.nn.layers import Conv2d, Dropout, DType, Flatten, Linear, MaxPool2d, Module, ReLU
+
+__all__ = ["SimpleCNN"]
 
 
 class SimpleCNN(Module):
@@ -65,18 +66,3 @@ class SimpleCNN(Module):
         for layer in reversed(self.layers):
             grad_output = layer.backward(grad_output)
         return grad_output  # None: conv1 computes no input gradient
-
-
-MODELS: dict[str, Callable[..., Module]] = {"simple-cnn": SimpleCNN}
-
-
-def create_model(name: str, **kwargs: object) -> Module:
-    """The NumPy model registered as `name`; an unknown name lists the known ones."""
-    if name not in MODELS:
-        raise CnnkitError(
-            f"The NumPy engine has no model {name!r}. Known NumPy models: {', '.join(MODELS)}."
-        )
-    try:
-        return MODELS[name](**kwargs)
-    except TypeError as e:
-        raise CnnkitError(f"Bad arguments for NumPy model {name!r}: {e}") from e

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from cnnkit.core.errors import CnnkitError
-from cnnkit.models.numpy_models import create_model
+from cnnkit.models.registry import create_model
 from cnnkit.nn.functional import softmax_cross_entropy
 from cnnkit.nn.optim import Adam
 
@@ -35,6 +35,7 @@ class NumpyEngine:
         self.dropout_rng = np.random.default_rng(dropout_seed)
         self.model = create_model(
             model_name,
+            engine="numpy",
             **(model_args or {}),
             dtype=self.dtype,
             rng=np.random.default_rng(init_seed),

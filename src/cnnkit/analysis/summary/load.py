@@ -20,7 +20,7 @@ class LoadedModel:
 
 
 def load_model(spec: str) -> LoadedModel:
-    """`simple-cnn` (cnnkit.models.zoo), `path/to/file.py:factory`, or `run/checkpoint.pt`.
+    """`simple-cnn` (cnnkit.models.registry), `path/to/file.py:factory`, or `run/checkpoint.pt`.
 
     A factory is called without arguments and must return a `torch.nn.Module` (an attribute
     that already is a module is used as it is).
@@ -32,13 +32,13 @@ def load_model(spec: str) -> LoadedModel:
         raise CnnkitError(f"{spec!r}: name the factory too, as FILE.py:FUNCTION")
     if spec.endswith((".pt", ".pth")) or Path(spec).is_file():
         from cnnkit.models.checkpoint import load_checkpoint
-        from cnnkit.models.zoo import model_input_shape
+        from cnnkit.models.registry import model_input_shape
 
         ckpt = load_checkpoint(spec)
         return LoadedModel(
             ckpt.model, f"{spec} ({ckpt.model_name})", model_input_shape(ckpt.model_name), ckpt
         )
-    from cnnkit.models.zoo import create_model, model_input_shape
+    from cnnkit.models.registry import create_model, model_input_shape
 
     return LoadedModel(create_model(spec), spec, model_input_shape(spec))
 

@@ -27,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def models_cli(args: argparse.Namespace) -> None:
-    from cnnkit.models.zoo import list_models, model_info
+    from cnnkit.models.registry import list_models, model_info
 
     infos = [model_info(name) for name in list_models(args.pattern)]
     if args.json:
