@@ -26,7 +26,8 @@ LAYERS: list[tuple[str, ...]] = [
     ("training",),  # TrainConfig, engines, run folders and resume, the loop
     ("analysis",),  # summary, evaluate, predict, feature maps, ERF, the chapter: dataclasses
     ("render",),  # tables, figures, the HTML report: dataclasses in, text/PNG/HTML out
-    ("cli", "web"),  # the command line | the playground server
+    ("web",),  # the playground server (below cli: `cnnkit serve` starts it)
+    ("cli",),  # the command line
     ("__main__",),  # `python -m cnnkit`
 ]
 RANK = {layer: rank for rank, group in enumerate(LAYERS) for layer in group}

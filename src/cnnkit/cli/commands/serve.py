@@ -1,0 +1,57 @@
+"""`cnnkit serve [CHECKPOINT|RUN_DIR]`: the playground in the browser on a trained model."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+EPILOG = """\
+With no argument, the newest run under ./runs (by its checkpoint's time), else the small
+SimpleCNN shipped with cnnkit. The server listens on 127.0.0.1 only unless --host says
+otherwise; it has no authentication, so a warning is printed when it is reachable from
+other machines. Ctrl-C stops it.
+
+examples:
+  cnnkit serve                           # newest run, or the bundled model
+  cnnkit serve runs/mnist-simple-cnn-... # a run folder
+  cnnkit serve model.pt --port 8080 --open
+"""
+
+
+def register(subparsers: Any) -> None:
+    from cnnkit.cli.main import HelpFormatter
+
+    p = subparsers.add_parser(
+        "serve",
+        help="the playground: draw a digit, watch every layer (local web page)",
+        description="A local web page on a trained model: draw or upload a digit and see the "
+        "prediction, every layer's feature maps, each unit's receptive field and saliency, a "
+        "convolution explorer and a receptive-field explorer.",
+        epilog=EPILOG,
+        formatter_class=HelpFormatter,
+    )
+    p.add_argument(
+        "checkpoint",
+        metavar="CHECKPOINT|RUN_DIR",
+        nargs="?",
+        default=None,
+        help="a checkpoint file or a run folder (default: newest run, else the bundled model)",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    p.add_argument("--port", type=int, default=8000, help="port to listen on (0: any free one)")
+    p.add_argument("--open", action="store_true", help="open the page in the web browser")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from cnnkit.web.app import create_app
+    from cnnkit.web.model import find_checkpoint
+    from cnnkit.web.server import bind, serve
+
+    path, source = find_checkpoint(args.checkpoint)
+    bind(args.host, args.port).close()  # a port in use fails before the model loads
+    app = create_app(path, source=source)
+    pg = app.state.playground
+    print(f"model: {pg.name} from {source}", file=sys.stdout, flush=True)
+    return serve(app, host=args.host, port=args.port, open_browser=args.open)

@@ -1,0 +1,335 @@
+"""The playground's JSON API as pure functions: plain data in, JSON-ready dicts out, no HTTP.
+
+Every number comes from cnnkit itself: layer rows from `cnnkit.summary`, receptive-field boxes
+from the summary rows through `cnnkit.analysis.summary.core.box_of` (what `cnnkit.rf_box`
+returns), digits from `cnnkit.imaging.digits.preprocess_digit`, the network's input from
+`cnnkit.data.transforms.normalize_images`, probabilities as `cnnkit.analysis.predict` computes
+them. The convolution and receptive-field explorers live in `cnnkit.web.explore`.
+
+Arrays travel as "u8 maps" (`u8_map`): `{"shape", "min", "max", "data"}` with `data` the
+base64 of round(255·(A − min)/(max − min)) as uint8, C order (all zeros when max == min).
+
+Errors: `CnnkitError` (422), `UnsupportedMedia` (415) and `BodyTooLarge` (413) carry one
+readable line; `cnnkit.web.app` answers them as `{"error": "..."}`.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+from typing import TYPE_CHECKING, Any, cast
+
+import numpy as np
+
+from cnnkit.core.errors import CnnkitError
+
+if TYPE_CHECKING:
+    from cnnkit.web.model import Playground
+
+__all__ = [
+    "MAX_IMAGE_SIDE",
+    "BodyTooLarge",
+    "UnsupportedMedia",
+    "decode_image",
+    "layer_kind",
+    "model_info",
+    "predict",
+    "predict_pixels",
+    "prepare_input",
+    "u8_map",
+    "unit",
+    "unit_arrays",
+]
+
+MAX_IMAGE_SIDE = 4096  # larger images are refused from their header, before decoding
+IMAGE_FORMATS = ("PNG", "JPEG")
+
+
+class UnsupportedMedia(CnnkitError):
+    """The body is not an image the playground reads (HTTP 415)."""
+
+
+class BodyTooLarge(CnnkitError):
+    """The request body is larger than the server's limit (HTTP 413)."""
+
+
+# --------------------------------------------------------------------------- encoding
+
+
+def u8_map(array: Any, lo: float | None = None, hi: float | None = None) -> dict[str, Any]:
+    """A float array as a u8 map (module docstring); `lo`/`hi` fix the range (values clipped)."""
+    a = np.nan_to_num(np.asarray(array, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    lo = float(a.min()) if lo is None else float(lo)
+    hi = float(a.max()) if hi is None else float(hi)
+    if a.size == 0 or hi <= lo:
+        data = np.zeros(a.shape, dtype=np.uint8)
+    else:
+        data = np.rint((np.clip(a, lo, hi) - lo) * (255.0 / (hi - lo))).astype(np.uint8)
+    return {
+        "shape": list(a.shape),
+        "min": lo if a.size else 0.0,
+        "max": hi if a.size else 0.0,
+        "data": base64.b64encode(np.ascontiguousarray(data).tobytes()).decode("ascii"),
+    }
+
+
+_KINDS = (
+    ("conv", ("conv",)),
+    ("pool", ("pool",)),
+    ("relu", ("relu", "relu6", "leakyrelu", "leaky_relu", "prelu", "rrelu")),
+    ("linear", ("linear",)),
+    ("flatten", ("flatten", "view", "reshape", "unflatten")),
+    ("dropout", ("dropout",)),
+)
+
+
+def layer_kind(type_name: str) -> str:
+    """A summary row's type (`Conv2d`, `relu`, `MaxPool2d`, ...) -> the page's layer kind."""
+    t = type_name.lower()
+    for kind, words in _KINDS:
+        if kind in ("relu", "flatten"):
+            if t in words:
+                return kind
+        elif any(w in t for w in words):
+            return kind
+    return "other"
+
+
+def model_info(pg: Playground) -> dict[str, Any]:
+    """GET /api/model: the model, its summary rows (index = row index everywhere) and totals."""
+    layers = []
+    for i, row in enumerate(pg.summary.rows):
+        rf = row.rf
+        spatial = len(row.output_shape) == 4
+        local = rf.status == "local" and rf.size and rf.jump and rf.start
+        layers.append(
+            {
+                "index": i,
+                "name": row.name,
+                "type": row.type,
+                "kind": layer_kind(row.type),
+                "output_shape": list(row.output_shape[1:]),
+                "params": row.params,
+                "macs": row.macs,
+                "spatial": spatial,
+                "rf": {"size": list(rf.size), "jump": list(rf.jump), "start": list(rf.start)}
+                if local and rf.size and rf.jump and rf.start
+                else None,
+                "rf_status": rf.status,
+                "rf_approximate": rf.approximate,
+            }
+        )
+    return {
+        "name": pg.name,
+        "source": pg.source,
+        "input_shape": list(pg.input_shape),
+        "classes": pg.classes,
+        "accuracy": pg.accuracy,
+        "layers": layers,
+        "totals": {"params": pg.summary.total_params, "macs": pg.summary.total_macs},
+        "notes": list(pg.summary.notes),
+    }
+
+
+# --------------------------------------------------------------------------- images
+
+
+def decode_image(body: bytes, max_side: int = MAX_IMAGE_SIDE) -> Any:
+    """PNG/JPEG bytes -> a loaded Pillow image; the size is checked from the header first.
+
+    Not an image (or another format) -> `UnsupportedMedia`; larger than `max_side` on a side,
+    truncated or corrupt -> `CnnkitError`. Pillow's own decompression-bomb guard stays on.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    if not body:
+        raise CnnkitError("the request body is empty: send a PNG or JPEG image")
+    try:
+        img = Image.open(io.BytesIO(body), formats=list(IMAGE_FORMATS))  # reads the header only
+    except UnidentifiedImageError:
+        raise UnsupportedMedia(
+            f"the file is not a PNG or JPEG image ({len(body)} bytes; starts with {body[:8]!r})"
+        ) from None
+    except (OSError, ValueError, SyntaxError) as e:
+        raise CnnkitError(f"cannot read the image: {e}") from None
+    width, height = img.size
+    if width > max_side or height > max_side or width < 1 or height < 1:
+        img.close()
+        raise CnnkitError(
+            f"the image is {width}×{height} pixels; the playground takes at most "
+            f"{max_side}×{max_side}"
+        )
+    try:
+        img.load()  # decode now: truncated or corrupt data fails here
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
+        raise CnnkitError(f"cannot decode the {img.format} image ({width}×{height}): {e}") from None
+    return img
+
+
+def prepare_input(pg: Playground, body: bytes) -> np.ndarray:
+    """An uploaded image -> what the model sees, in pixels [0, 255]: (H, W) or (H, W, C).
+
+    A (1, 28, 28) model gets cnnkit's MNIST-style digit (`preprocess_digit`); any other model
+    gets the image resized to its (H, W) (bilinear), grayscale or RGB as its channels ask.
+    """
+    from cnnkit.imaging.digits import FIELD, preprocess_digit
+    from cnnkit.imaging.images import read_image
+
+    img = decode_image(body)
+    c, h, w = pg.input_shape
+    if (c, h, w) == (1, FIELD, FIELD):
+        buffer = io.BytesIO(body)
+        # read_image opens anything Pillow's `Image.open` takes (a path or a binary file);
+        # the bytes were checked above. Its reading rules apply (EXIF rotation, alpha over white).
+        image = read_image(cast(Any, buffer), mode="L")
+        return preprocess_digit(image)
+    from PIL import Image
+
+    converted = img.convert("L" if c == 1 else "RGB").resize((w, h), Image.Resampling.BILINEAR)
+    pixels = np.asarray(converted, dtype=np.float64)  # (H, W) or (H, W, 3)
+    if c not in (1, 3):
+        raise CnnkitError(f"the playground feeds 1- or 3-channel models; this one takes {c}")
+    return pixels
+
+
+def check_pixels(pg: Playground, pixels: Any) -> np.ndarray:
+    """`pixels` from a request (nested lists) -> float64 array of the model's input shape."""
+    c, h, w = pg.input_shape
+    shape = (h, w) if c == 1 else (h, w, c)
+    try:
+        a = np.asarray(pixels, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise CnnkitError(
+            f"'pixels' must be a {'×'.join(map(str, shape))} array of numbers"
+        ) from None
+    if a.shape != shape:
+        raise CnnkitError(f"'pixels' must have shape {list(shape)}. Got {list(a.shape)} instead.")
+    if not np.isfinite(a).all() or a.min() < 0 or a.max() > 255:
+        raise CnnkitError("'pixels' must hold finite numbers from 0 to 255")
+    return a
+
+
+# --------------------------------------------------------------------------- predict
+
+
+def _probabilities(logits: Any) -> np.ndarray:
+    """As `cnnkit.analysis.predict.predict_arrays`: exp(log_softmax(float64 logits))."""
+    from cnnkit.nn.functional import log_softmax
+
+    z = logits.detach().float().numpy().astype(np.float64)  # (1, num_classes)
+    return np.exp(log_softmax(z, axis=1))[0]
+
+
+def predict_pixels(pg: Playground, pixels: np.ndarray, *, layers: bool = True) -> dict[str, Any]:
+    """Probabilities and (unless `layers` is False) every summary row's output for `pixels`."""
+    fwd = pg.forward(pixels)
+    probs = _probabilities(fwd.logits)
+    out: dict[str, Any] = {
+        "input": u8_map(pixels, 0.0, 255.0),
+        "pixels": pixels.tolist(),
+        "probabilities": probs.tolist(),
+        "predicted": int(np.argmax(probs)),
+    }
+    if layers:
+        maps = []
+        for i, (row, tensor) in enumerate(zip(pg.summary.rows, fwd.rows, strict=True)):
+            if tensor is None:
+                continue
+            maps.append(
+                {
+                    "index": i,
+                    "name": row.name,
+                    "kind": layer_kind(row.type),
+                    "maps": u8_map(tensor.detach()[0].float().numpy()),  # (C, H, W) or (F,)
+                }
+            )
+        out["layers"] = maps
+    return out
+
+
+def predict(pg: Playground, body: bytes, *, layers: bool = True) -> dict[str, Any]:
+    """POST /api/predict: image bytes -> the preprocessed input, probabilities, layer maps."""
+    return predict_pixels(pg, prepare_input(pg, body), layers=layers)
+
+
+# --------------------------------------------------------------------------- one unit
+
+
+def _index(value: Any, name: str, size: int, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise CnnkitError(f"'{name}' must be an int. Got {value!r} instead.")
+    if not 0 <= value < size:
+        raise CnnkitError(f"'{name}' must be from 0 to {size - 1} ({what}). Got {value}.")
+    return value
+
+
+def unit_arrays(
+    pg: Playground, pixels: np.ndarray, layer: int, channel: int, y: int, x: int
+) -> tuple[float, Any, np.ndarray]:
+    """(value, cnnkit Box or None, saliency (H, W)) of one unit; `pixels` already checked.
+
+    The saliency is Σ_c |∂ value / ∂ pixel_c| by autograd through the model, with the pixels
+    in [0, 255] (the normalisation's 1/(255·std) chain factor included).
+    """
+    from cnnkit.analysis.summary.core import box_of
+
+    rows = pg.summary.rows
+    layer = _index(layer, "layer", len(rows), f"{len(rows)} layers")
+    row = rows[layer]
+    shape = row.output_shape
+    if len(shape) == 4:
+        channel = _index(channel, "channel", shape[1], f"{row.name} has {shape[1]} channels")
+        y = _index(y, "y", shape[2], f"{row.name} is {shape[2]} high")
+        x = _index(x, "x", shape[3], f"{row.name} is {shape[3]} wide")
+    elif len(shape) == 2:
+        channel = _index(channel, "channel", shape[1], f"{row.name} has {shape[1]} features")
+        if y != 0 or x != 0:
+            raise CnnkitError(f"{row.name!r} has no spatial axes: 'y' and 'x' must be 0")
+    else:
+        raise CnnkitError(f"layer {row.name!r} has output shape {shape}: no units to pick")
+    fwd = pg.forward(pixels, grad=True)
+    out = fwd.rows[layer]
+    if out is None or not out.requires_grad:
+        raise CnnkitError(f"layer {row.name!r} does not depend on the input")
+    v = out[0, channel, y, x] if len(shape) == 4 else out[0, channel]
+    v.backward()
+    assert fwd.x.grad is not None
+    std = np.asarray(pg.normalize[1], dtype=np.float64).reshape(-1, 1, 1)  # (C, 1, 1)
+    grad = fwd.x.grad[0].double().numpy() / (255.0 * std)  # (C, H, W) d value / d pixel
+    saliency = np.abs(grad).sum(axis=0)  # (H, W)
+    try:
+        box = box_of(row.rf, (y, x), pg.input_shape[1:], row.name)
+    except CnnkitError:
+        box = None  # not one box: unknown or misaligned paths (the model info says why)
+    return float(v.detach()), box, saliency
+
+
+def _box_json(top: int, bottom: int, left: int, right: int) -> dict[str, int]:
+    """cnnkit's inclusive Box edges -> the API's inclusive-exclusive box."""
+    return {"top": top, "left": left, "bottom": bottom + 1, "right": right + 1}
+
+
+def unit(pg: Playground, request: Any) -> dict[str, Any]:
+    """POST /api/unit: value, receptive-field box and gradient saliency of one unit."""
+    if not isinstance(request, dict):
+        raise CnnkitError("the body must be a JSON object with pixels, layer, channel, y, x")
+    missing = [k for k in ("pixels", "layer", "channel") if k not in request]
+    if missing:
+        raise CnnkitError(f"the body lacks {', '.join(map(repr, missing))}")
+    pixels = check_pixels(pg, request["pixels"])
+    value, box, saliency = unit_arrays(
+        pg, pixels, request["layer"], request["channel"], request.get("y", 0), request.get("x", 0)
+    )
+    row = pg.summary.rows[request["layer"]]
+    out: dict[str, Any] = {
+        "value": value if math.isfinite(value) else None,
+        "box": None,
+        "clipped": None,
+        "rf_status": row.rf.status,
+        "saliency": u8_map(saliency),
+    }
+    if box is not None:
+        out["box"] = _box_json(box.top, box.bottom, box.left, box.right)
+        out["clipped"] = _box_json(*box.clipped)
+    return out

@@ -1,0 +1,265 @@
+"""The playground's HTTP layer: a Starlette app over `cnnkit.web.api` and `cnnkit.web.explore`.
+
+`create_app(checkpoint)` loads the checkpoint once and returns the ASGI app. Routes (the
+contract: docs/playground.md, "API"):
+
+    GET  /               index.html, <html lang> from Accept-Language (ja or en)
+    GET  /static/...     the page's files (package data)
+    GET  /api/model      POST /api/predict   POST /api/unit
+    GET  /api/kernels    POST /api/conv      GET|POST /api/rf
+
+Safety: request bodies are limited (Content-Length checked, streamed bytes counted) -> 413;
+every error is `{"error": "..."}` with a 4xx code (500 for a bug, the server keeps serving);
+every response carries `Content-Security-Policy: default-src 'self'; img-src 'self' data: blob:`
+and `X-Content-Type-Options: nosniff`. No request names a file: static files come from the
+package's folder only (Starlette's StaticFiles refuses paths outside it).
+Model calls run in worker threads, at most one per model replica at a time (an anyio
+CapacityLimiter the size of the replica pool); the explorers, pure NumPy, have their own.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from collections.abc import Awaitable, Callable
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from cnnkit.core.errors import CnnkitError
+from cnnkit.web.api import BodyTooLarge, UnsupportedMedia
+
+__all__ = ["CSP", "MAX_BODY", "create_app", "preferred_language"]
+
+MAX_BODY = 4 * 1024 * 1024  # bytes
+CSP = "default-src 'self'; img-src 'self' data: blob:"
+SECURITY_HEADERS = [
+    (b"content-security-policy", CSP.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+]
+IMAGE_TYPES = ("image/png", "image/jpeg", "application/octet-stream", "")
+LANGUAGES = ("en", "ja")
+log = logging.getLogger("cnnkit.web")
+
+
+def static_dir() -> Path:
+    return Path(str(resources.files("cnnkit") / "web" / "static"))
+
+
+def preferred_language(header: str | None) -> str:
+    """ "ja" if Japanese is the best match of an Accept-Language header, else "en"."""
+    best, best_q = "en", 0.0
+    for part in (header or "").split(","):
+        tag, _, params = part.strip().partition(";")
+        q = 1.0
+        m = re.search(r"q=([0-9.]+)", params)
+        if m:
+            try:
+                q = float(m.group(1))
+            except ValueError:
+                q = 0.0
+        lang = tag.strip().lower().split("-")[0]
+        if lang in LANGUAGES and q > best_q:
+            best, best_q = lang, q
+    return best
+
+
+class SecurityHeaders:
+    """ASGI middleware: the security headers on every HTTP response; 413 on a declared
+    Content-Length over the limit, before the body is read."""
+
+    def __init__(self, app: Any, max_body: int) -> None:
+        self.app = app
+        self.max_body = max_body
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                names = {k.lower() for k, _ in message.get("headers", [])}
+                message.setdefault("headers", [])
+                message["headers"] = list(message["headers"]) + [
+                    (k, v) for k, v in SECURITY_HEADERS if k not in names
+                ]
+            await send(message)
+
+        length = dict(scope.get("headers", [])).get(b"content-length")
+        if length is not None:
+            try:
+                too_big = int(length) > self.max_body
+            except ValueError:
+                too_big = False
+            if too_big:
+                from starlette.responses import JSONResponse
+
+                response = JSONResponse({"error": _too_large(self.max_body)}, status_code=413)
+                await response(scope, receive, send_with_headers)
+                return
+        await self.app(scope, receive, send_with_headers)
+
+
+def _too_large(limit: int) -> str:
+    return f"the request body is larger than {limit // (1024 * 1024)} MB"
+
+
+async def read_body(request: Any, limit: int) -> bytes:
+    """The body, counting streamed bytes (a chunked upload has no Content-Length)."""
+    chunks, total = [], 0
+    async for chunk in request.stream():
+        total += len(chunk)
+        if total > limit:
+            raise BodyTooLarge(_too_large(limit))
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def read_json(request: Any, limit: int) -> Any:
+    body = await read_body(request, limit)
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise CnnkitError(f"the body must be JSON: {e}") from None
+
+
+def error_response(status: int, message: str) -> Any:
+    from starlette.responses import JSONResponse
+
+    return JSONResponse({"error": message}, status_code=status)
+
+
+def _status(e: Exception) -> int:
+    if isinstance(e, BodyTooLarge):
+        return 413
+    if isinstance(e, UnsupportedMedia):
+        return 415
+    return 422
+
+
+Handler = Callable[[Any], Awaitable[Any]]
+
+
+def guarded(handler: Handler) -> Handler:
+    """Every exception from `handler` -> `{"error": ...}`: CnnkitError 4xx, anything else 500."""
+
+    async def endpoint(request: Any) -> Any:
+        try:
+            return await handler(request)
+        except CnnkitError as e:
+            return error_response(_status(e), str(e).strip().splitlines()[0] if str(e) else "")
+        except Exception as e:  # a bug: say so, log it, keep serving
+            log.exception("error while answering %s %s", request.method, request.url.path)
+            return error_response(500, f"internal error: {type(e).__name__}: {e}")
+
+    return endpoint
+
+
+def create_app(
+    checkpoint: str | os.PathLike[str] | Any,
+    *,
+    source: str | None = None,
+    max_body: int = MAX_BODY,
+    replicas: int = 2,
+) -> Any:
+    """The playground app for a checkpoint path (or an already loaded `Playground`).
+
+    `source` is what /api/model reports as the model's origin ("bundled", or the path).
+    """
+    import anyio
+    from starlette.applications import Starlette
+    from starlette.middleware import Middleware
+    from starlette.responses import HTMLResponse, JSONResponse
+    from starlette.routing import Mount, Route
+    from starlette.staticfiles import StaticFiles
+
+    from cnnkit.web import api, explore
+    from cnnkit.web.model import Playground
+
+    if isinstance(checkpoint, Playground):
+        pg = checkpoint
+    else:
+        pg = Playground.load(checkpoint, source=source, replicas=replicas)
+    model_slots = anyio.CapacityLimiter(pg.replicas)
+    numpy_slots = anyio.CapacityLimiter(2)
+    info = api.model_info(pg)
+    kernels = explore.kernels()
+    folder = static_dir()
+
+    async def on_model(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        return await anyio.to_thread.run_sync(lambda: fn(*args, **kwargs), limiter=model_slots)
+
+    async def on_numpy(fn: Callable[..., Any], *args: Any) -> Any:
+        return await anyio.to_thread.run_sync(lambda: fn(*args), limiter=numpy_slots)
+
+    async def index(request: Any) -> Any:
+        page = folder / "index.html"
+        html = page.read_text(encoding="utf-8")
+        lang = preferred_language(request.headers.get("accept-language"))
+        html = re.sub(r"<html([^>]*?)\slang=\"[^\"]*\"", rf'<html\1 lang="{lang}"', html, count=1)
+        if f'lang="{lang}"' not in html:
+            html = html.replace("<html", f'<html lang="{lang}"', 1)
+        return HTMLResponse(html, headers={"Vary": "Accept-Language"})
+
+    async def model(request: Any) -> Any:
+        return JSONResponse(info)
+
+    async def predict(request: Any) -> Any:
+        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if ctype not in IMAGE_TYPES:
+            raise UnsupportedMedia(
+                f"send the image as image/png or image/jpeg (got Content-Type {ctype!r})"
+            )
+        layers = request.query_params.get("layers", "1") not in ("0", "false", "no")
+        body = await read_body(request, max_body)
+        return JSONResponse(await on_model(api.predict, pg, body, layers=layers))
+
+    async def unit(request: Any) -> Any:
+        body = await read_json(request, max_body)
+        return JSONResponse(await on_model(api.unit, pg, body))
+
+    async def kernel_list(request: Any) -> Any:
+        return JSONResponse(kernels)
+
+    async def conv(request: Any) -> Any:
+        body = await read_json(request, max_body)
+        return JSONResponse(await on_numpy(explore.conv, body))
+
+    async def rf(request: Any) -> Any:
+        if request.method == "GET":
+            return JSONResponse(explore.rf(None))
+        body = await read_json(request, max_body)
+        return JSONResponse(await on_numpy(explore.rf, body))
+
+    async def not_found(request: Any, exc: Any) -> Any:
+        code = getattr(exc, "status_code", 404)
+        if code == 405:
+            return error_response(405, f"{request.method} is not allowed on {request.url.path}")
+        if code == 404:
+            return error_response(404, f"no such page or API route: {request.url.path}")
+        return error_response(code, str(getattr(exc, "detail", "")) or "bad request")
+
+    async def server_error(request: Any, exc: Exception) -> Any:
+        return error_response(500, f"internal error: {type(exc).__name__}")
+
+    routes = [
+        Route("/", guarded(index), methods=["GET"]),
+        Route("/api/model", guarded(model), methods=["GET"]),
+        Route("/api/predict", guarded(predict), methods=["POST"]),
+        Route("/api/unit", guarded(unit), methods=["POST"]),
+        Route("/api/kernels", guarded(kernel_list), methods=["GET"]),
+        Route("/api/conv", guarded(conv), methods=["POST"]),
+        Route("/api/rf", guarded(rf), methods=["GET", "POST"]),
+        Mount("/static", app=StaticFiles(directory=folder), name="static"),
+    ]
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(SecurityHeaders, max_body=max_body)],
+        exception_handlers={404: not_found, 405: not_found, 500: server_error},
+    )
+    app.state.playground = pg
+    return app
