@@ -226,9 +226,13 @@ def test_plot_activations_errors(cli, tmp_path, args, fragments):
     assert files(tmp_path) == []
 
 
-def test_plot_without_a_name_prints_help_and_exits_2(cli):
+def test_plot_without_a_name_is_one_line_naming_the_plots_and_exits_2(cli):
     r = cli("plot")
-    assert r.returncode == 2 and "activations" in r.stdout and "Traceback" not in r.stderr
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert (
+        r.stderr.strip()
+        == "cnnkit plot: error: choose a plot: activations (see `cnnkit plot --help`)"
+    )
 
 
 def test_plot_activations_help_lists_every_activation(cli):

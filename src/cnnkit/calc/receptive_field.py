@@ -30,6 +30,9 @@ Layer notation for the CLI (`cnnkit rf SPEC`): a comma-separated list of layers,
     pool2              2×2 pooling; a pool's stride defaults to its kernel size (as in torch)
     pool3/s2/c         ceil_mode (only changes output sizes)
     conv3/p1*4         the same layer four times
+
+At most `MAX_LAYERS` (1,000) layers in all, repeats included, and no number above
+`MAX_LAYER_NUMBER` (100,000), so that no spec asks for unbounded work.
 """
 
 from __future__ import annotations
@@ -44,6 +47,9 @@ from cnnkit.core.checks import Pair, bad_parameter, positive_pair
 from cnnkit.core.errors import CnnkitError
 
 __all__ = [
+    "MAX_LAYERS",
+    "MAX_LAYER_NUMBER",
+    "MAX_RF_PIXELS",
     "PRESETS",
     "LayerSpec",
     "RFRow",
@@ -216,6 +222,13 @@ def receptive_fields(layers: Sequence[LayerSpec], input_size: Any | None = None)
                 sizes[a], jumps[a], starts[a],
                 layer.kernel_eff(a), layer.stride[a], layer.padding[a][0],
             )  # fmt: skip
+            if max(sizes[a], jumps[a]) > MAX_RF_PIXELS:
+                raise CnnkitError(
+                    f"The receptive field after layer {name!r} ({layer.notation()}) would be "
+                    f"{sizes[a]:.3g} input pixels with jump {jumps[a]:.3g} along "
+                    f"{'height' if a == 0 else 'width'}: more than 2**53 "
+                    f"({MAX_RF_PIXELS:,}), the most a float counts exactly."
+                )
             if current is not None:
                 current[a] = conv_output_size(
                     current[a],
@@ -279,6 +292,13 @@ PRESETS: dict[str, tuple[str, str]] = {
     ),
 }
 
+# Bounds on the notation, so that no spec asks for unbounded work or memory: the layers in all
+# (repeats included; the deepest preset has 8, ResNet-152 about 150) and every number in a layer.
+MAX_LAYERS = 1000
+MAX_LAYER_NUMBER = 100_000
+# Receptive-field sizes and jumps beyond this are refused: `start` is a float, exact up to 2**53.
+MAX_RF_PIXELS = 2**53
+
 _LAYER_RE = re.compile(r"^(conv|pool|maxpool|avgpool)(\d+)(?:x(\d+))?$")
 _DIMS_RE = re.compile(r"^(\d+)(?:x(\d+))?$")
 
@@ -291,16 +311,38 @@ def _parse_dims(text: str) -> Pair | None:
     return (first, int(m.group(2)) if m.group(2) else first)
 
 
-def _parse_token(token: str, where: str) -> list[LayerSpec]:
+def _short(text: str, limit: int = 60) -> str:
+    """`text` for an error message: long ones cut, saying how long they were."""
+    head = max(10, limit - 25)
+    return text if len(text) <= limit else f"{text[:head]}...({len(text):,} characters)"
+
+
+def _parse_token(token: str, where: str, layers_before: int) -> list[LayerSpec]:
     def fail(why: str) -> CnnkitError:
-        return CnnkitError(f"Cannot read layer {token!r} in {where!r}: {why}.")
+        return CnnkitError(f"Cannot read layer {_short(token)!r} in {_short(where)!r}: {why}.")
 
     body, _, repeat_text = token.partition("*")
     repeat = 1
     if repeat_text:
-        if not repeat_text.isdigit() or int(repeat_text) < 1:
-            raise fail(f"the repeat count after '*' must be a positive int, got {repeat_text!r}")
+        if not repeat_text.isdigit() or len(repeat_text) > 9 or int(repeat_text) < 1:
+            shown = _short(repeat_text, 20)
+            raise fail(
+                f"the repeat count after '*' must be an int from 1 to {MAX_LAYERS:,}, got {shown!r}"
+            )
         repeat = int(repeat_text)
+    if layers_before + repeat > MAX_LAYERS:
+        raise fail(
+            f"a layer list has at most {MAX_LAYERS:,} layers (repeats included), this one "
+            f"would have {layers_before + repeat:,} or more"
+        )
+    too_big = next(
+        (n for n in re.findall(r"\d+", body) if len(n) > 9 or int(n) > MAX_LAYER_NUMBER), None
+    )
+    if too_big is not None:
+        raise fail(
+            f"kernel sizes, strides, paddings and dilations are at most {MAX_LAYER_NUMBER:,}, "
+            f"got {_short(too_big, 20)}"
+        )
     head, *options = body.split("/")
     m = _LAYER_RE.match(head)
     if m is None:
@@ -351,13 +393,12 @@ def parse_layers(text: str) -> list[LayerSpec]:
     tokens = [t.strip().lower() for t in spec.split(",")]
     if not any(tokens):
         raise CnnkitError(
-            f"The layer list is empty. Got {text!r}; write e.g. 'conv3,conv3,pool2' or a preset: "
-            + ", ".join(PRESETS)
-            + "."
+            f"The layer list is empty. Got {_short(text)!r}; write e.g. 'conv3,conv3,pool2' or a "
+            "preset: " + ", ".join(PRESETS) + "."
         )
     layers: list[LayerSpec] = []
     for token in tokens:
         if not token:
-            raise CnnkitError(f"Empty layer in {text!r} (two commas in a row?).")
-        layers.extend(_parse_token(token, text))
+            raise CnnkitError(f"Empty layer in {_short(text)!r} (two commas in a row?).")
+        layers.extend(_parse_token(token, text, len(layers)))
     return layers

@@ -12,8 +12,10 @@ import argparse
 import importlib
 import os
 import pkgutil
+import re
 import sys
 from collections.abc import Sequence
+from typing import Any, NoReturn
 
 from cnnkit import __version__
 from cnnkit.core.errors import CnnkitError
@@ -34,10 +36,28 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescript
         return super()._get_help_string(action)
 
 
+# Option values that are numbers, however they are written: -1, -1.5, -.5, -1e308, -1,0, -1x2,
+# -inf. argparse's own pattern (-1 and -1.5 only) reads `--range -1e308 1e308` as two options.
+NEGATIVE_NUMBER = re.compile(r"^-(?:\.?\d[\d.,xXeE+\-_]*|inf|infinity|nan)$", re.IGNORECASE)
+
+
+class CnnkitParser(argparse.ArgumentParser):
+    """argparse with one-line errors (the message and where to look, never the usage block)
+    and negative numbers in any notation accepted as option values. Sub-command parsers
+    are made by `add_parser`, which uses the parent's class, so every level behaves so."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = NEGATIVE_NUMBER
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     import cnnkit.cli.commands as commands
 
-    parser = argparse.ArgumentParser(
+    parser = CnnkitParser(
         prog="cnnkit",
         description="Convolutional neural network fundamentals you can run, measure and look "
         "inside.",
@@ -53,21 +73,43 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
     if getattr(args, "func", None) is None:
         parser.print_help()
         return EXIT_USAGE
+    prog = f"cnnkit {args.command}"  # errors are prefixed with the command, as they always were
+    if extra:
+        # the sub-command's parser left these: point to its own --help (`cnnkit plot activations`)
+        words = [getattr(args, k, None) for k in ("command", "plot", "action")]
+        where = " ".join(["cnnkit", *(w for w in words if isinstance(w, str))])
+        return _usage_error(prog, f"unrecognized arguments: {' '.join(extra)}", help_of=where)
     try:
         code = args.func(args)
     except CnnkitError as e:
-        print(f"cnnkit {args.command}: error: {e}", file=sys.stderr)
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        print(f"cnnkit {args.command}: interrupted", file=sys.stderr)
-        return 130
+        return _usage_error(prog, str(e), help_hint=False)
     except BrokenPipeError:
         # `cnnkit ... | head` closed the pipe: not an error. Silence the flush at exit.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
+    except OSError as e:
+        # a file or folder the command could not read or write (permissions, a full disk...)
+        where = f"{e.filename!s}: " if e.filename else ""
+        return _usage_error(prog, f"{where}{e.strerror or e}", help_hint=False)
+    except MemoryError as e:
+        detail = f": {e}" if str(e) else ""
+        return _usage_error(prog, f"not enough memory for this request{detail}", help_hint=False)
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
     return 0 if code is None else int(code)
+
+
+def _usage_error(
+    prog: str, message: str, *, help_hint: bool = True, help_of: str | None = None
+) -> int:
+    """One line on stderr (newlines in a message folded), exit code 2."""
+    hint = f" (see `{help_of or prog} --help`)" if help_hint else ""
+    line = " ".join(part.strip() for part in message.splitlines() if part.strip())
+    print(f"{prog}: error: {line}{hint}", file=sys.stderr)
+    return EXIT_USAGE

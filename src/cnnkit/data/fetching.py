@@ -340,7 +340,39 @@ def fetch(
     """
     spec = get_spec(name)
     folder = dataset_dir(name, data_dir)
-    folder.mkdir(parents=True, exist_ok=True)
+    if source_dir is not None and not Path(source_dir).is_dir():
+        got = "a file" if Path(source_dir).exists() else "no such folder"
+        raise DataError(
+            f"The 'source_dir' parameter (--from) must be a folder. Got {source_dir}: {got}."
+        )
+    created = _make_folder(folder)
+    try:
+        return _fetch_into(spec, folder, source_dir, progress, sources)
+    finally:
+        for path in reversed(created):  # a fetch that stored nothing leaves no folder behind
+            with contextlib.suppress(OSError):
+                path.rmdir()  # only when empty
+
+
+def _make_folder(folder: Path) -> list[Path]:
+    """Create `folder` and its missing parents; returns the ones created, outermost first."""
+    created = [p for p in (*reversed(folder.parents), folder) if not p.exists()]
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise DataError(
+            f"cannot create the dataset folder {str(folder)!r}: {e.strerror or e}"
+        ) from e
+    return created
+
+
+def _fetch_into(
+    spec: DatasetSpec,
+    folder: Path,
+    source_dir: str | os.PathLike[str] | None,
+    progress: bool,
+    sources: Sequence[Source] | None,
+) -> FetchResult:
     _remove_leftovers(folder)
     paths = [folder / f.name for f in spec.files]
     needed = [p.name for p in paths if not _is_verified(spec, p)]
@@ -352,9 +384,11 @@ def fetch(
         sources = default_sources(spec)
     try:
         return _first_that_works(spec, folder, needed, sources, source_dir, progress)
-    finally:
-        with contextlib.suppress(OSError):
-            folder.rmdir()  # only when empty: a fetch that stored nothing leaves no trace
+    except OSError as e:  # the folder is read-only, the disk is full...
+        where = f"{e.filename}: " if e.filename else ""
+        raise DataError(
+            f"cannot fetch {spec.title} into {str(folder)!r}: {where}{e.strerror or e}"
+        ) from e
 
 
 def _first_that_works(

@@ -180,13 +180,27 @@ def get_spec(name: str) -> DatasetSpec:
 def data_dir(data_dir: str | os.PathLike[str] | None = None) -> Path:
     """Where datasets live: `data_dir` if given, else $CNNKIT_DATA, else the user's cache dir
     ($XDG_CACHE_HOME/cnnkit, or ~/.cache/cnnkit)."""
+    if data_dir is not None and not isinstance(data_dir, str | os.PathLike):
+        raise DataError(
+            f"The 'data_dir' parameter must be a path (str or os.PathLike) or None. "
+            f"Got {data_dir!r} instead."
+        )
     if data_dir is not None and str(data_dir) != "":
-        return Path(data_dir).expanduser()
+        return _usable_folder(Path(data_dir).expanduser(), "The 'data_dir' parameter (--data-dir)")
     env = os.environ.get("CNNKIT_DATA")
     if env:
-        return Path(env).expanduser()
+        return _usable_folder(Path(env).expanduser(), "$CNNKIT_DATA")
     cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(cache).expanduser() / "cnnkit"
+    return _usable_folder(Path(cache).expanduser() / "cnnkit", "The default data dir")
+
+
+def _usable_folder(path: Path, what: str) -> Path:
+    """`path`, refused when it, or the nearest part of it that exists, is not a folder."""
+    existing = next((p for p in (path, *path.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        got = "a file" if existing == path else f"under the file {str(existing)!r}"
+        raise DataError(f"{what} must be a folder. Got {str(path)!r}, {got}, instead.")
+    return path
 
 
 def dataset_dir(name: str, root: str | os.PathLike[str] | None = None) -> Path:

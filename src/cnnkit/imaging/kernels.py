@@ -97,7 +97,8 @@ def gaussian(size: int = 5, sigma: float = 1.0) -> np.ndarray:
     if sigma <= 0:
         raise CnnkitError(f"The 'sigma' parameter of gaussian must be > 0. Got {sigma} instead.")
     offsets = np.arange(size) - (size - 1) / 2  # centred, also for even sizes
-    g = np.exp(-(offsets**2) / (2.0 * sigma * sigma))  # (size,)
+    with np.errstate(over="ignore", under="ignore"):  # a tiny sigma: exp(-inf) = 0, no warning
+        g = np.exp(-0.5 * (offsets / sigma) ** 2)  # (size,); sigma -> 0 tends to the identity
     k = np.outer(g, g)  # (size, size): the 2-D Gaussian is separable
     return k / k.sum()
 
@@ -144,7 +145,7 @@ def list_kernels() -> list[KernelInfo]:
 
 
 def _lookup(name: str) -> tuple[KernelInfo, KernelFactory]:
-    if name not in _REGISTRY:
+    if not isinstance(name, str) or name not in _REGISTRY:
         raise CnnkitError(f"Unknown kernel {name!r}. Known kernels: {', '.join(_REGISTRY)}.")
     return _REGISTRY[name]
 
@@ -174,7 +175,12 @@ def get_kernel(name: str, **params: Any) -> np.ndarray:
 
 
 def parse_kernel_spec(spec: str) -> tuple[str, dict[str, int | float]]:
-    """`"gaussian:5,1.4"` -> `("gaussian", {"size": 5, "sigma": 1.4})`; also `name:param=v`."""
+    """`"gaussian:5,1.4"` -> `("gaussian", {"size": 5, "sigma": 1.4})`; also `name:param=v`.
+
+    Each parameter is given at most once (`box:size=3,size=4` and `box:3,size=5` are refused).
+    """
+    if not isinstance(spec, str):
+        raise bad_parameter("parse_kernel_spec", "spec", "a string such as 'gaussian:5,1.4'", spec)
     name, _, rest = spec.strip().partition(":")
     info, _ = _lookup(name)
     values: dict[str, int | float] = {}
@@ -194,11 +200,18 @@ def parse_kernel_spec(spec: str) -> tuple[str, dict[str, int | float]]:
                 f"Kernel {name!r} has no parameter {param!r} "
                 f"(parameters: {', '.join(names) or 'none'})."
             )
+        if param in values:
+            raise CnnkitError(
+                f"Kernel {name!r} was given its {param!r} parameter twice. Got {spec!r} instead."
+            )
         values[param] = _parse_number(text, param, name, info.params[param])
     return name, values
 
 
 def _parse_number(text: str, param: str, name: str, default: int | float) -> int | float:
+    if isinstance(default, int) and len(text) > 9:  # far above MAX_KERNEL_SIZE: not parsed
+        shown = text if len(text) <= 40 else f"{text[:20]}...({len(text)} characters)"
+        raise bad_parameter(name, param, f"an int from 1 to {MAX_KERNEL_SIZE}", shown)
     try:
         return int(text) if isinstance(default, int) else float(text)
     except ValueError:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import NoReturn
 
 from cnnkit.cli.commands._common import add_json_flag, print_json
 from cnnkit.data.registry import DATASETS, data_dir
@@ -60,9 +61,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     info.set_defaults(func=info_cli)
 
 
-def _usage(parser: argparse.ArgumentParser) -> int:
-    parser.print_help()
-    return 2
+def _usage(parser: argparse.ArgumentParser) -> NoReturn:
+    parser.error("choose an action: fetch or info")
 
 
 def _human(size: int) -> str:

@@ -117,6 +117,7 @@ def run_filter(args: argparse.Namespace) -> None:
     from cnnkit.imaging.kernels import filter_image, kernel_from_spec, sums_to_zero
 
     image_format(args.output)  # an unknown suffix fails before any work
+    refuse_overwriting_input(args.image, args.output)
     kernel = kernel_from_spec(args.kernel)
     image = read_image(args.image, mode="L" if args.gray else "auto")
     response = filter_image(image, kernel, boundary=args.boundary)
@@ -124,6 +125,15 @@ def run_filter(args: argparse.Namespace) -> None:
     if display == "auto":
         display = "abs" if sums_to_zero(kernel) else "clip"
     print(write_image(args.output, response, normalize=display))
+
+
+def refuse_overwriting_input(image: str | None, output: str) -> None:
+    """The output must not be the input image itself (or a link to it): that would replace it."""
+    if image is not None and Path(output).exists() and Path(output).samefile(image):
+        raise CnnkitError(
+            f"The '-o/--output' option must not be the input image. Got {output!r}, which is "
+            f"{image!r}; write the result to another file."
+        )
 
 
 def parse_kernel_list(text: str) -> list[str]:
@@ -139,6 +149,21 @@ def run_kernels(args: argparse.Namespace) -> None:
     from cnnkit.imaging.kernels import chapter_test_pattern, kernel_responses, list_kernels
 
     if args.list:
+        ignored = [
+            flag
+            for flag, given in (
+                ("IMAGE", args.image is not None),
+                ("-o/--output", args.output is not None),
+                ("--kernels", args.kernels != "all"),
+                ("--boundary", args.boundary != "symmetric"),
+            )
+            if given
+        ]
+        if ignored:
+            raise CnnkitError(
+                f"--list only lists the kernels; it takes no {', '.join(ignored)}. Drop "
+                f"{'them' if len(ignored) > 1 else 'it'}, or drop --list to draw the figure."
+            )
         _print_kernel_list(list_kernels(), as_json=args.json)
         return
     if args.output is None:
@@ -150,6 +175,7 @@ def run_kernels(args: argparse.Namespace) -> None:
     from cnnkit.render.figures import check_figure_path, kernel_comparison_figure, save_figure
 
     check_figure_path(args.output)  # an unknown suffix fails before any work
+    refuse_overwriting_input(args.image, args.output)
     all_names = [k.name for k in list_kernels()]
     specs = all_names if args.kernels == "all" else parse_kernel_list(args.kernels)
     if args.image is None:

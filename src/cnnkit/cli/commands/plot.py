@@ -7,7 +7,9 @@ To add a plot, write `_register_<name>(plots)` that adds a sub-command to `plots
 from __future__ import annotations
 
 import argparse
-from typing import Any
+import math
+import sys
+from typing import Any, NoReturn
 
 from cnnkit.core.errors import CnnkitError
 
@@ -15,7 +17,7 @@ from cnnkit.core.errors import CnnkitError
 def register(subparsers: Any) -> None:
     from cnnkit.cli.main import HelpFormatter
 
-    p = subparsers.add_parser(
+    p: argparse.ArgumentParser = subparsers.add_parser(
         "plot",
         help="draw explanatory figures (activation functions, ...)",
         description="Draw a figure and save it (.png, .pdf, .svg, ...).",
@@ -24,9 +26,8 @@ def register(subparsers: Any) -> None:
     plots = p.add_subparsers(dest="plot", metavar="PLOT")
     _register_activations(plots)
 
-    def missing_plot(args: argparse.Namespace) -> int:
-        p.print_help()  # like `cnnkit` without a command
-        return 2
+    def missing_plot(args: argparse.Namespace) -> NoReturn:
+        p.error("choose a plot: activations")
 
     p.set_defaults(func=missing_plot)
 
@@ -66,8 +67,11 @@ def run_activations(args: argparse.Namespace) -> None:
 
     check_figure_path(args.output)
     lo, hi = args.range
-    if not lo < hi:
-        raise CnnkitError(f"The '--range' option needs XMIN < XMAX. Got {lo:g} {hi:g} instead.")
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi and math.isfinite(hi - lo)):
+        raise CnnkitError(
+            "The '--range' option needs finite XMIN < XMAX (XMAX - XMIN at most "
+            f"{sys.float_info.max:.4g}). Got {lo:g} {hi:g} instead."
+        )
     names = ACTIVATIONS if args.only == "all" else [n.strip() for n in args.only.split(",")]
     acts = [get_activation(n) for n in names]
     print(save_figure(activations_figure(acts, x_range=(lo, hi)), args.output))
