@@ -2,8 +2,11 @@
 
     import cnnkit
     s = cnnkit.summary(model, (1, 28, 28))      # rows, totals, receptive fields (dataclasses)
+    s = cnnkit.summary(model, [(3, 32, 32), (10,)])          # two positional inputs
+    s = cnnkit.summary(model, (16,), dtypes=torch.long)      # token ids
+    s = cnnkit.summary(model, input_data={"x": x})           # real tensors, keyword arguments
     from cnnkit.render.tables import render_summary
-    print(render_summary(s))
+    print(render_summary(s))                    # in a notebook, `s` alone shows an HTML table
 
 torch is imported by the functions that need it, not by `import cnnkit.analysis.summary`.
 """
@@ -14,6 +17,7 @@ from typing import Any
 
 __all__ = [
     "Box",
+    "InputInfo",
     "LayerRow",
     "ReceptiveField",
     "Summary",
@@ -25,6 +29,7 @@ __all__ = [
 
 _LAZY = {
     "Box": "cnnkit.analysis.summary.core",
+    "InputInfo": "cnnkit.analysis.summary.inputs",
     "LayerRow": "cnnkit.analysis.summary.core",
     "Summary": "cnnkit.analysis.summary.core",
     "rf_box": "cnnkit.analysis.summary.core",
@@ -34,11 +39,21 @@ _LAZY = {
 }
 
 
-def summary(model: Any, input_size: Any, *, depth: int | None = None, device: str = "cpu") -> Any:
+def summary(
+    model: Any,
+    input_size: Any = None,
+    *,
+    input_data: Any = None,
+    dtypes: Any = None,
+    depth: int | None = None,
+    device: str = "cpu",
+) -> Any:
     """See `cnnkit.analysis.summary.core.summary`."""
     from cnnkit.analysis.summary.core import summary as _summary
 
-    return _summary(model, input_size, depth=depth, device=device)
+    return _summary(
+        model, input_size, input_data=input_data, dtypes=dtypes, depth=depth, device=device
+    )
 
 
 def __getattr__(name: str) -> Any:

@@ -11,12 +11,13 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from cnnkit.analysis.summary.inputs import InputInfo, input_shape_of, make_inputs
+from cnnkit.analysis.summary.macs import has_rule, macs
 from cnnkit.analysis.summary.rf import NONE, ReceptiveField, propagate
-from cnnkit.analysis.summary.rules import macs
-from cnnkit.analysis.summary.trace import ModuleCall, Node, Trace, record
+from cnnkit.analysis.summary.trace import ModelInputs, ModuleCall, Node, Trace, record
 from cnnkit.core.errors import CnnkitError, ShapeError
 
-__all__ = ["Box", "LayerRow", "Summary", "rf_box", "run_traced", "summary"]
+__all__ = ["Box", "LayerRow", "Summary", "input_shape_of", "rf_box", "run_traced", "summary"]
 
 
 @dataclass(frozen=True)
@@ -30,11 +31,17 @@ class LayerRow:
     trainable_params: int
     frozen_params: int
     macs: int
-    rf: ReceptiveField
+    rf: ReceptiveField  # with respect to the (first) input the row depends on
+    # With several inputs: the field with respect to each input the row depends on.
+    rfs: dict[str, ReceptiveField] = field(default_factory=dict)
 
     @property
     def params(self) -> int:
         return self.trainable_params + self.frozen_params
+
+    @property
+    def flops(self) -> int:
+        return 2 * self.macs
 
 
 @dataclass(frozen=True)
@@ -52,6 +59,23 @@ class Summary:
     input_bytes: int
     unused_params: int  # parameters of the model that no executed op used
     notes: list[str] = field(default_factory=list)
+    inputs: list[InputInfo] = field(default_factory=list)  # every input tensor of the call
+    uncounted: dict[str, int] = field(default_factory=dict)  # op without a MAC rule -> runs
+
+    @property
+    def macs_complete(self) -> bool:
+        """False when some op had no MAC rule: `total_macs` is then a lower bound."""
+        return not self.uncounted
+
+    @property
+    def total_flops(self) -> int:
+        """FLOPs, defined as 2 × MACs (a multiply and an add each)."""
+        return 2 * self.total_macs
+
+    def _repr_html_(self) -> str:
+        from cnnkit.analysis.summary.table import summary_html
+
+        return summary_html(self)
 
     def row(self, name: str) -> LayerRow:
         for r in self.rows:
@@ -87,20 +111,6 @@ class Box:
 # --------------------------------------------------------------------------- running the model
 
 
-def input_shape_of(input_size: Any) -> tuple[int, ...]:
-    if isinstance(input_size, int) or not isinstance(input_size, Sequence) or not input_size:
-        raise CnnkitError(
-            "The 'input_size' parameter of summary must be (C, H, W) (or any per-sample shape). "
-            f"Got {input_size!r} instead."
-        )
-    if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in input_size):
-        raise CnnkitError(
-            f"The 'input_size' parameter of summary must hold positive ints. "
-            f"Got {input_size!r} instead."
-        )
-    return (1, *(int(v) for v in input_size))
-
-
 def _scope_name(trace: Trace, scope: tuple[int, ...]) -> str:
     names = [trace.calls[i].name for i in scope if trace.calls[i].name]
     return names[-1] if names else ""
@@ -123,38 +133,47 @@ def run_traced(
 ) -> tuple[Trace, Any]:  # fmt: skip
     """Record one forward pass in eval mode; restores each module's mode, removes hooks.
 
-    Errors from the model become a `ShapeError` naming the layer and the shapes it got.
+    `x`: a tensor or `ModelInputs` (several inputs, keyword arguments); None: seeded noise of
+    `input_shape`. Errors from the model become a `ShapeError` naming the layer and shapes.
     """
+    import torch
+
+    _check_module(model)
+    if x is None:
+        x, _ = make_inputs(model, input_shape[1:], None, None, device)
+    inputs = x if isinstance(x, ModelInputs) else ModelInputs((x,), {}, ["input"])
+    with _eval_mode(model), torch.set_grad_enabled(grad):
+        try:
+            return record(model, inputs, replace=replace), x
+        except Exception as e:
+            trace: Trace | None = getattr(e, "cnnkit_trace", None)
+            shapes = [tuple(t.shape) for t in inputs.tensors()]
+            raise ShapeError(_failure_message(model, trace, shapes, e)) from e
+
+
+def _check_module(model: Any) -> None:
     import torch
 
     if not isinstance(model, torch.nn.Module):
         raise CnnkitError(f"summary needs a torch.nn.Module. Got {type(model).__name__} instead.")
-    if x is None:
-        dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), None)
-        # Random, not zeros: data-dependent branches see something like an image.
-        gen = torch.Generator().manual_seed(0)
-        x = torch.rand(input_shape, generator=gen, dtype=dtype or torch.float32).to(device)
-    with _eval_mode(model), torch.set_grad_enabled(grad):
-        try:
-            return record(model, x, replace=replace), x
-        except Exception as e:
-            trace: Trace | None = getattr(e, "cnnkit_trace", None)
-            raise ShapeError(_failure_message(model, trace, tuple(x.shape), e)) from e
 
 
-def _failure_message(model: Any, trace: Trace | None, shape: tuple[int, ...], e: Exception) -> str:
+def _failure_message(
+    model: Any, trace: Trace | None, shapes: list[tuple[int, ...]], e: Exception
+) -> str:
     reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
     where = ""
     if trace is not None and trace.failed is not None:
         failed = trace.failed
         layer = _scope_name(trace, failed.scope)
         module = trace.calls[failed.scope[-1]].module if failed.scope else model
-        shapes = ", ".join(str(tuple(s)) for s in failed.input_shapes) or "?"
+        got = ", ".join(str(tuple(s)) for s in failed.input_shapes) or "?"
         where = (
             f" at layer {layer or '(top level)'!r} ({type(module).__name__}, op {failed.op}, "
-            f"input shape {shapes})"
+            f"input shape {got})"
         )
-    return f"{type(model).__name__} cannot run on input shape {shape}{where}: {reason}"
+    given = f"input shape {shapes[0]}" if len(shapes) == 1 else f"input shapes {shapes}"
+    return f"{type(model).__name__} cannot run on {given}{where}: {reason}"
 
 
 # --------------------------------------------------------------------------- aggregation
@@ -187,7 +206,7 @@ def _row_groups(trace: Trace, depth: int | None) -> list[tuple[ModuleCall | None
         if _owner(trace, _call_scope(trace, call.index), depth) is call:
             groups[-1 - call.index] = (call, [])
             order.append((call.seq, -1 - call.index))
-    for node in trace.nodes[1:]:
+    for node in trace.nodes[len(trace.inputs) :]:
         owner = _owner(trace, node.scope, depth)
         if owner is None:
             groups[node.index] = (None, [node])
@@ -225,57 +244,76 @@ def row_output(trace: Trace, call: ModuleCall | None, nodes: list[Node]) -> Node
 
 def _activation_bytes(trace: Trace) -> int:
     """Bytes of every distinct tensor the ops produced (an in-place op's output counts once)."""
-    seen = {id(n.output): n.output for n in trace.nodes[1:] if n.output is not None}
+    produced = trace.nodes[len(trace.inputs) :]
+    seen = {id(n.output): n.output for n in produced if n.output is not None}
     return sum(t.numel() * t.element_size() for t in seen.values())
 
 
-def summary(
-    model: Any, input_size: Sequence[int], *, depth: int | None = None, device: str = "cpu"
-) -> Summary:
-    """Layer-by-layer summary of `model` on one dummy sample of shape `input_size` (C, H, W).
-
-    `depth`: fold module calls nested deeper than `depth` into their ancestor at that depth
-    (like torchinfo's `depth`); None lists every leaf module and functional op.
-    `device`: where the dummy input is made; the model must already be there.
-    """
+def _check_depth(depth: Any) -> None:
     if depth is not None and (not isinstance(depth, int) or isinstance(depth, bool) or depth < 0):
         raise CnnkitError(
             f"The 'depth' parameter of summary must be a non-negative int or None. "
             f"Got {depth!r} instead."
         )
-    shape = input_shape_of(input_size)
-    trace, x = run_traced(model, shape, device=device)
-    named = row_names(trace, depth)
-    row_of = {node.index: name for (_, nodes), name in named for node in nodes}
-    rfs = propagate(trace, row_of)
-    counted: set[int] = set()
-    rows: list[LayerRow] = []
-    param_bytes = 0
-    for (call, nodes), name in named:
-        params = [p for node in nodes for p in node.params]
-        if call is not None:
-            params = list(call.module.parameters()) + params
+
+
+def _row_fields(
+    fields: list[ReceptiveField], names: list[str]
+) -> tuple[ReceptiveField, dict[str, ReceptiveField]]:
+    """(the row's field, per-input fields): one input -> its field; several -> each input
+    the row depends on, the first of them as `rf`."""
+    if len(fields) == 1:
+        return fields[0], {}
+    per_input = {n: f for n, f in zip(names, fields, strict=True) if f.status != NONE}
+    return next(iter(per_input.values()), ReceptiveField(NONE)), per_input
+
+
+class _ParamCounter:
+    """Counts each parameter once, at its first use (shared modules, tied weights)."""
+
+    def __init__(self) -> None:
+        self.seen: set[int] = set()
+        self.bytes = 0
+
+    def count(self, params: list[Any]) -> tuple[int, int]:
         trainable = frozen = 0
         for p in params:
-            if id(p) in counted:
+            if id(p) in self.seen:
                 continue
-            counted.add(id(p))
-            param_bytes += p.numel() * p.element_size()
+            self.seen.add(id(p))
+            self.bytes += p.numel() * p.element_size()
             if p.requires_grad:
                 trainable += p.numel()
             else:
                 frozen += p.numel()
+        return trainable, frozen
+
+
+def _rows(
+    trace: Trace, depth: int | None, input_names: list[str]
+) -> tuple[list[LayerRow], _ParamCounter]:
+    """The rows at `depth`, and the parameters they used."""
+    named = row_names(trace, depth)
+    row_of = {node.index: name for (_, nodes), name in named for node in nodes}
+    fields = propagate(trace, row_of)
+    counter = _ParamCounter()
+    rows: list[LayerRow] = []
+    for (call, nodes), name in named:
+        params = [p for node in nodes for p in node.params]
         if call is not None:
-            type_name = type(call.module).__name__
-            row_depth = call.depth
+            params = list(call.module.parameters()) + params
+        trainable, frozen = counter.count(params)
+        if call is not None:
+            type_name, row_depth = type(call.module).__name__, call.depth
         else:
             type_name = nodes[0].op
             row_depth = len([i for i in nodes[0].scope if trace.calls[i].name]) + 1
         out_node = row_output(trace, call, nodes)
         if out_node is not None and out_node.output is not None:
-            out_shape, rf = out_node.shape, rfs[out_node.index]
+            out_shape = out_node.shape
+            rf, rfs = _row_fields(fields[out_node.index], input_names)
         else:
-            out_shape, rf = (), ReceptiveField(NONE)
+            out_shape, rf, rfs = (), ReceptiveField(NONE), {}
         rows.append(
             LayerRow(
                 name=name,
@@ -286,30 +324,76 @@ def summary(
                 frozen_params=frozen,
                 macs=sum(macs(n) for n in nodes),
                 rf=rf,
-            )
+                rfs=rfs,
+            )  # fmt: skip
         )
+    return rows, counter
 
-    all_params = {id(p): p for p in model.parameters()}
-    unused = sum(p.numel() for i, p in all_params.items() if i not in counted)
+
+def _notes(rows: list[LayerRow], unused: int, uncounted: dict[str, int]) -> list[str]:
     # Where paths first disagree (rows downstream inherit the same note).
-    misaligned = {r.rf.note: r.name for r in reversed(rows) if r.rf.status == "not-aligned"}
+    fields = [f for r in rows for f in [r.rf, *r.rfs.values()]]
+    names = [r.name for r in rows for _ in [r.rf, *r.rfs.values()]]
+    misaligned = {
+        f.note: n for f, n in zip(reversed(fields), reversed(names), strict=True)
+        if f.status == "not-aligned"
+    }  # fmt: skip
     notes = [f"{name}: {note}" for note, name in reversed(misaligned.items())]
     if unused:
         notes.append(f"{unused:,} parameters belong to modules that did not run (not counted)")
+    if uncounted:
+        ops = ", ".join(f"{op} ×{n}" for op, n in uncounted.items())
+        notes.append(f"MACs not counted (no rule) for: {ops}; the MAC total is a lower bound")
+    return notes
+
+
+def summary(
+    model: Any,
+    input_size: Any = None,
+    *,
+    input_data: Any = None,
+    dtypes: Any = None,
+    depth: int | None = None,
+    device: str = "cpu",
+) -> Summary:
+    """Layer-by-layer summary of `model` run once on a batch of one.
+
+    `input_size`: one per-sample shape (C, H, W), or a list of shapes, one per positional
+    input; `dtypes`: a torch dtype or one per shape (torch.long for token ids). Or
+    `input_data`: a tensor, a tuple of positional arguments, or a dict of keyword arguments
+    (used as they are; see inputs.py).
+    `depth`: fold module calls nested deeper than `depth` into their ancestor at that depth
+    (like torchinfo's `depth`); None lists every leaf module and functional op.
+    `device`: where the dummy inputs are made; the model must already be there.
+    """
+    _check_depth(depth)
+    _check_module(model)
+    inputs, infos = make_inputs(model, input_size, input_data, dtypes, device)
+    trace, _ = run_traced(model, infos[0].shape, device=device, x=inputs)
+    rows, counter = _rows(trace, depth, [i.name for i in infos])
+    all_params = {id(p): p for p in model.parameters()}
+    unused = sum(p.numel() for i, p in all_params.items() if i not in counter.seen)
+    uncounted: dict[str, int] = {}
+    for node in trace.nodes[len(trace.inputs) :]:
+        if not has_rule(node.op):
+            uncounted[node.op] = uncounted.get(node.op, 0) + 1
+    tensors = inputs.tensors()
     return Summary(
         model=type(model).__name__,
-        input_shape=shape,
+        input_shape=infos[0].shape,
         depth=depth,
         rows=rows,
         total_params=sum(r.params for r in rows),
         trainable_params=sum(r.trainable_params for r in rows),
         frozen_params=sum(r.frozen_params for r in rows),
         total_macs=sum(r.macs for r in rows),
-        param_bytes=param_bytes,
+        param_bytes=counter.bytes,
         activation_bytes=_activation_bytes(trace),
-        input_bytes=x.numel() * x.element_size(),
+        input_bytes=sum(t.numel() * t.element_size() for t in tensors),
         unused_params=unused,
-        notes=notes,
+        notes=_notes(rows, unused, uncounted),
+        inputs=infos,
+        uncounted=uncounted,
     )
 
 

@@ -17,6 +17,9 @@ Conventions:
   r' = r + (⌈K_eff/s⌉ − 1)·j (transposed) or r + (taps − 1)·j (resizing), and flag the row
   `approximate` (shown with "≈").
 - An op without a rule makes the receptive field "unknown" from there on, naming the op.
+- Several inputs: every tensor gets one field per input (`propagate`); a tensor that does not
+  depend on an input has status "none" for it. Only 4-D floating-point inputs (N, C, H, W)
+  have a spatial field; others (token ids, vectors) are "not-spatial".
 """
 
 from __future__ import annotations
@@ -25,17 +28,19 @@ import math
 from dataclasses import dataclass, replace
 
 from cnnkit.analysis.summary.rules import Resample, Transposed, Window, effect
-from cnnkit.analysis.summary.trace import Trace
+from cnnkit.analysis.summary.trace import Node, Trace
 from cnnkit.calc.receptive_field import rf_step
 
 LOCAL, WHOLE, NOT_ALIGNED, UNKNOWN, NONE = "local", "whole-input", "not-aligned", "unknown", "none"
+NOT_SPATIAL = "not-spatial"  # the input is not an image (token ids, feature vectors)
 
 
 @dataclass(frozen=True)
 class ReceptiveField:
     """Receptive field of the units of one tensor, per axis (H, W).
 
-    `status`: "local" (size/jump/start are set), "whole-input", "not-aligned", "unknown", or
+    `status`: "local" (size/jump/start are set), "whole-input", "not-aligned", "unknown",
+    "not-spatial" (the input is not an (N, C, H, W) image: token ids, feature vectors), or
     "none" (the tensor does not depend on the input). `note` explains the other statuses.
     """
 
@@ -113,7 +118,7 @@ def merge(inputs: list[ReceptiveField]) -> ReceptiveField:
     live = [rf for rf in inputs if rf.status != NONE]
     if not live:
         return ReceptiveField(NONE)
-    for status in (UNKNOWN, NOT_ALIGNED, WHOLE):
+    for status in (UNKNOWN, NOT_ALIGNED, WHOLE, NOT_SPATIAL):
         found = next((rf for rf in live if rf.status == status), None)
         if found is not None:
             return found
@@ -134,33 +139,55 @@ def merge(inputs: list[ReceptiveField]) -> ReceptiveField:
     )
 
 
-def propagate(trace: Trace, names: dict[int, str]) -> list[ReceptiveField]:
-    """The receptive field of every node's output, in node order (node 0 is the input).
+def _input_field(trace: Trace, node: Node, k: int) -> ReceptiveField:
+    """Field of input node `node` with respect to input `k` (the k-th input node)."""
+    if node.index != trace.inputs[k]:
+        return ReceptiveField(NONE)
+    out = node.output
+    if out is None or out.dim() != 4 or not out.is_floating_point():
+        return ReceptiveField(NOT_SPATIAL, note="the input is not an (N, C, H, W) image")
+    return INPUT_RF
+
+
+def propagate(trace: Trace, names: dict[int, str]) -> list[list[ReceptiveField]]:
+    """The receptive field of every node's output with respect to each input, in node order:
+    `fields[node][k]` for the k-th input (`trace.inputs[k]`). An output that does not depend
+    on input k has status "none" there.
 
     `names` maps a node index to the row it belongs to, for messages about paths.
     """
-    out: list[ReceptiveField] = []
+    inputs = set(trace.inputs)
+    out: list[list[ReceptiveField]] = []
     for node in trace.nodes:
-        if node.index == 0:
-            out.append(INPUT_RF)
+        if node.index in inputs:
+            out.append([_input_field(trace, node, k) for k in range(len(trace.inputs))])
             continue
-        rf = merge([out[i] for i in node.inputs])
         source = names.get(node.index, node.op)
-        if rf.status == LOCAL:
-            eff = effect(node)
-            if eff.kind == "pointwise":
-                pass
-            elif eff.kind == "global":
-                rf = ReceptiveField(WHOLE, note=eff.reason)
-            elif eff.kind == "unknown":
-                rf = ReceptiveField(UNKNOWN, note=eff.reason)
-            elif len(node.inputs) != 1 or len(node.input_shapes[0]) != 4:
-                rf = ReceptiveField(UNKNOWN, note=f"{node.op} on {node.input_shapes}")
-            elif isinstance(eff.window, Window):
-                rf = _window(rf, eff.window)
-            elif isinstance(eff.window, Transposed):
-                rf = _transposed(rf, eff.window)
-            elif isinstance(eff.window, Resample):
-                rf = _resample(rf, eff.window)
-        out.append(replace(rf, source=source))
+        fields = []
+        for k in range(len(trace.inputs)):
+            rf = _step(node, merge([out[i][k] for i in node.inputs]))
+            fields.append(replace(rf, source=source))
+        out.append(fields)
     return out
+
+
+def _step(node: Node, rf: ReceptiveField) -> ReceptiveField:
+    """Apply one op's effect to the (merged) field of its inputs."""
+    if rf.status != LOCAL:
+        return rf
+    eff = effect(node)
+    if eff.kind == "pointwise":
+        return rf
+    if eff.kind == "global":
+        return ReceptiveField(WHOLE, note=eff.reason)
+    if eff.kind == "unknown":
+        return ReceptiveField(UNKNOWN, note=eff.reason)
+    if len(node.inputs) != 1 or len(node.input_shapes[0]) != 4:
+        return ReceptiveField(UNKNOWN, note=f"{node.op} on {node.input_shapes}")
+    if isinstance(eff.window, Window):
+        return _window(rf, eff.window)
+    if isinstance(eff.window, Transposed):
+        return _transposed(rf, eff.window)
+    if isinstance(eff.window, Resample):
+        return _resample(rf, eff.window)
+    return rf

@@ -1,25 +1,11 @@
-"""Per-op rules: multiply-accumulates (MACs) and the op's effect on the receptive field.
+"""Per-op rules for the receptive field: what each op does to it (`effect`), applied by rf.py.
 
-MAC rules (one MAC = one multiply followed by one add; N·C_out·H_out·W_out = out_elems):
-
-| op                                   | MACs                                                    |
-|--------------------------------------|---------------------------------------------------------|
-| conv2d (any groups, dilation)        | out_elems · (C_in / groups) · K_h · K_w   (bias: 0)     |
-| conv_transpose2d                     | in_elems · (C_out / groups) · K_h · K_w   (bias: 0)     |
-| linear                               | out_elems · in_features                   (bias: 0)     |
-| batch_norm (eval)                    | in_elems: one fused multiply-add per element            |
-| max/avg pooling                      | out_elems · K_h · K_w: one op per window element        |
-| adaptive avg/max pooling             | in_elems: every input element is read once              |
-| element-wise arithmetic, activations | out_elems: one op per output element                    |
-| interpolate                          | nearest: 0; bilinear: 4 · out_elems; bicubic: 16 · out  |
-| view, flatten, cat, dropout (eval)...| 0                                                       |
-
-`docs/summary.md` compares these with torchinfo, fvcore and ptflops.
+Arguments are read by name or position (`arg`, `SIGNATURES`); the MAC rules, which read them
+the same way, are in macs.py. `docs/summary.md` explains both.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,12 +39,19 @@ POINTWISE = frozenset(
     add sub mul div neg abs exp log sqrt rsqrt pow clamp clip square true_divide floor_divide
     dropout dropout2d dropout1d dropout3d alpha_dropout feature_alpha_dropout
     batch_norm contiguous clone to float double half type_as detach identity
-    where maximum minimum""".split()
+    where maximum minimum erf sin cos reciprocal sign floor ceil round trunc eq ne lt gt le ge
+    logical_and logical_or logical_not remainder fmod lerp addcmul addcdiv log1p expm1 log2
+    log10 exp2 sinh cosh atan hardshrink softshrink tanhshrink""".split()
 )
 ZERO_COST = frozenset(
     """dropout dropout2d dropout1d dropout3d alpha_dropout feature_alpha_dropout contiguous
     clone to float double half type_as detach identity view reshape flatten unflatten squeeze
-    unsqueeze cat stack getitem setitem permute transpose pad""".split()
+    unsqueeze cat stack getitem setitem permute transpose pad expand expand_as repeat tile
+    repeat_interleave broadcast_to chunk split split_with_sizes tensor_split unbind narrow select
+    index_select gather roll flip movedim moveaxis swapaxes swapdims t view_as reshape_as tril
+    triu masked_fill zeros_like ones_like full_like empty_like new_zeros new_ones new_full
+    new_empty bool long int float16 bfloat16 cpu cuda type zero_ fill_ copy_ requires_grad_
+    embedding""".split()
 )
 NORMS_OVER_SPACE = frozenset("instance_norm group_norm layer_norm local_response_norm".split())
 
@@ -103,13 +96,21 @@ class Effect:
 POINTWISE_EFFECT = Effect("pointwise")
 
 
-def _arg(node: Node, name: str, default: Any = None) -> Any:
+def arg(node: Node, name: str, index: int | None = None, default: Any = None) -> Any:
+    """Argument `name` of the op: a keyword, else positional `index` (by default its place
+    in `SIGNATURES`), else `default`."""
     if name in node.kwargs:
         return node.kwargs[name]
-    names = SIGNATURES.get(node.op, ())
-    if name in names and names.index(name) < len(node.args):
-        return node.args[names.index(name)]
+    if index is None:
+        names = SIGNATURES.get(node.op, ())
+        index = names.index(name) if name in names else None
+    if index is not None and index < len(node.args):
+        return node.args[index]
     return default
+
+
+def _arg(node: Node, name: str, default: Any = None) -> Any:
+    return arg(node, name, None, default)
 
 
 def as_pair(value: Any, default: int) -> tuple[int, int]:
@@ -121,43 +122,8 @@ def as_pair(value: Any, default: int) -> tuple[int, int]:
     return (values[0], values[-1])
 
 
-def _numel(shape: tuple[int, ...]) -> int:
-    return math.prod(shape)
-
-
 def _spatial_in(node: Node) -> tuple[int, ...]:
     return node.input_shapes[0] if node.input_shapes else ()
-
-
-def macs(node: Node) -> int:
-    """MACs of one executed op by the rules in the module docstring."""
-    out = _numel(node.shape)
-    op = node.op
-    if op == "conv2d":
-        weight = _arg(node, "weight")
-        return out * math.prod(weight.shape[1:])  # (C_out, C_in/groups, K_h, K_w)
-    if op == "conv_transpose2d":
-        weight = _arg(node, "weight")  # (C_in, C_out/groups, K_h, K_w)
-        return _numel(_spatial_in(node)) * math.prod(weight.shape[1:])
-    if op == "linear":
-        weight = node.args[1] if len(node.args) > 1 else node.kwargs["weight"]
-        return out * int(weight.shape[-1])
-    if op in ("matmul", "mm", "bmm"):
-        a, b = node.args[0], node.args[1]
-        return out * int(a.shape[-1]) if a.dim() > 0 and b.dim() > 0 else out
-    if op == "batch_norm":
-        return _numel(_spatial_in(node))
-    if op in ("max_pool2d", "avg_pool2d", "lp_pool2d"):
-        kh, kw = as_pair(_arg(node, "kernel_size"), 1)
-        return out * kh * kw
-    if op in ("adaptive_avg_pool2d", "adaptive_max_pool2d"):
-        return _numel(_spatial_in(node))
-    if op == "interpolate":
-        mode = _arg(node, "mode", "nearest")
-        return {"bilinear": 4, "bicubic": 16}.get(mode, 0) * out
-    if op in ZERO_COST or op not in POINTWISE:
-        return 0
-    return out
 
 
 def _is_nchw(shape: tuple[int, ...]) -> bool:
@@ -234,6 +200,8 @@ def effect(node: Node) -> Effect:
             return Effect("unknown", reason=f"interpolate mode {mode!r}")
         scale = (out_shape[2] / in_shape[2], out_shape[3] / in_shape[3])
         return Effect("resample", Resample(scale=scale, taps=(taps, taps)))
+    if op in ("scaled_dot_product_attention", "multi_head_attention_forward"):
+        return Effect("global", reason="attention mixes every position")
     if op in ("linear", "matmul", "mm", "bmm", "einsum"):
         if len(in_shape) == 2 or len(out_shape) == 2:
             return Effect("global", reason=op)

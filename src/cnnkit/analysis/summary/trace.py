@@ -15,6 +15,7 @@ and later grouped into that module's row. Nested calls made by a function (e.g. 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -41,6 +42,9 @@ _ALIASES = {
     "upsample_bilinear": "interpolate", "concat": "cat", "concatenate": "cat",
     "hardtanh_": "hardtanh", "leaky_relu_": "leaky_relu", "elu_": "elu", "sigmoid_": "sigmoid",
     "tanh_": "tanh", "clamp_": "clamp", "__getitem__": "getitem", "__setitem__": "setitem",
+    "__matmul__": "matmul", "__rmatmul__": "matmul", "__pow__": "pow", "__rpow__": "pow",
+    "__ipow__": "pow", "pow_": "pow", "exp_": "exp", "gelu_": "gelu", "silu_": "silu",
+    "masked_fill_": "masked_fill", "softmax_": "softmax", "upsample_trilinear": "interpolate",
 }  # fmt: skip
 
 
@@ -64,6 +68,7 @@ class Node:
     scope: tuple[int, ...]  # indices of the module calls in progress, outermost first
     params: list[nn.Parameter]
     seq: int
+    label: str = ""  # an input node's name (the forward argument it was passed as)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -79,6 +84,7 @@ class ModuleCall:
     seq: int
     output_node: int | None = None  # producer of the first output tensor
     end_seq: int = -1
+    has_child_calls: bool = False
 
     @property
     def depth(self) -> int:
@@ -86,15 +92,31 @@ class ModuleCall:
 
     @property
     def leaf(self) -> bool:
-        return next(iter(self.module.children()), None) is None
+        """No module call ran inside this one (nn.MultiheadAttention uses its `out_proj`'s
+        weights functionally, so it is a leaf too); set by `record`."""
+        return not self.has_child_calls
+
+
+@dataclass
+class ModelInputs:
+    """What `model(*args, **kwargs)` is called with; `names` label the input tensors."""
+
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    names: list[str]  # one per input tensor, in `tensors()` order
+
+    def tensors(self) -> list[torch.Tensor]:
+        leaves, _ = tree_flatten((self.args, self.kwargs))
+        return [t for t in leaves if isinstance(t, torch.Tensor)]
 
 
 @dataclass
 class Trace:
-    nodes: list[Node]  # nodes[0] is the model input
+    nodes: list[Node]  # the first len(inputs) nodes are the model's input tensors
     calls: list[ModuleCall]
     output: Any = None
     failed: Node | None = None  # the op (or module) that raised, when the forward pass failed
+    inputs: list[int] = dataclasses.field(default_factory=list)  # node index of each input
 
 
 class _Recorder(TorchFunctionMode):
@@ -130,6 +152,8 @@ class _Recorder(TorchFunctionMode):
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         name = op_name(func)
+        if name == "__get__":  # a property: x.T and x.mT are transposes, the rest metadata
+            name = {"T": "t", "mT": "t", "H": "t", "mH": "t"}.get(_property(func), name)
         if name in ("__get__", "__set__", "__repr__", "__format__", "dim", "size", "numel"):
             return func(*args, **kwargs)
         inputs, shapes, params = self._inputs(args, kwargs)
@@ -151,13 +175,17 @@ class _Recorder(TorchFunctionMode):
             out_tensors = [args[0]]  # x[...] = y changes x in place
         else:
             out_tensors = [t for t in tree_flatten(out)[0] if isinstance(t, torch.Tensor)]
-        if not out_tensors or not inputs:
-            return out  # metadata, or a constant that does not depend on the input
+        if not out_tensors or not (inputs or params):
+            return out  # metadata, or a constant that depends on neither input nor weights
         node.output = out_tensors[0]
         self.trace.nodes.append(node)
         for t in out_tensors:
             self.bind(t, node.index)
         return out
+
+
+def _property(func: Any) -> str:
+    return str(getattr(getattr(func, "__self__", None), "__name__", ""))
 
 
 def _first_tensor(value: Any) -> torch.Tensor | None:
@@ -174,6 +202,8 @@ def _hooks(model: nn.Module, rec: _Recorder) -> Iterator[None]:
             index=len(rec.trace.calls), name=names.get(id(module), "?"), module=module,
             parent=rec.stack[-1] if rec.stack else None, seq=next(rec.counter),
         )  # fmt: skip
+        if call.parent is not None:
+            rec.trace.calls[call.parent].has_child_calls = True
         rec.trace.calls.append(call)
         rec.stack.append(call.index)
 
@@ -196,33 +226,32 @@ def _hooks(model: nn.Module, rec: _Recorder) -> Iterator[None]:
             h.remove()
 
 
-def record(model: nn.Module, x: torch.Tensor, *, replace: Replace | None = None) -> Trace:
-    """Run `model(x)` once and return what ran. The caller sets eval mode and grad mode.
+def _input_node(index: int, tensor: torch.Tensor, label: str, seq: int) -> Node:
+    return Node(
+        index=index, op="input", func=None, args=(), kwargs={}, inputs=[], input_shapes=[],
+        output=tensor, scope=(), params=[], seq=seq, label=label,
+    )  # fmt: skip
+
+
+def record(
+    model: nn.Module, x: torch.Tensor | ModelInputs, *, replace: Replace | None = None
+) -> Trace:
+    """Run `model(x)` (or `model(*x.args, **x.kwargs)`) once and return what ran. The caller
+    sets eval mode and grad mode.
 
     On an exception from the model, every hook is removed and the exception propagates with
     `exc.cnnkit_trace` set to the partial trace (its `failed` node says which op raised).
     """
+    inputs = x if isinstance(x, ModelInputs) else ModelInputs((x,), {}, ["input"])
     trace = Trace(nodes=[], calls=[])
     rec = _Recorder(trace, replace)
-    trace.nodes.append(
-        Node(
-            index=0,
-            op="input",
-            func=None,
-            args=(),
-            kwargs={},
-            inputs=[],
-            input_shapes=[],
-            output=x,
-            scope=(),
-            params=[],
-            seq=next(rec.counter),
-        )  # fmt: skip
-    )
-    rec.bind(x, 0)
+    for tensor, label in zip(inputs.tensors(), inputs.names, strict=True):
+        trace.inputs.append(len(trace.nodes))
+        trace.nodes.append(_input_node(len(trace.nodes), tensor, label, next(rec.counter)))
+        rec.bind(tensor, trace.inputs[-1])
     try:
         with _hooks(model, rec), rec:
-            trace.output = model(x)
+            trace.output = model(*inputs.args, **inputs.kwargs)
     except Exception as e:
         e.cnnkit_trace = trace  # type: ignore[attr-defined]
         if trace.failed is None:

@@ -14,10 +14,17 @@ SUMMARY_EPILOG = """\
 MODEL is a registry name (see `cnnkit models`), FILE.py:FACTORY (a function returning an
 nn.Module, or a module object; give --input), or a checkpoint written by `cnnkit train`.
 
+--input is repeatable, one per positional input of forward: SHAPE or SHAPE:DTYPE, e.g.
+--input 3,32,32 --input 10 (two inputs) or --input 16:long (token ids for an embedding).
+MACs: multiply-accumulates (FLOPs = 2 × MACs, shown with --flops); ops without a MAC rule
+are listed in a note and the total is then marked as a lower bound (≥).
+
 examples:
   cnnkit summary simple-cnn
   cnnkit summary simple-cnn --depth 0 --json
+  cnnkit summary simple-cnn --format markdown
   cnnkit summary mynet.py:build --input 3,224,224
+  cnnkit summary twoinput.py:build --input 3,32,32 --input 10
   cnnkit summary simple-cnn --boxes digit.png -o boxes.png --layer pool#2
 """
 
@@ -45,10 +52,13 @@ def register(subparsers: Any) -> None:
     p.add_argument("model", metavar="MODEL", help="registry name, FILE.py:FACTORY or checkpoint")
     p.add_argument(
         "--input",
-        metavar="C,H,W",
+        metavar="SHAPE[:DTYPE]",
+        action="append",
         default=None,
-        help="input shape of one sample (default: the registry model's own)",
+        help="shape of one sample of an input, e.g. 3,224,224 or 16:long; repeat it for each "
+        "positional input (default: the registry model's own)",
     )
+    p.add_argument("--flops", action="store_true", help="also print FLOPs (2 × MACs)")
     p.add_argument(
         "--depth",
         type=int,
@@ -70,7 +80,7 @@ def register(subparsers: Any) -> None:
         metavar="Y,X",
         help="unit of --layer to draw (repeatable; default: the first and the centre unit)",
     )
-    add_json_flag(p)
+    add_format_flags(p)
     p.set_defaults(func=run_summary)
 
     e = subparsers.add_parser(
@@ -89,34 +99,93 @@ def register(subparsers: Any) -> None:
     e.set_defaults(func=run_erf)
 
 
+FORMATS = ("table", "json", "csv", "markdown")
+DTYPES = {
+    "float32": "float32", "float": "float32", "float64": "float64", "double": "float64",
+    "float16": "float16", "half": "float16", "bfloat16": "bfloat16", "int64": "int64",
+    "long": "int64", "int32": "int32", "int": "int32", "bool": "bool", "uint8": "uint8",
+}  # fmt: skip
+
+
+def add_format_flags(parser: argparse.ArgumentParser) -> None:
+    """`--format table|json|csv|markdown`, and `--json` as a shorthand for `--format json`."""
+    parser.add_argument(
+        "--format", choices=FORMATS, default=None, help="output format (default: table)"
+    )
+    parser.add_argument("--json", action="store_true", help="shorthand for --format json")
+
+
+def output_format(args: argparse.Namespace) -> str:
+    if args.json and args.format not in (None, "json"):
+        raise CnnkitError(f"--json contradicts --format {args.format}; give one of them")
+    return "json" if args.json else (args.format or "table")
+
+
 def parse_shape(text: str) -> tuple[int, ...]:
     """`3,224,224` or `3x224x224` -> (3, 224, 224); ranges are checked by `summary`."""
     dims = parse_dims(text.lower().replace("x", ","), "--input", max_parts=4, sep=",")
     return dims if isinstance(dims, tuple) else (dims,)
 
 
+def parse_input(text: str) -> tuple[tuple[int, ...], str | None]:
+    """`3,32,32` -> ((3, 32, 32), None); `16:long` -> ((16,), "int64")."""
+    shape, sep, dtype = text.partition(":")
+    if sep and dtype.strip().lower() not in DTYPES:
+        raise CnnkitError(
+            f"The '--input' parameter's dtype must be one of {', '.join(sorted(DTYPES))}. "
+            f"Got {dtype!r} instead (in {text!r})."
+        )
+    return parse_shape(shape), DTYPES[dtype.strip().lower()] if sep else None
+
+
 def _unit(text: str) -> tuple[int, int]:
     return pair(parse_dims(text, "--unit", sep=","), "--unit")
 
 
-def run_summary(args: argparse.Namespace) -> int:
-    from cnnkit.analysis.summary.core import summary
-    from cnnkit.analysis.summary.load import load_model
-    from cnnkit.render.tables import render_summary
+def _summary_of(args: argparse.Namespace, loaded: Any) -> Any:
+    import torch
 
+    from cnnkit.analysis.summary.core import summary
+
+    if not args.input:
+        if loaded.input_shape is None:
+            raise CnnkitError(f"give the input shape of {args.model!r} with --input C,H,W")
+        return summary(loaded.model, loaded.input_shape, depth=args.depth)
+    parsed = [parse_input(text) for text in args.input]
+    shapes = [shape for shape, _ in parsed]
+    if all(d is None for _, d in parsed):
+        size: Any = shapes[0] if len(shapes) == 1 else shapes
+        return summary(loaded.model, size, depth=args.depth)
+    default = next((p.dtype for p in loaded.model.parameters() if p.is_floating_point()), None)
+    dtypes = [getattr(torch, d) if d else (default or torch.float32) for _, d in parsed]
+    return summary(loaded.model, shapes, dtypes=dtypes, depth=args.depth)
+
+
+def summary_json(s: Any) -> dict[str, Any]:
+    from cnnkit.cli.commands._common import to_jsonable
+
+    return {**to_jsonable(s), "macs_complete": s.macs_complete, "total_flops": s.total_flops}
+
+
+def run_summary(args: argparse.Namespace) -> int:
+    from cnnkit.analysis.summary.load import load_model
+    from cnnkit.render.tables import render_summary, summary_csv, summary_markdown
+
+    fmt = output_format(args)
     loaded = load_model(args.model)
-    shape = parse_shape(args.input) if args.input else loaded.input_shape
-    if shape is None:
-        raise CnnkitError(f"give the input shape of {args.model!r} with --input C,H,W")
-    s = summary(loaded.model, shape, depth=args.depth)
+    s = _summary_of(args, loaded)
     if args.boxes:
         path = _draw_boxes(args, loaded.model, s)
-        if not args.json:
+        if fmt == "table":
             print(f"wrote {path}")
-    if args.json:
-        print_json(s)
+    if fmt == "json":
+        print_json(summary_json(s))
+    elif fmt == "csv":
+        print(summary_csv(s), end="")
+    elif fmt == "markdown":
+        print(summary_markdown(s, flops=args.flops))
     else:
-        print(render_summary(s))
+        print(render_summary(s, flops=args.flops))
     return 0
 
 
