@@ -53,6 +53,7 @@ __all__ = [
     "PRESETS",
     "LayerSpec",
     "RFRow",
+    "ReceptiveFields",
     "chapter_receptive_fields",
     "parse_layers",
     "receptive_fields",
@@ -200,7 +201,44 @@ def rf_step(
     )
 
 
-def receptive_fields(layers: Sequence[LayerSpec], input_size: Any | None = None) -> list[RFRow]:
+class ReceptiveFields(list[RFRow]):
+    """What `receptive_fields` returns: a list of `RFRow` that, in a notebook, shows itself as
+    the `cnnkit rf` table (`_repr_html_`); `table()` gives the cells for any format."""
+
+    def __init__(self, rows: Sequence[RFRow], input_size: Pair | None = None) -> None:
+        super().__init__(rows)
+        self.input_size = input_size
+
+    def table(self, chapter: Sequence[Pair] | None = None) -> Any:
+        """A `cnnkit.core.tables.Table`: the input, then one row per layer."""
+        from cnnkit.core.tables import Table, fmt_axes, fmt_pair
+
+        headers = ["layer", "spec", "r", "jump", "start"]
+        rows = [["input", "", "1", "1", "0"]]
+        if self.input_size is not None:
+            headers.append("output")
+            rows[0].append(fmt_pair(self.input_size))
+        if chapter is not None:
+            headers.append("chapter R")
+            rows[0].append("1")
+        for i, r in enumerate(self):
+            cells = [r.name, r.layer.notation(), fmt_axes(r.size), fmt_axes(r.jump)]
+            cells.append(fmt_axes(r.start))
+            if r.output is not None:
+                cells.append(fmt_pair(r.output))
+            if chapter is not None:
+                mark = "" if chapter[i] == r.size else "  (differs)"
+                cells.append(fmt_axes(chapter[i]) + mark)
+            rows.append(cells)
+        return Table(headers, rows, "llrrr" + "l" * (len(headers) - 5))
+
+    def _repr_html_(self) -> str:
+        from cnnkit.core.tables import html_table
+
+        return html_table(self.table())
+
+
+def receptive_fields(layers: Sequence[LayerSpec], input_size: Any | None = None) -> ReceptiveFields:
     """One `RFRow` per layer (the input itself, r = 1, j = 1, start = 0, has no row).
 
     `input_size` (int or `(H, W)`), if given, also computes each layer's output size with
@@ -250,7 +288,8 @@ def receptive_fields(layers: Sequence[LayerSpec], input_size: Any | None = None)
                 output=None if current is None else (current[0], current[1]),
             )
         )
-    return rows
+    given = None if input_size is None else positive_pair(input_size, "input_size")
+    return ReceptiveFields(rows, given)
 
 
 def chapter_receptive_fields(layers: Sequence[LayerSpec]) -> list[Pair]:

@@ -6,8 +6,9 @@ import argparse
 import dataclasses
 from typing import Any
 
-from cnnkit.cli.commands._common import add_json_flag, print_json
+from cnnkit.cli.commands._common import print_json
 from cnnkit.cli.commands.arithmetic import parse_dims
+from cnnkit.cli.commands.summary import add_format_flags, output_format
 
 EPILOG = """\
 layer notation (comma-separated):
@@ -55,7 +56,7 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="add the chapter's simplified R_l = R_{l-1} + (K_l - 1) for comparison",
     )
-    add_json_flag(p)
+    add_format_flags(p)
     p.set_defaults(func=run)
 
 
@@ -66,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         receptive_fields,
     )
     from cnnkit.core.checks import pair
-    from cnnkit.render.tables import fmt_axes, fmt_pair, render_table
+    from cnnkit.render.tables import fmt_pair, markdown_table, render_table
 
     layers = parse_layers(args.spec)
     input_size = None
@@ -75,7 +76,8 @@ def run(args: argparse.Namespace) -> int:
     rows = receptive_fields(layers, input_size)  # checks that the sizes are positive
     chapter = chapter_receptive_fields(layers) if args.chapter else None
 
-    if args.json:
+    fmt = output_format(args)
+    if fmt == "json":
         out: dict[str, Any] = {
             "spec": ",".join(layer.notation() for layer in layers),
             "input_size": input_size,
@@ -85,27 +87,37 @@ def run(args: argparse.Namespace) -> int:
             out["chapter_formula"] = chapter
         print_json(out)
         return 0
-
-    headers = ["layer", "spec", "r", "jump", "start"]
-    table = [["input", "", "1", "1", "0"]]
-    if input_size is not None:
-        headers.append("output")
-        table[0].append(fmt_pair(input_size))
-    if chapter is not None:
-        headers.append("chapter R")
-        table[0].append("1")
-    for i, r in enumerate(rows):
-        cells = [r.name, r.layer.notation(), fmt_axes(r.size), fmt_axes(r.jump), fmt_axes(r.start)]
-        if r.output is not None:
-            cells.append(fmt_pair(r.output))
-        if chapter is not None:
-            mark = "" if chapter[i] == r.size else "  (differs)"
-            cells.append(fmt_axes(chapter[i]) + mark)
-        table.append(cells)
-    print(render_table(headers, table, align="llrrr" + "l" * (len(headers) - 5)))
+    if fmt == "csv":
+        print(_csv(rows, chapter), end="")
+        return 0
+    table = rows.table(chapter)
+    if fmt == "markdown":
+        print(markdown_table(table))
+        return 0
+    print(render_table(table.headers, table.rows, align=table.align))
     last = rows[-1]
     print(
         f"\nreceptive field of the last layer: {fmt_pair(last.size)} input pixels "
         f"(H×W), jump {fmt_pair(last.jump)}"
     )
     return 0
+
+
+def _csv(rows: Any, chapter: Any) -> str:
+    """Raw values, one line per layer (no input line), H and W in their own columns."""
+    from cnnkit.render.tables import csv_table
+
+    headers = ["layer", "spec", "r_h", "r_w", "jump_h", "jump_w", "start_h", "start_w"]
+    if rows.input_size is not None:
+        headers += ["output_h", "output_w"]
+    if chapter is not None:
+        headers += ["chapter_r_h", "chapter_r_w"]
+    lines = []
+    for i, r in enumerate(rows):
+        cells = [r.name, r.layer.notation(), *r.size, *r.jump, *r.start]
+        if r.output is not None:
+            cells += list(r.output)
+        if chapter is not None:
+            cells += list(chapter[i])
+        lines.append(cells)
+    return csv_table(headers, lines)
