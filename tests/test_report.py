@@ -176,3 +176,98 @@ def test_normalised_floats_instead_of_raw_images_are_refused(tmp_path, mnist_lik
     with pytest.raises(CnnkitError, match="raw test images"):
         build(tmp_path, "simple-cnn", images.astype(np.float32) / 255, labels)
     assert not (tmp_path / "run").exists()
+
+
+def test_analysis_returns_what_the_model_predicts(mnist_like, tmp_path):
+    """analyse_run's numbers, against the torch model run directly (the oracle)."""
+    import torch
+
+    from cnnkit.analysis.report import analyse_run
+    from cnnkit.models.registry import create_model
+
+    images, labels = mnist_like
+    torch.manual_seed(0)
+    model = create_model("simple-cnn")
+    initial = model.conv1.weight.detach().numpy().copy()
+    report = analyse_run(
+        tmp_path / "run",
+        model=model,
+        initial_conv1_weight=initial,
+        test_images=images,
+        test_labels=labels,
+        normalize=(0.1307, 0.3081),
+        history=HISTORY,
+        class_names=[str(i) for i in range(10)],
+    )
+    x = torch.from_numpy(images).float().div(255).sub(0.1307).div(0.3081).unsqueeze(1)
+    with torch.no_grad():
+        logits = copy.deepcopy(model).eval()(x).double()
+    predicted = logits.argmax(1).numpy()
+    np.testing.assert_array_equal(report.predictions, predicted)
+    np.testing.assert_array_equal(report.misclassified, np.flatnonzero(predicted != labels))
+    np.testing.assert_allclose(report.confidence, logits.softmax(1).max(1).values, rtol=1e-5)
+    expected_loss = torch.nn.functional.cross_entropy(logits, torch.from_numpy(labels)).item()
+    assert report.test_loss == pytest.approx(expected_loss, rel=1e-5)
+    assert [i for i, _ in report.feature_maps] == [0, 1, 2]
+    assert [m.name for m in report.feature_maps[0][1]] == ["conv1", "conv2"]
+    assert not (tmp_path / "run").exists()  # the analysis writes nothing
+
+
+def _write_run_files(run: Path, config: dict, rows: list[dict]) -> None:
+    import json
+
+    run.mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps(config))
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def test_report_states_its_data_and_settings(tmp_path, mnist_like):
+    config = {"dataset": "mnist", "model": "simple-cnn", "lr": 0.01, "batch_size": 32, "epochs": 2,
+              "seed": 7, "limit": None, "train_size": 600, "test_size": 120}  # fmt: skip
+    _write_run_files(tmp_path / "run", config, HISTORY)
+    path, _ = build(tmp_path, "simple-cnn", *mnist_like)
+    settings = path.read_text().split("<h2>Data and settings</h2>")[1].split("</table>")[0]
+    rows = dict(re.findall(r"<tr><th>(.*?)</th><td>(.*?)</td></tr>", settings))
+    assert rows["report evaluated on"] == "120 test images, 10 classes"
+    assert rows["normalisation"].startswith("mean 0.1307, std 0.3081")
+    for key in ("dataset", "model", "lr", "batch_size", "seed", "train_size"):
+        assert rows[key] == str(config[key]), key
+    assert rows["limit"] == "all"
+    assert "This run diverged" not in path.read_text()
+
+
+def test_report_without_config_says_so(tmp_path, mnist_like):
+    path, _ = build(tmp_path, "simple-cnn", *mnist_like)
+    assert "<tr><th>settings</th><td>no config.json in the run folder</td></tr>" in path.read_text()
+
+
+def test_a_diverged_run_is_flagged(tmp_path, mnist_like):
+    """The training loop marks divergence in metrics.jsonl's last row (runs.diverged_row)."""
+    from cnnkit.training.runs import METRIC_KEYS
+
+    diverged = {**dict.fromkeys(METRIC_KEYS), "epoch": 3, "seconds": 1.0,
+                "diverged": "loss became nan in batch 5 of epoch 3"}  # fmt: skip
+    _write_run_files(tmp_path / "run", {"lr": 10.0}, [*HISTORY, diverged])
+    path, _ = build(tmp_path, "simple-cnn", *mnist_like)
+    page = path.read_text()
+    notice = page.split('<p class="notice diverged">')[1].split("</p>")[0]
+    assert "loss became nan in batch 5 of epoch 3" in notice
+    assert "the last good epoch (2)" in notice
+    assert "<tr><th>epochs</th><td>2 (diverged after it)</td></tr>" in page
+    history = page.split("<h2>History</h2>")[1].split("</table>")[0]
+    assert '<tr class="diverged"><td>3</td>' in history and "diverged: loss became nan" in history
+
+
+def test_a_single_epoch_run_says_so_and_labels_its_points(tmp_path, mnist_like):
+    from cnnkit.render.report import curves_figure
+
+    path, _ = build(tmp_path, "simple-cnn", *mnist_like, history=HISTORY[:1])
+    page = path.read_text()
+    assert "single epoch" in page.split("<h2>Summary</h2>")[0]
+    fig = curves_figure(HISTORY[:1])
+    texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert texts == ["train 0.4321", "test 0.2345", "train 87.65%", "test 93.12%"]
+    assert all(line.get_markersize() >= 12 for ax in fig.axes for line in ax.lines)
+    two = curves_figure(HISTORY)
+    assert not [t for ax in two.axes for t in ax.texts]
+    assert "single epoch" not in build(tmp_path / "b", "simple-cnn", *mnist_like)[0].read_text()

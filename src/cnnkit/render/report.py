@@ -1,16 +1,18 @@
-"""The training report: pictures of a finished run and one self-contained `report.html`.
+"""The training report: a `RunReport` (cnnkit.analysis.report) drawn and written as files.
 
-`build_report` is called by the training loop at the end of a run. It evaluates the model on
-the test set once, then writes into the run directory (each file atomically):
+`build_report` is what the CLI calls at the end of a run: `analyse_run` (which runs the model)
+then `render_report`, which writes into the run directory (each file atomically):
 
-- `curves.png`: loss and accuracy per epoch, train vs test;
+- `curves.png`: loss and accuracy per epoch, train vs test (one labelled point per curve
+  for a single-epoch run);
 - `confusion.png`: the test confusion matrix (counts);
 - `misclassified.png`: misclassified test images with predicted and true labels;
 - `filters.png`: the first conv layer's filters at initialisation and after training;
 - `feature_maps_<i>.png`: for a few test images, the maps of the first two conv layers
   after ReLU;
-- `report.html`: a summary table, per-class precision/recall/F1, the history and every picture
-  embedded as base64 (the page needs nothing else to open).
+- `report.html`: the run's data and settings, a summary table, per-class precision/recall/F1,
+  the history and every picture embedded as base64 (the page needs nothing else to open). A
+  diverged run is flagged at the top, and a single-epoch run says so.
 """
 
 from __future__ import annotations
@@ -23,36 +25,45 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from cnnkit.analysis.evaluate import Metrics, classification_metrics, model_logits
-from cnnkit.analysis.feature_maps import conv_feature_maps
-from cnnkit.core.errors import CnnkitError
+from cnnkit.analysis.report import HISTORY_KEYS, RunReport, analyse_run
 from cnnkit.core.files import atomic_write_text
-from cnnkit.data.transforms import normalize_images
-from cnnkit.nn.functional import cross_entropy, log_softmax
 from cnnkit.render.feature_maps import feature_maps_figure
 from cnnkit.render.figures import SIGNED_CMAP, new_figure, save_figure
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-HISTORY_KEYS = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "seconds")
+__all__ = [
+    "build_report",
+    "confusion_figure",
+    "curves_figure",
+    "filters_figure",
+    "misclassified_figure",
+    "render_report",
+]
+
 MAX_MISCLASSIFIED = 40  # shown in the grid (the first ones in test-set order)
-FEATURE_MAP_IMAGES = 3  # test images whose feature maps are drawn
 
 
 def curves_figure(history: Sequence[dict[str, Any]]) -> Figure:
+    """Loss and accuracy per epoch, train vs test; a single epoch shows as labelled points."""
     from matplotlib.ticker import MaxNLocator
 
     epochs = [row["epoch"] for row in history]
     fig = new_figure(figsize=(10, 3.8))
     loss_ax, acc_ax = fig.subplots(1, 2)
+    single = len(epochs) == 1  # one point per curve: big markers, and their values written
     for ax, key, label in ((loss_ax, "loss", "cross-entropy loss"), (acc_ax, "acc", "accuracy")):
         for split, style in (("train", "o-"), ("test", "s--")):
             values = [row[f"{split}_{key}"] for row in history]
-            ax.plot(epochs, values, style, label=split, linewidth=2, markersize=6)
+            ax.plot(epochs, values, style, label=split, linewidth=2, markersize=12 if single else 6)
+            if single:
+                text = f"{values[0]:.2%}" if key == "acc" else f"{values[0]:.4f}"
+                ax.annotate(f"{split} {text}", (epochs[0], values[0]), xytext=(10, 0),
+                            textcoords="offset points", va="center")  # fmt: skip
         ax.set_xlabel("epoch")
         ax.set_ylabel(label)
-        ax.set_title(label.capitalize() + " per epoch")
+        ax.set_title(label.capitalize() + (" (one epoch)" if single else " per epoch"))
         if len(epochs) <= 12:
             ax.set_xticks(epochs)
             ax.set_xlim(min(epochs) - 0.5, max(epochs) + 0.5)
@@ -96,14 +107,10 @@ def confusion_figure(confusion: list[list[int]], class_names: list[str]) -> Figu
     return fig
 
 
-def misclassified_figure(
-    images: np.ndarray,
-    labels: np.ndarray,
-    predictions: np.ndarray,
-    confidence: np.ndarray,
-    class_names: list[str],
-) -> Figure:
-    wrong = np.flatnonzero(predictions != labels)
+def misclassified_figure(report: RunReport) -> Figure:
+    images, labels, class_names = report.images, report.labels, report.class_names
+    predictions, confidence = report.predictions, report.confidence
+    wrong = report.misclassified
     shown = wrong[:MAX_MISCLASSIFIED]
     columns = 10
     rows = max(1, -(-len(shown) // columns))
@@ -180,45 +187,88 @@ def filters_figure(initial: np.ndarray, trained: np.ndarray, layer_name: str) ->
     return fig
 
 
-def _first_conv(model) -> tuple[str, Any]:
-    from torch import nn
-
-    for name, module in model.named_modules():
-        if isinstance(module, nn.Conv2d):
-            return name, module
-    raise CnnkitError(f"the model {type(model).__name__} has no nn.Conv2d layer")
-
-
 def _png_data_uri(path: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
 
 
-def _history_table(history: Sequence[dict[str, Any]]) -> str:
+def _cell(value: Any, fmt: str) -> str:
+    return "—" if value is None else format(value, fmt)
+
+
+def _history_table(history: Sequence[dict[str, Any]], report: RunReport) -> str:
     head = "".join(f"<th>{k}</th>" for k in HISTORY_KEYS)
+    formats = dict(zip(HISTORY_KEYS, ("", ".4f", ".2%", ".4f", ".2%", ".1f"), strict=True))
     rows = []
     for row in history:
-        cells = [
-            f"{row['epoch']}",
-            f"{row['train_loss']:.4f}",
-            f"{row['train_acc']:.2%}",
-            f"{row['test_loss']:.4f}",
-            f"{row['test_acc']:.2%}",
-            f"{row['seconds']:.1f}",
-        ]
-        rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+        cells = "".join(f"<td>{_cell(row[k], f)}</td>" for k, f in formats.items())
+        rows.append(f"<tr>{cells}</tr>")
+    files = report.files
+    if files.diverged:
+        epoch = "" if files.diverged_epoch is None else str(files.diverged_epoch)
+        rows.append(
+            f'<tr class="diverged"><td>{html.escape(epoch)}</td>'
+            f'<td colspan="{len(HISTORY_KEYS) - 1}">diverged: {html.escape(files.diverged)}'
+            "</td></tr>"
+        )
     return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
 
 
-def _per_class_table(metrics: Metrics) -> str:
+def _per_class_table(report: RunReport) -> str:
     rows = "".join(
         f"<tr><td>{html.escape(m.name)}</td><td>{m.precision:.2%}</td><td>{m.recall:.2%}</td>"
         f"<td>{m.f1:.2%}</td><td>{m.support}</td></tr>"
-        for m in metrics.per_class
+        for m in report.metrics.per_class
     )
     return (
         "<table><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th>"
         f"<th>support</th></tr>{rows}</table>"
     )
+
+
+# The settings shown, in this order, when config.json has them (its other keys follow).
+SETTING_KEYS = (
+    "dataset", "train_size", "test_size", "limit", "test_limit", "data_dir", "model",
+    "engine", "epochs", "batch_size", "lr", "optimizer", "loss", "seed", "threads",
+    "test_batch_size", "torch_version",
+)  # fmt: skip
+_NOT_SETTINGS = {"normalize", "classes", "report", "model_args"}
+
+
+def _settings_rows(report: RunReport) -> list[tuple[str, str]]:
+    """(name, value) rows: the test data the report measured, then the run's config.json."""
+    mean, std = report.normalize
+    rows = [
+        ("report evaluated on", f"{len(report.labels)} test images, {len(report.class_names)} "
+                                "classes"),
+        ("normalisation", f"mean {mean}, std {std} (on the [0, 1] scale)"),
+    ]  # fmt: skip
+    settings = report.files.settings
+    if not settings:
+        rows.append(("settings", "no config.json in the run folder"))
+    ordered = [k for k in SETTING_KEYS if k in settings]
+    ordered += sorted(k for k in settings if k not in SETTING_KEYS and k not in _NOT_SETTINGS)
+    rows += [(k, "all" if settings[k] is None and "limit" in k else str(settings[k]))
+             for k in ordered]  # fmt: skip
+    return rows
+
+
+def _notices(report: RunReport) -> str:
+    """Banners at the top: a diverged run, a single-epoch run."""
+    out = []
+    if report.files.diverged:
+        last = report.history[-1]["epoch"] if report.history else None
+        kept = f"the last good epoch ({last})" if last is not None else "no completed epoch"
+        out.append(
+            '<p class="notice diverged"><strong>This run diverged</strong>'
+            f" ({html.escape(report.files.diverged)}). Everything below is measured on "
+            f"{kept}; a smaller lr usually helps.</p>"
+        )
+    if report.single_epoch:
+        out.append(
+            '<p class="notice">This run trained for a <strong>single epoch</strong>: each curve '
+            "is one point, and there is no trend to read yet.</p>"
+        )
+    return "".join(out)
 
 
 _CSS = """
@@ -229,28 +279,30 @@ th { background: #f2f2f2; }
 td:first-child, th:first-child { text-align: left; }
 img { max-width: 100%; border: 1px solid #eee; margin: 0.3em 0 1.2em; }
 figcaption { color: #555; font-size: 0.9em; }
+.notice { padding: 0.6em 1em; border-left: 4px solid #c90; background: #fff8e5; }
+.notice.diverged { border-color: #b00; background: #fdecec; }
+tr.diverged td { color: #b00; text-align: left; }
 """
 
 
-def _html(
-    run_dir: Path,
-    history: Sequence[dict[str, Any]],
-    metrics: Metrics,
-    test_loss: float,
-    pictures: list[tuple[str, Path]],
-) -> str:
-    last = history[-1] if history else None
+def _html(report: RunReport, pictures: list[tuple[str, Path]]) -> str:
+    history, metrics = report.history, report.metrics
+    name = html.escape(report.run_name)
     summary = [
-        ("run", html.escape(run_dir.name)),
-        ("epochs", str(len(history))),
+        ("run", name),
+        ("epochs", str(len(history)) + (" (diverged after it)" if report.files.diverged else "")),
         ("final test accuracy", f"{metrics.accuracy:.2%}"),
-        ("final test loss", f"{test_loss:.4f}"),
+        ("final test loss", f"{report.test_loss:.4f}"),
         ("macro F1", f"{metrics.macro_f1:.2%}"),
     ]
-    if last is not None:
-        summary.append(("final train accuracy", f"{last['train_acc']:.2%}"))
+    if history:
+        summary.append(("final train accuracy", f"{history[-1]['train_acc']:.2%}"))
         summary.append(("training time", f"{sum(r['seconds'] for r in history):.1f} s"))
     summary_rows = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in summary)
+    settings_rows = "".join(
+        f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>"
+        for k, v in _settings_rows(report)
+    )
     figures = "".join(
         f'<figure><img src="{_png_data_uri(path)}" alt="{html.escape(path.name)}">'
         f"<figcaption>{html.escape(caption)} ({html.escape(path.name)})</figcaption></figure>"
@@ -258,102 +310,86 @@ def _html(
     )
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
-<title>cnnkit report: {html.escape(run_dir.name)}</title><style>{_CSS}</style></head>
+<title>cnnkit report: {name}</title><style>{_CSS}</style></head>
 <body>
-<h1>Training report: {html.escape(run_dir.name)}</h1>
+<h1>Training report: {name}</h1>
+{_notices(report)}
 <h2>Summary</h2><table>{summary_rows}</table>
-<h2>History</h2>{_history_table(history)}
-<h2>Per class (test set)</h2>{_per_class_table(metrics)}
+<h2>Data and settings</h2><table>{settings_rows}</table>
+<h2>History</h2>{_history_table(history, report)}
+<h2>Per class (test set)</h2>{_per_class_table(report)}
 <h2>Pictures</h2>{figures}
 </body></html>
 """
 
 
-def build_report(
-    run_dir: Path,
-    *,
-    model,
-    initial_conv1_weight: np.ndarray,
-    test_images: np.ndarray,
-    test_labels: np.ndarray,
-    normalize: tuple[float, float],
-    history: list[dict],
-    class_names: list[str],
-) -> Path:
-    """Write the run's pictures and `report.html` into `run_dir`; return the HTML's path.
-
-    `test_images` are the raw dataset images, uint8 (N, H, W) or (N, H, W, 3) as
-    `cnnkit.data.load_dataset` returns them; `normalize` is (mean, std) on the [0, 1] scale.
-    `history` rows have the keys of HISTORY_KEYS. The model's train/eval mode is restored.
-    """
+def render_report(report: RunReport, run_dir: Path) -> Path:
+    """Write the pictures of `report` and `report.html` into `run_dir`; return the HTML's path."""
     run_dir = Path(run_dir)
-    images = np.asarray(test_images)
-    if images.dtype != np.uint8 or images.ndim not in (3, 4):
-        raise CnnkitError(
-            "build_report expects raw test images, uint8 (N, H, W) or (N, H, W, C); got "
-            f"{images.dtype} {images.shape}"
-        )
-    labels = np.asarray(test_labels, dtype=np.int64)
-    for row in history:
-        missing = [k for k in HISTORY_KEYS if k not in row]
-        if missing:
-            raise CnnkitError(f"history row {row} lacks {missing}")
-
-    x = normalize_images(images, normalize)  # (N, C, H, W)
-    logits = model_logits(model, x)
-    confidence = np.exp(log_softmax(logits, axis=1)).max(axis=1)  # the top class's probability
-    predictions = logits.argmax(axis=1)
-    metrics = classification_metrics(labels, predictions, list(class_names))
-
-    conv_name, conv = _first_conv(model)
-    trained = conv.weight.detach().float().numpy()
-    initial = np.asarray(initial_conv1_weight, dtype=np.float32)
-    if initial.shape != trained.shape:
-        raise CnnkitError(
-            f"initial_conv1_weight has shape {initial.shape}, {conv_name}.weight {trained.shape}"
-        )
-
     pictures: list[tuple[str, Path]] = []
 
     def save(fig: Figure, name: str, caption: str) -> None:
         pictures.append((caption, save_figure(fig, run_dir / name)))
 
-    if history:
+    if report.history:
         save(
-            curves_figure(history),
+            curves_figure(report.history),
             "curves.png",
             "Loss and accuracy per epoch (train: mean over the epoch's batches, while learning; "
             "test: after the epoch)",
         )
     save(
-        confusion_figure(metrics.confusion, list(class_names)),
+        confusion_figure(report.metrics.confusion, report.class_names),
         "confusion.png",
         "Confusion matrix of the test set (rows: true class, columns: predicted)",
     )
     save(
-        misclassified_figure(images, labels, predictions, confidence, list(class_names)),
+        misclassified_figure(report),
         "misclassified.png",
         "Misclassified test images, with the predicted class, its probability and the truth",
     )
+    conv = report.conv_name
     save(
-        filters_figure(initial, trained, conv_name),
+        filters_figure(report.initial_filters, report.trained_filters, conv),
         "filters.png",
-        f"{conv_name} filters at initialisation (left) and after training (right)",
+        f"{conv} filters at initialisation (left) and after training (right)",
     )
-    picks = list(range(min(FEATURE_MAP_IMAGES, len(images))))
-    for i, layers in zip(picks, conv_feature_maps(model, x[picks], limit=2), strict=True):
-        truth, guess = class_names[labels[i]], class_names[predictions[i]]
+    names = report.class_names
+    for i, layers in report.feature_maps:
+        truth, guess = names[report.labels[i]], names[report.predictions[i]]
         save(
             feature_maps_figure(
-                images[i],
-                layers,
-                title=f"test image {i}: true {truth}, predicted {guess}",
+                report.images[i], layers, title=f"test image {i}: true {truth}, predicted {guess}"
             ),
             f"feature_maps_{i}.png",
             f"Feature maps after ReLU of test image {i} (each map scaled to its own maximum)",
         )
-
     target = run_dir / "report.html"
-    test_loss = cross_entropy(logits.astype(np.float64), labels)
-    atomic_write_text(target, _html(run_dir, history, metrics, test_loss, pictures))
+    atomic_write_text(target, _html(report, pictures))
     return target
+
+
+def build_report(
+    run_dir: Path,
+    *,
+    model: Any,
+    initial_conv1_weight: np.ndarray,
+    test_images: np.ndarray,
+    test_labels: np.ndarray,
+    normalize: tuple[Any, Any],
+    history: list[dict[str, Any]],
+    class_names: list[str],
+) -> Path:
+    """`analyse_run` (runs the model) then `render_report`: the run's pictures and
+    `report.html` in `run_dir`; returns the HTML's path. Arguments: see `analyse_run`."""
+    report = analyse_run(
+        run_dir,
+        model=model,
+        initial_conv1_weight=initial_conv1_weight,
+        test_images=test_images,
+        test_labels=test_labels,
+        normalize=normalize,
+        history=history,
+        class_names=class_names,
+    )
+    return render_report(report, Path(run_dir))
