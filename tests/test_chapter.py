@@ -29,9 +29,9 @@ from cnnkit.analysis.chapter import (
     OUTPUT_SIZE_CONFIGS,
     PARAM_TABLE_CONFIGS,
     SECTIONS,
-    _matches,
     reproduce,
 )
+from cnnkit.analysis.chapter_compare import matches_printed
 from cnnkit.cli.commands.chapter import SECTION_CHOICES
 from cnnkit.core.errors import CnnkitError
 
@@ -255,7 +255,7 @@ def test_exercise_2_matches_numel(entries):
     ],
 )
 def test_matches_rules(printed, computed, same):
-    assert _matches(printed, computed) is same
+    assert matches_printed(printed, computed) is same
 
 
 def test_every_difference_has_its_own_note(entries):
