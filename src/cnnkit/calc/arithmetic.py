@@ -390,6 +390,14 @@ def compare_fc_conv(
             f"The 'conv_channels' parameter of {func} must be a sequence of positive ints. "
             f"Got {conv_channels!r} instead."
         )
+    if len(conv_channels) == 0:
+        raise bad_parameter(func, "conv_channels", "at least one positive int", conv_channels)
+    kh, kw = positive_pair(kernel_size, "kernel_size", func=func)
+    if kh > h or kw > w:  # as `size` and torch refuse it: the convolution has no output
+        raise ShapeError(
+            f"The 'kernel_size' parameter of {func} must fit in the input: kernel {kh}x{kw} is "
+            f"larger than the input {h}x{w}. Got {kernel_size!r} instead."
+        )
     fc = linear_params(h * w * c, hidden, bias)
     layers = []
     c_in = c

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,22 @@ import numpy as np
 from cnnkit.core.errors import CnnkitError
 from cnnkit.core.files import atomic_path
 
+__all__ = [
+    "DISPLAY_MODES",
+    "MAX_IMAGE_PIXELS",
+    "READ_MODES",
+    "image_format",
+    "output_file",
+    "read_image",
+    "real_array",
+    "to_uint8",
+    "write_image",
+]
+
 READ_MODES = ("L", "RGB", "auto")
+# Larger images are refused from their header, before decoding (Pillow's own warning threshold:
+# about 9,500 x 9,500, 0.7 GB as float64 gray).
+MAX_IMAGE_PIXELS = 89_478_485
 DISPLAY_MODES = ("clip", "minmax", "abs")
 
 
@@ -40,10 +56,27 @@ def read_image(path: str | os.PathLike[str], mode: str = "L") -> np.ndarray:
             f"The 'mode' parameter of read_image must be one of "
             f"{', '.join(map(repr, READ_MODES))}. Got {mode!r} instead."
         )
+    if not isinstance(path, str | os.PathLike):
+        raise CnnkitError(
+            f"The 'path' parameter of read_image must be a path (str or os.PathLike). "
+            f"Got {path!r} instead."
+        )
     try:
-        with Image.open(path) as img:
-            img.load()  # decode now: truncated or corrupt data fails here, inside the try
-            array = _to_float_array(ImageOps.exif_transpose(img), mode)
+        with warnings.catch_warnings():
+            # our own bound, checked from the header before decoding, replaces Pillow's warning
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                width, height = img.size
+                if width * height > MAX_IMAGE_PIXELS:
+                    raise CnnkitError(
+                        f"cannot read image {str(path)!r}: {width}x{height} = "
+                        f"{width * height:,} pixels, more than the {MAX_IMAGE_PIXELS:,} cnnkit "
+                        "reads"
+                    )
+                img.load()  # decode now: truncated or corrupt data fails here, in the try
+                array = _to_float_array(ImageOps.exif_transpose(img), mode)
+    except CnnkitError:
+        raise
     except FileNotFoundError:
         raise CnnkitError(f"cannot read image {str(path)!r}: no such file") from None
     except IsADirectoryError:
@@ -91,7 +124,7 @@ def to_uint8(array: Any, mode: str = "clip") -> np.ndarray:
 
     Colour arrays are scaled with one min/max over all channels, so the colour balance stays.
     """
-    a = np.asarray(array, dtype=np.float64)
+    a = real_array(array, "array", "to_uint8")
     if mode not in DISPLAY_MODES:
         raise CnnkitError(
             f"The 'mode' parameter of to_uint8 must be one of "
@@ -107,6 +140,17 @@ def to_uint8(array: Any, mode: str = "clip") -> np.ndarray:
         peak = a.max()
         a = a * (255.0 / peak) if peak > 0 else a
     return np.clip(np.rint(a), 0, 255).astype(np.uint8)
+
+
+def real_array(value: Any, name: str, func: str) -> np.ndarray:
+    """`value` as a float64 array; strings, objects and complex numbers are refused."""
+    a = np.asarray(value)
+    if a.dtype.kind not in "biuf":
+        raise CnnkitError(
+            f"The {name!r} parameter of {func} must be an array of real numbers. Got an array "
+            f"of dtype {a.dtype} instead."
+        )
+    return a.astype(np.float64, copy=False)
 
 
 def image_format(path: str | os.PathLike[str]) -> str:
@@ -133,7 +177,7 @@ def write_image(path: str | os.PathLike[str], array: Any, *, normalize: str = "c
     from PIL import Image
 
     fmt = image_format(path)
-    a = np.asarray(array)
+    a = real_array(array, "array", "write_image")
     if a.ndim == 3 and a.shape[2] == 1:
         a = a[:, :, 0]  # (H, W)
     if not (a.ndim == 2 or (a.ndim == 3 and a.shape[2] == 3)) or 0 in a.shape:

@@ -26,11 +26,33 @@ import numpy as np
 
 from cnnkit.core.checks import bad_parameter, check_int
 from cnnkit.core.errors import CnnkitError, ShapeError
+from cnnkit.imaging.images import real_array
+
+__all__ = [
+    "BOUNDARIES",
+    "CHAPTER_KERNELS",
+    "MAX_FILTER_WINDOW_VALUES",
+    "MAX_KERNEL_SIZE",
+    "KernelInfo",
+    "KernelResponse",
+    "chapter_test_pattern",
+    "filter_image",
+    "get_kernel",
+    "kernel_from_spec",
+    "kernel_responses",
+    "kernel_title",
+    "list_kernels",
+    "parse_kernel_spec",
+    "register_kernel",
+    "sums_to_zero",
+]
 
 KernelFactory = Callable[..., np.ndarray]
 
 BOUNDARIES = ("symmetric", "zeros", "reflect", "replicate", "circular")
 MAX_KERNEL_SIZE = 999
+# filter_image's bound on H * W * K_h * K_w (the im2col matrix of one channel: 2 GiB of float64)
+MAX_FILTER_WINDOW_VALUES = 2**28
 
 
 @dataclasses.dataclass(frozen=True)
@@ -247,9 +269,15 @@ def filter_image(image: Any, kernel: Any, *, boundary: str = "symmetric") -> np.
     """
     from cnnkit.ops import conv2d
 
-    img = np.asarray(image, dtype=np.float64)
-    k = np.asarray(kernel, dtype=np.float64)
-    if boundary not in BOUNDARIES:
+    img = real_array(image, "image", "filter_image")
+    k = real_array(kernel, "kernel", "filter_image")
+    for name, a in (("image", img), ("kernel", k)):
+        if not np.isfinite(a).all():
+            raise CnnkitError(
+                f"The {name!r} parameter of filter_image must hold finite numbers. Got "
+                f"{int(np.count_nonzero(~np.isfinite(a)))} NaN or infinite value(s) instead."
+            )
+    if not isinstance(boundary, str) or boundary not in BOUNDARIES:
         raise CnnkitError(
             f"The 'boundary' parameter of filter_image must be one of "
             f"{', '.join(map(repr, BOUNDARIES))}. Got {boundary!r} instead."
@@ -266,11 +294,21 @@ def filter_image(image: Any, kernel: Any, *, boundary: str = "symmetric") -> np.
             f"Kernel {k.shape[0]}x{k.shape[1]} is larger than the image {h}x{w}: "
             f"a same-size response would be made mostly of padding."
         )
+    window_values = h * w * k.shape[0] * k.shape[1]  # what im2col holds for one channel
+    if window_values > MAX_FILTER_WINDOW_VALUES:
+        raise ShapeError(
+            f"Kernel {k.shape[0]}x{k.shape[1]} on an image of {h}x{w} needs {window_values:,} "
+            f"window values per channel, more than the {MAX_FILTER_WINDOW_VALUES:,} "
+            "filter_image allows (2 GiB); use a smaller kernel or image."
+        )
     planes = img[None] if img.ndim == 2 else img.transpose(2, 0, 1)  # (C, H, W)
-    out = conv2d(
-        planes[:, None], k[None, None], padding="same", padding_mode=boundary
-    )  # (C, 1, H, W)
-    return out[0, 0] if img.ndim == 2 else out[:, 0].transpose(1, 2, 0)  # (H, W) or (H, W, C)
+    out = np.stack(  # one channel at a time: the im2col matrix of one plane at most
+        [
+            conv2d(plane[None, None], k[None, None], padding="same", padding_mode=boundary)[0, 0]
+            for plane in planes
+        ]
+    )  # (C, H, W)
+    return out[0] if img.ndim == 2 else out.transpose(1, 2, 0)  # (H, W) or (H, W, C)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -295,6 +333,8 @@ def kernel_responses(
     image: Any, specs: list[str], *, boundary: str = "symmetric"
 ) -> list[KernelResponse]:
     """Filter one image with each kernel spec (the data of the chapter's comparison figure)."""
+    if isinstance(specs, str) or not isinstance(specs, list | tuple) or not specs:
+        raise bad_parameter("kernel_responses", "specs", "a non-empty list of kernel specs", specs)
     kernels = [kernel_from_spec(spec) for spec in specs]  # all specs checked before any work
     return [
         KernelResponse(spec, kernel_title(spec), k, filter_image(image, k, boundary=boundary))

@@ -6,7 +6,10 @@ import argparse
 import dataclasses
 import json
 import sys
+from pathlib import Path
 from typing import Any
+
+from cnnkit.core.errors import CnnkitError
 
 
 def add_json_flag(parser: argparse.ArgumentParser) -> None:
@@ -42,3 +45,13 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
     return value
+
+
+def refuse_overwriting_input(image: str | None, output: str) -> None:
+    """The output must not be the input image itself (or a link to it): that would replace it."""
+    if image is not None and Path(output).exists() and Path(image).exists():
+        if Path(output).samefile(image):
+            raise CnnkitError(
+                f"The '-o/--output' option must not be the input image. Got {output!r}, which "
+                f"is {image!r}; write the result to another file."
+            )

@@ -23,6 +23,11 @@ from cnnkit.cli.commands._common import add_json_flag, print_json
 from cnnkit.core.errors import CnnkitError
 
 _INT = re.compile(r"[+-]?\d+")
+MAX_DIGITS = 100
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= 60 else f"{text[:35]}...({len(text):,} characters)"
 
 
 def parse_dims(text: str, name: str, *, max_parts: int = 2, sep: str = "x") -> Any:
@@ -35,7 +40,12 @@ def parse_dims(text: str, name: str, *, max_parts: int = 2, sep: str = "x") -> A
         form = {1: "an integer", 2: f"an integer or a pair N{sep}M", 3: f"H{sep}W{sep}C"}.get(
             max_parts, f"integers separated by {sep!r}"
         )
-        raise CnnkitError(f"The {name!r} parameter must be {form}. Got {text!r} instead.")
+        raise CnnkitError(f"The {name!r} parameter must be {form}. Got {_short(text)!r} instead.")
+    if any(len(p) > MAX_DIGITS for p in parts):  # Python refuses to read > 4,300 digits anyway
+        raise CnnkitError(
+            f"The {name!r} parameter must have integers of at most {MAX_DIGITS} digits. "
+            f"Got {_short(text)!r} instead."
+        )
     values = tuple(int(p) for p in parts)
     return values[0] if len(values) == 1 else values
 

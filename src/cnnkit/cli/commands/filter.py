@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from cnnkit.cli.commands._common import add_json_flag, print_json
+from cnnkit.cli.commands._common import add_json_flag, print_json, refuse_overwriting_input
 from cnnkit.core.errors import CnnkitError
 
 KERNEL_SYNTAX = """\
@@ -125,15 +125,6 @@ def run_filter(args: argparse.Namespace) -> None:
     if display == "auto":
         display = "abs" if sums_to_zero(kernel) else "clip"
     print(write_image(args.output, response, normalize=display))
-
-
-def refuse_overwriting_input(image: str | None, output: str) -> None:
-    """The output must not be the input image itself (or a link to it): that would replace it."""
-    if image is not None and Path(output).exists() and Path(output).samefile(image):
-        raise CnnkitError(
-            f"The '-o/--output' option must not be the input image. Got {output!r}, which is "
-            f"{image!r}; write the result to another file."
-        )
 
 
 def parse_kernel_list(text: str) -> list[str]:

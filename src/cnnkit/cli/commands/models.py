@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from cnnkit.cli.commands._common import add_json_flag, print_json
+from cnnkit.core.errors import CnnkitError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -30,11 +31,13 @@ def models_cli(args: argparse.Namespace) -> None:
     from cnnkit.models.registry import list_models, model_info
 
     infos = [model_info(name) for name in list_models(args.pattern)]
+    if not infos:  # an unknown name, or a pattern that finds nothing: say what there is
+        raise CnnkitError(
+            f"The 'PATTERN' argument matches no model. Got {args.pattern!r}; known models: "
+            f"{', '.join(list_models())}."
+        )
     if args.json:
         print_json(infos)
-        return
-    if not infos:
-        print(f"no model matches {args.pattern!r}")
         return
     width = max(len(info.name) for info in infos)
     print(f"{'model':<{width}}  {'input (C, H, W)':<16} {'params':>10}  description")
