@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
-from cnnkit.cli.commands._common import add_json_flag, positive_int, print_json
+from cnnkit.cli.commands._common import (
+    add_json_flag,
+    positive_int,
+    print_json,
+    refuse_overwriting_input,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -34,7 +40,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "centre of mass at the centre of 28x28) and the most probable classes are printed.",
         formatter_class=HelpFormatter,
     )
-    predict.add_argument("checkpoint", metavar="CKPT", help="a checkpoint.pt written by training")
+    predict.add_argument(
+        "checkpoint",
+        metavar="CKPT",
+        help="a checkpoint.pt written by training, or a model.onnx from `cnnkit export` "
+        "(run with onnxruntime, without torch)",
+    )
     predict.add_argument("images", metavar="IMAGE", nargs="*", help="image files")
     predict.add_argument(
         "--examples",
@@ -90,7 +101,6 @@ def evaluate_cli(args: argparse.Namespace) -> None:
 
 
 def predict_cli(args: argparse.Namespace) -> int | None:
-    from cnnkit.analysis.predict import predict
     from cnnkit.imaging.digits import example_digits, example_label
 
     paths = list(args.images)
@@ -98,7 +108,14 @@ def predict_cli(args: argparse.Namespace) -> int | None:
         paths += [str(p) for p in example_digits()]
     if not paths:
         args.parser.error("give at least one IMAGE, or --examples")
-    results = predict(args.checkpoint, paths, top=args.top)
+    if str(args.checkpoint).lower().endswith(".onnx"):  # onnxruntime only, torch never loaded
+        from cnnkit.analysis.onnx_predict import predict_onnx
+
+        results: list[Any] = predict_onnx(args.checkpoint, paths, top=args.top)
+    else:
+        from cnnkit.analysis.predict import predict
+
+        results = predict(args.checkpoint, paths, top=args.top)
     if args.json:
         print_json(results)
         return None
@@ -114,4 +131,5 @@ def predict_cli(args: argparse.Namespace) -> int | None:
 def visualize_cli(args: argparse.Namespace) -> None:
     from cnnkit.render.feature_maps import visualize
 
+    refuse_overwriting_input(args.image, args.output)
     print(visualize(args.checkpoint, args.image, args.output))
