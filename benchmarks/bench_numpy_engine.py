@@ -7,7 +7,7 @@ Both libraries run in one process with the same number of threads: torch through
 OPENBLAS/OMP/MKL_NUM_THREADS set before NumPy is imported. Layer timings are medians of
 `--repeats` runs on the SimpleCNN shapes with batch 64; the training figure is `--steps`
 optimizer steps (default: one MNIST epoch, 938 steps of 64) of `NumpyEngine` against
-`cnnkit.training.loop.TorchEngine`, on the same random data (timing does not depend on the values).
+`cnnkit.training.engines.TorchEngine`, on the same random data (timing does not depend on the values).
 NumPy and torch take turns (run by run, 50 steps by 50 steps), so that a change in the
 machine's load touches both alike.
 Ratios are NumPy time / torch time (targets: conv ≤ 1.5, epoch ≤ 2).
@@ -48,7 +48,7 @@ import torch  # noqa: E402
 
 from cnnkit.models.numpy_models import SimpleCNN  # noqa: E402
 from cnnkit.models.registry import create_model  # noqa: E402
-from cnnkit.nn.layers import Module  # noqa: E402
+from cnnkit.nn.module import Module  # noqa: E402
 from cnnkit.training.numpy_engine import NumpyEngine  # noqa: E402
 
 
@@ -130,7 +130,7 @@ def layer_rows(batch: int, repeats: int) -> list[Row]:
 def training_rows(steps: int, batch: int, chunk: int = 50) -> list[Row]:
     """`steps` optimizer steps of each engine over the same shuffled random data, timed in
     alternating chunks of `chunk` steps."""
-    from cnnkit.training.loop import TorchEngine
+    from cnnkit.training.engines import TorchEngine
 
     n = min(steps * batch, 60_000)
     rng = np.random.default_rng(0)
@@ -176,7 +176,7 @@ def main() -> int:
     rows = layer_rows(ARGS.batch_size, ARGS.repeats)
     print(format_rows(rows))
     if not ARGS.skip_training:
-        print("\ntraining (NumpyEngine vs cnnkit.training.loop.TorchEngine, Adam, same data)")
+        print("\ntraining (NumpyEngine vs cnnkit.training.engines.TorchEngine, Adam, same data)")
         train = training_rows(ARGS.steps, ARGS.batch_size)
         print(format_rows(train))
         rows += train

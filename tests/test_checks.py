@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from cnnkit import nn as nn_layers
 from cnnkit.calc.arithmetic import (
     conv2d_params,
     conv_output_size,
@@ -26,7 +27,6 @@ from cnnkit.core.checks import (
 )
 from cnnkit.core.errors import CnnkitError
 from cnnkit.imaging.kernels import get_kernel
-from cnnkit.nn import layers as nn_layers
 from cnnkit.ops import conv2d, max_pool2d
 
 INTS = [3, np.int64(3), np.int32(3), np.uint8(3)]

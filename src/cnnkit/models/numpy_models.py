@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnnkit.nn.layers import Conv2d, Dropout, DType, Flatten, Linear, MaxPool2d, Module, ReLU
+from cnnkit.nn.layers import Conv2d, Dropout, Flatten, Linear, ReLU
+from cnnkit.nn.module import DType, Module
+from cnnkit.nn.pooling import MaxPool2d
 
 __all__ = ["SimpleCNN"]
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from cnnkit.core.errors import CnnkitError
 
 if TYPE_CHECKING:
-    from cnnkit.nn.layers import Module
+    from cnnkit.nn.module import Module
 
 __all__ = [
     "ENGINES",
@@ -91,7 +91,7 @@ def list_models(pattern: str = "*", *, engine: str = "torch") -> list[str]:
 def create_model(name: str, *, engine: str = "torch", **kwargs: Any) -> Any:
     """Build a registered model; `kwargs` go to its factory (e.g. conv-block's channels).
 
-    Returns an `nn.Module` for engine "torch", a `cnnkit.nn.layers.Module` for "numpy".
+    Returns an `nn.Module` for engine "torch", a `cnnkit.nn.module.Module` for "numpy".
     """
     entry = _entry(name, engine)
     try:

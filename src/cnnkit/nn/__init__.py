@@ -6,21 +6,18 @@
 from cnnkit.nn.layers import (
     ELU,
     GELU,
-    AvgPool2d,
     Conv2d,
     Dropout,
     Flatten,
     LeakyReLU,
     Linear,
-    MaxPool2d,
-    Module,
-    Parameter,
     ReLU,
-    Sequential,
     Sigmoid,
     Tanh,
 )
+from cnnkit.nn.module import Module, Parameter, Sequential
 from cnnkit.nn.optim import SGD, Adam, Optimizer
+from cnnkit.nn.pooling import AvgPool2d, MaxPool2d
 
 __all__ = [
     "ELU",

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from cnnkit.core.errors import CnnkitError
-from cnnkit.nn.layers import Parameter
+from cnnkit.nn.module import Parameter
 
 
 def _non_negative(value: Any, what: str) -> float:
