@@ -6,7 +6,7 @@ The baseline is the chapter's code as written: its SimpleCNN (`cnnkit.models.cha
 plain `nn.Conv2d` layers, the forward as printed), `optim.Adam(lr=0.001)`,
 `nn.CrossEntropyLoss`, its `train_epoch` and `evaluate`, with the data already in memory as
 tensors: batches are sliced with the same permutation, no DataLoader. cnnkit's side is
-`cnnkit.training.loop.TorchEngine` driven the way `cnnkit.training.loop.train` drives it
+`cnnkit.training.engines.TorchEngine` driven the way `cnnkit.training.loop.train` drives it
 (`engine.train_batch` per batch, `cnnkit.training.loop.evaluate` on the test set).
 
 Both run in this one process, on the same threads, from the same initial weights. Their
@@ -44,7 +44,10 @@ def main() -> None:
     import torch.optim as optim
 
     from cnnkit.models.chapter import ChapterSimpleCNN  # the chapter's class, forward as printed
-    from cnnkit.training.loop import TEST_BATCH_SIZE, TorchEngine, evaluate, load_train_data
+    from cnnkit.training.config import TEST_BATCH_SIZE
+    from cnnkit.training.dataset import load_train_data
+    from cnnkit.training.engines import TorchEngine
+    from cnnkit.training.loop import evaluate
 
     if args.threads is not None:
         torch.set_num_threads(args.threads)

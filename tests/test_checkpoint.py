@@ -145,3 +145,106 @@ def test_weights_that_do_not_fit_the_model(tmp_path):
     path = _save(tmp_path / "c.pt", create_model("custom-cnn"))  # labelled simple-cnn
     with pytest.raises(CnnkitError, match="do not fit model 'simple-cnn'"):
         load_checkpoint(path)
+
+
+def _stored_entry_offset(path, suffix):
+    """Where the bytes of the zip entry ending in `suffix` start in the file (torch stores
+    its tensors uncompressed), and the entry's size."""
+    import struct
+    import zipfile
+
+    with zipfile.ZipFile(path) as z:
+        info = max((i for i in z.infolist() if i.filename.endswith(suffix)),
+                   key=lambda i: i.file_size)  # fmt: skip
+    data = path.read_bytes()
+    name_len, extra_len = struct.unpack(
+        "<HH", data[info.header_offset + 26 : info.header_offset + 30]
+    )
+    return info.header_offset + 30 + name_len + extra_len, info.file_size
+
+
+def test_a_damaged_weight_byte_is_caught_by_the_digest(tmp_path):
+    path = _save(tmp_path / "c.pt", create_model("simple-cnn"))
+    start, size = _stored_entry_offset(path, "")  # the largest entry: fc1's weights
+    assert size > 1_000_000
+    data = bytearray(path.read_bytes())
+    data[start + size // 2] ^= 0x40  # one bit of one weight
+    damaged = tmp_path / "damaged.pt"
+    damaged.write_bytes(bytes(data))
+    raw = torch.load(damaged, weights_only=True)  # torch itself reads it without complaint
+    assert not torch.equal(raw["state_dict"]["fc1.weight"],
+                           read_checkpoint(path)["state_dict"]["fc1.weight"])  # fmt: skip
+    with pytest.raises(CnnkitError, match=r"damaged\.pt: damaged: the SHA-256 of its tensors"):
+        load_checkpoint(damaged)
+
+
+def test_the_digest_covers_every_tensor_and_its_shape():
+    from cnnkit.models.checkpoint import tensor_digest
+
+    a = {"w": torch.arange(6.0), "opt": {"m": [torch.zeros(2)]}}
+    assert tensor_digest(a) == tensor_digest(
+        {"w": torch.arange(6.0), "opt": {"m": [torch.zeros(2)]}}
+    )
+    changed = [
+        {"w": torch.arange(6.0).reshape(2, 3), "opt": {"m": [torch.zeros(2)]}},  # shape
+        {"w": torch.arange(6.0), "opt": {"m": [torch.tensor([0.0, 1e-30])]}},  # a nested value
+        {"w": torch.arange(6, dtype=torch.float64), "opt": {"m": [torch.zeros(2)]}},  # dtype
+        {"v": torch.arange(6.0), "opt": {"m": [torch.zeros(2)]}},  # a name
+    ]
+    assert len({tensor_digest(a), *map(tensor_digest, changed)}) == 5
+
+
+def test_non_finite_weights_are_refused_at_load(tmp_path):
+    model = create_model("simple-cnn")
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    state["conv2.weight"][0, 0, 0, 0] = float("nan")
+    state["fc2.bias"][3] = float("inf")
+    path = _save(tmp_path / "nan.pt", model, state_dict=state)  # its digest is right
+    with pytest.raises(CnnkitError, match=r"nan\.pt: refused: conv2\.weight holds 1 non-finite"):
+        load_checkpoint(path)
+
+
+@pytest.mark.parametrize(
+    "normalize",
+    [(0.1307, 0.0), (0.1307, -0.3), (float("nan"), 0.3), (0.1, float("inf")), ([0.1, 0.2], [0.3]),
+     "0.1307", (0.1,), ([], [])],
+)  # fmt: skip
+def test_an_impossible_normalisation_is_refused_at_load(tmp_path, normalize):
+    config = {"dataset": "mnist", "normalize": normalize}
+    path = _save(tmp_path / "n.pt", create_model("simple-cnn"), config=config)
+    with pytest.raises(CnnkitError, match=r"n\.pt: its config's normalize must be .*std > 0"):
+        load_checkpoint(path)
+
+
+def test_per_channel_normalisation_is_accepted(tmp_path):
+    config = {"normalize": ([0.49, 0.48, 0.45], [0.25, 0.24, 0.26])}
+    path = _save(tmp_path / "c.pt", create_model("simple-cnn"), config=config)
+    assert load_checkpoint(path).config["normalize"][1] == [0.25, 0.24, 0.26]
+
+
+def test_a_run_folder_is_accepted_wherever_a_checkpoint_is(tmp_path):
+    from cnnkit.models.checkpoint import resolve_checkpoint
+
+    torch.manual_seed(0)
+    model = create_model("simple-cnn")
+    run = tmp_path / "run"
+    _save(run / "checkpoint.pt", model)
+    for loaded in (load_checkpoint(run), resolve_checkpoint(run), resolve_checkpoint(str(run))):
+        assert loaded.path == run / "checkpoint.pt"
+        assert torch.equal(loaded.model.conv1.weight, model.conv1.weight)
+    assert read_checkpoint(run)["epoch"] == 2
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CnnkitError, match=r"empty: a folder without checkpoint\.pt"):
+        load_checkpoint(tmp_path / "empty")
+
+
+def test_version_1_files_without_a_digest_still_load(tmp_path):
+    """Written before digests (as the playground's bundled model may be)."""
+    path = _save(tmp_path / "c.pt", create_model("simple-cnn"))
+    raw = torch.load(path, weights_only=True)
+    del raw["digest"]
+    torch.save({**raw, "version": 1}, tmp_path / "v1.pt")
+    assert load_checkpoint(tmp_path / "v1.pt").epoch == 2
+    torch.save(raw, tmp_path / "v2.pt")  # version 2 must carry its digest
+    with pytest.raises(CnnkitError, match=r"v2\.pt: checkpoint lacks digest"):
+        load_checkpoint(tmp_path / "v2.pt")

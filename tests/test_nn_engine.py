@@ -238,7 +238,7 @@ def test_engine_refuses_unknown_models_and_foreign_states():
 
 @pytest.mark.parametrize("shape", [(2, 3, 28, 28), (2, 1, 32, 32), (2, 1, 8, 8), (2, 28, 28)])
 def test_engine_refuses_the_images_the_torch_engine_refuses(shape):
-    from cnnkit.training.loop import TorchEngine
+    from cnnkit.training.engines import TorchEngine
 
     x, y = np.zeros(shape, dtype=np.float32), np.array([0, 1])
     with pytest.raises((RuntimeError, ValueError)):

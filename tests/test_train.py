@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import sys
 
 import numpy as np
@@ -209,7 +210,12 @@ def test_model_and_dataset_shapes_must_agree(data_dir, tmp_path):
         ({"epochs": 0}, "'epochs' parameter of train must be a positive int. Got 0"),
         ({"batch_size": True}, "'batch_size' parameter .* Got True"),
         ({"lr": float("nan")}, "'lr' parameter .* positive number. Got nan"),
-        ({"seed": -1}, "'seed' parameter .* non-negative int. Got -1"),
+        ({"seed": -1}, r"'seed' parameter .* an int from 0 to 4294967295. Got -1"),
+        ({"seed": 2**32}, r"'seed' parameter .* an int from 0 to 4294967295. Got 4294967296"),
+        ({"threads": 10**4}, r"'threads' parameter .* an int from 1 to \d+. Got 10000"),
+        ({"threads": 0}, r"'threads' parameter .* an int from 1 to \d+. Got 0"),
+        ({"report": "no"}, r"'report' parameter .* a bool \(True or False\). Got 'no'"),
+        ({"run_name": "a/b"}, r"'run_name' parameter .* a plain folder name. Got 'a/b'"),
         ({"engine": "jax"}, "'engine' parameter .* one of torch, numpy. Got 'jax'"),
         ({"model": "vgg"}, "'model' parameter .* Got 'vgg'"),
         ({"dataset": "imagenet"}, "'dataset' parameter .* Got 'imagenet'"),
@@ -318,3 +324,242 @@ def test_threads_limit_torch_and_blas_during_the_run_only(data_dir, tmp_path):
     )
     assert seen == [(1, [1] * len(before[1]))]
     assert counts() == before
+
+
+# --------------------------------------------------------------------------- one recipe
+
+
+def test_train_takes_every_setting_of_train_config_and_leaves_them_unset():
+    """train()'s settings are TrainConfig's fields, each defaulting to None ("not given"):
+    the only copy of the recipe's defaults is TrainConfig."""
+    import dataclasses
+    import inspect
+
+    from cnnkit.training.config import TrainConfig
+
+    parameters = inspect.signature(train).parameters
+    for f in dataclasses.fields(TrainConfig):
+        assert parameters[f.name].default is None, f.name
+        assert parameters[f.name].kind is inspect.Parameter.KEYWORD_ONLY
+
+
+def test_cli_help_and_demo_banner_show_train_config_defaults(cli):
+    from cnnkit.training.config import TrainConfig
+
+    recipe = TrainConfig()
+    help_text = " ".join(cli("train", "--help").stdout.split())
+    for option, value in (("--epochs", recipe.epochs), ("--batch-size", recipe.batch_size),
+                          ("--lr", f"{recipe.lr:g}"), ("--seed", recipe.seed)):  # fmt: skip
+        assert option in help_text and f"(default: {value};" in help_text, option
+    demo = " ".join(cli("demo", "--help").stdout.split())
+    assert f"Adam lr {recipe.lr:g}, batch {recipe.batch_size}, {recipe.epochs} epochs" in demo
+
+
+# --------------------------------------------------------------------------- resume refuses
+
+
+@pytest.fixture(scope="module")
+def lr_run(data_dir, tmp_path_factory):
+    """One epoch trained with settings other than the recipe's (lr 0.01, batch 32, 1 thread),
+    report asked for (the API records it; it does not render)."""
+    out = tmp_path_factory.mktemp("resume") / "runs"
+    train(data_dir=data_dir, out_dir=out, run_name="r", epochs=1, lr=0.01, batch_size=32,
+          threads=1, limit=128, test_limit=200, report=True, progress=False)  # fmt: skip
+    return out / "r"
+
+
+@needs_mnist
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (["--lr", "0.001"], "with lr=0.001: the run used 0.01"),  # the recipe's default
+        (["--batch-size", "64"], "with batch_size=64: the run used 32"),  # the default
+        (["--threads", "2"], "with threads=2: the run used 1"),
+        (["--seed", "0", "--lr", "0.02"], "with lr=0.02: the run used 0.01"),
+        (["--no-report"], "with report=False: the run used True"),
+        (["--limit", "64"], "with limit=64: the run used 128"),
+        (["--engine", "numpy"], "with engine='numpy': the run used 'torch'"),
+        (["--name", "other"], "with run_name='other': the run is "),
+        (["--out", "elsewhere"], "with out_dir='elsewhere': the run is "),
+        (["--epochs", "1"], "has already completed 1 epoch(s)"),
+    ],
+)
+def test_resume_refuses_any_explicit_setting_that_contradicts_the_run(
+    cli, lr_run, data_dir, options, message
+):
+    before = {p.name: p.stat().st_mtime_ns for p in lr_run.iterdir()}
+    r = cli("train", "--resume", str(lr_run), "--data-dir", str(data_dir), *options)
+    assert r.returncode == 2, r.stdout + r.stderr
+    (line,) = r.stderr.strip().splitlines()  # one line, no traceback
+    assert line.startswith(f"cnnkit train: error: cannot resume {lr_run}") or (
+        "already completed" in message and line.startswith("cnnkit train: error: ")
+    )
+    assert message in line
+    assert {p.name: p.stat().st_mtime_ns for p in lr_run.iterdir()} == before  # untouched
+
+
+@needs_mnist
+def test_resume_accepts_settings_equal_to_the_runs_and_an_explicit_epochs_target(
+    lr_run, data_dir, tmp_path
+):
+    import shutil
+
+    run = tmp_path / "runs" / "r"
+    shutil.copytree(lr_run, run)
+    resumed = quick(data_dir, tmp_path, resume=run, limit=128, test_limit=200, lr=0.01,
+                    batch_size=32, threads=1, seed=0, epochs=3, out_dir=tmp_path / "runs",
+                    run_name="r", report=True)  # fmt: skip
+    assert [row["epoch"] for row in resumed.history] == [1, 2, 3]  # epochs=3 not ignored
+    assert json.loads((run / "config.json").read_text())["epochs"] == 3
+
+
+@needs_mnist
+def test_resume_keeps_no_report_and_says_where_it_starts(cli, data_dir, tmp_path):
+    common = ("--data-dir", str(data_dir), "--no-progress", "--limit", "128", "--test-limit",
+              "200")  # fmt: skip
+    first = cli("train", *common, "--epochs", "1", "--name", "n", "--no-report")
+    assert first.returncode == 0, first.stderr
+    run = tmp_path / "runs" / "n"
+    r = cli("train", "--resume", str(run), "--epochs", "2", *common)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == f"resuming {run} from epoch 1 (its last completed), up to epoch 2"
+    assert lines[1].startswith("epoch 2/2  train loss ")
+    assert not (run / "report.html").exists() and "report:" not in r.stdout
+
+
+# --------------------------------------------------------------------------- failures
+
+
+def _straight_checkpoint(data_dir, tmp_path, name, **kwargs):
+    return read_checkpoint(quick(data_dir, tmp_path, run_name=name, **kwargs).checkpoint)
+
+
+@needs_mnist
+def test_a_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(
+    data_dir, tmp_path, monkeypatch
+):
+    from cnnkit.training.engines import TorchEngine
+    from cnnkit.training.loop import TrainingDiverged
+
+    small = dict(limit=192, test_limit=300)  # 3 batches of 64 per epoch
+    good = _straight_checkpoint(data_dir, tmp_path, "good", epochs=1, **small)
+    real_step, calls = TorchEngine.train_batch, []
+
+    def step_then_nan(self, x, y):  # the 2nd batch of epoch 2 returns a NaN loss
+        calls.append(1)
+        loss, correct = real_step(self, x, y)
+        return (float("nan") if len(calls) == 5 else loss), correct
+
+    monkeypatch.setattr(TorchEngine, "train_batch", step_then_nan)
+    with pytest.raises(TrainingDiverged, match="loss became nan at batch 2 of 3 in epoch 2"):
+        quick(data_dir, tmp_path, run_name="d", epochs=3, **small)
+    run = tmp_path / "runs" / "d"
+    kept = read_checkpoint(run / "checkpoint.pt")
+    assert kept["epoch"] == 1
+    for key, value in good["state_dict"].items():  # the epoch-1 weights, bit for bit
+        assert torch.equal(kept["state_dict"][key], value), key
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [row["epoch"] for row in rows] == [1, 2]
+    assert "diverged" not in rows[0] and rows[0]["test_acc"] == good["history"][0]["test_acc"]
+    assert rows[1]["diverged"].startswith("the training loss became nan at batch 2")
+    assert rows[1]["test_acc"] is None
+    with pytest.raises(CnnkitError, match="it diverged .* would diverge again"):
+        quick(data_dir, tmp_path, resume=run)
+
+
+@needs_mnist
+def test_cli_lr_1e10_diverges_exits_1_and_is_marked(cli, data_dir, tmp_path):
+    r = cli("train", "--lr", "1e10", "--limit", "640", "--test-limit", "200", "--name", "x",
+            "--data-dir", str(data_dir), "--no-progress", "--epochs", "2")  # fmt: skip
+    assert r.returncode == 1
+    (line,) = r.stderr.strip().splitlines()
+    assert line.startswith("cnnkit train: error: training diverged: the ")
+    assert "(lr 1e+10)" in line and "Traceback" not in r.stderr
+    run = tmp_path / "runs" / "x"
+    last = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
+    assert last["diverged"] and last["train_loss"] is None
+    if not (run / "checkpoint.pt").exists():  # diverged in epoch 1: nothing good to keep
+        assert "no epoch completed" in line and not (run / "report.html").exists()
+    else:  # what was kept loads: its weights are finite (read_checkpoint checks them)
+        assert read_checkpoint(run)["epoch"] >= 1
+
+
+@needs_mnist
+def test_a_run_stopped_in_its_first_epoch_restarts_cleanly(data_dir, tmp_path):
+    """killed before its first checkpoint: config.json and a partial write are left. Resume
+    restarts it (the same result as a straight run) and removes the partial file; a new run
+    under its name may also take the folder over."""
+    small = dict(limit=192, test_limit=300)
+    straight = quick(data_dir, tmp_path, run_name="straight", epochs=1, **small)
+    killed = quick(data_dir, tmp_path, run_name="killed", epochs=1, **small).run_dir
+    for name in ("checkpoint.pt", "metrics.jsonl", "metrics.csv"):
+        (killed / name).unlink()
+    partial = killed / ".checkpoint.pt.k3x9.part.pt"
+    partial.write_bytes(b"PK\x03\x04 half a checkpoint")
+    starts = []
+    unset = dict(limit=None, test_limit=None)  # quick()'s own limits: leave the run's
+    resumed = quick(data_dir, tmp_path, resume=killed, on_start=starts.append, **unset)
+    assert [(p.resumed, p.start_epoch) for p in starts] == [(True, 0)]
+    assert metrics_only(resumed.history) == metrics_only(straight.history)
+    assert not partial.exists()
+    (killed / "checkpoint.pt").unlink()  # stopped again before its first checkpoint
+    again = quick(data_dir, tmp_path, run_name="killed", epochs=1, **small)
+    assert metrics_only(again.history) == metrics_only(straight.history)
+
+
+@needs_mnist
+def test_resume_removes_partial_checkpoint_writes(data_dir, tmp_path):
+    run = quick(data_dir, tmp_path, run_name="p", epochs=1, limit=64).run_dir
+    stale = [run / ".checkpoint.pt.ab12.part.pt", run / ".metrics.jsonl.cd34.part.jsonl"]
+    for path in stale:
+        path.write_bytes(b"x" * 1000)
+    mine = run / ".notes.part.pt"  # not one of the run's files: left alone
+    mine.write_bytes(b"mine")
+    quick(data_dir, tmp_path, resume=run, epochs=2, limit=None, test_limit=None)
+    assert not any(p.exists() for p in stale) and mine.exists()
+
+
+@pytest.mark.parametrize(
+    "make_out, message",
+    [
+        (lambda tmp: tmp / "notes.txt", "notes.txt is a file, not a folder"),
+        (lambda tmp: tmp / "notes.txt" / "deeper", "notes.txt is a file, not a folder"),
+    ],
+)
+def test_cli_out_that_is_a_file_is_one_line(cli, tmp_path, make_out, message):
+    (tmp_path / "notes.txt").write_text("keep me")
+    r = cli("train", "--out", str(make_out(tmp_path)), "--data-dir", str(tmp_path / "d"))
+    assert r.returncode == 2
+    (line,) = r.stderr.strip().splitlines()
+    assert line.startswith("cnnkit train: error: cannot write the run folder") and message in line
+    assert (tmp_path / "notes.txt").read_text() == "keep me"
+    assert not (tmp_path / "d").exists()  # refused before looking for data
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write into a read-only folder")
+def test_cli_out_that_is_read_only_is_one_line(cli, tmp_path):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    try:
+        r = cli("train", "--out", str(ro), "--data-dir", str(tmp_path / "d"))
+    finally:
+        ro.chmod(0o755)
+    assert r.returncode == 2
+    (line,) = r.stderr.strip().splitlines()
+    assert "is not writable" in line and not list(ro.iterdir())
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--seed", str(2**32)], "'seed' parameter of train must be an int from 0 to 4294967295"),
+        (["--threads", "100000"], "'threads' parameter of train must be an int from 1 to"),
+    ],
+)
+def test_cli_unbounded_values_are_refused_with_the_bound(cli, tmp_path, args, message):
+    r = cli("train", *args, "--data-dir", str(tmp_path / "d"))
+    assert r.returncode == 2
+    (line,) = r.stderr.strip().splitlines()
+    assert message in line and not (tmp_path / "d").exists() and not (tmp_path / "runs").exists()

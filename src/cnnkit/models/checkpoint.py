@@ -2,8 +2,8 @@
 
 A checkpoint is a `torch.save`d dict:
 
-    format, version        "cnnkit-checkpoint", 1
-    model_name, model_args  rebuild with `cnnkit.models.zoo.create_model(model_name, **model_args)`
+    format, version        "cnnkit-checkpoint", 2 (version 1: the same without a digest)
+    model_name, model_args  rebuild with `cnnkit.models.registry.create_model(name, **args)`
     state_dict              the model's parameters (torch tensors, torch's names)
     config                  the run's resolved config (dataset, normalize, classes, seed, ...)
     optimizer_state         the engine's state: optimizer, and anything else it needs to resume
@@ -11,14 +11,21 @@ A checkpoint is a `torch.save`d dict:
     rng_state               torch, numpy, python and the batch-shuffling generator
     history                 one metrics row per completed epoch
     initial_conv1_weight    conv1's weights at initialisation (for the report), or None
+    digest                  SHA-256 over every tensor in the file (path, dtype, shape, bytes)
 
 Files are written atomically and read with `torch.load(weights_only=True)`, which refuses
 arbitrary pickled objects. NumPy arrays (the NumPy engine's state) are stored as tensors
 tagged {"__ndarray__": tensor} and come back as NumPy arrays of the same dtype.
+
+Reading checks, each refusal one `CnnkitError` naming the file: the digest (damaged bytes), the
+weights are finite, and the config's normalisation can be applied (std > 0, finite). Wherever a
+checkpoint is taken, a run folder is too: it means its `checkpoint.pt` (`checkpoint_file`).
 """
 
 from __future__ import annotations
 
+import hashlib
+import math
 import os
 import pickle
 import zipfile
@@ -34,8 +41,23 @@ from cnnkit.core.errors import CnnkitError
 from cnnkit.core.files import atomic_path
 
 FORMAT = "cnnkit-checkpoint"
-VERSION = 1
+VERSION = 2  # 2 added the digest; files of version 1 (no digest) are still read
+READABLE_VERSIONS = (1, 2)
+CHECKPOINT_NAME = "checkpoint.pt"  # a run folder's checkpoint
 _NDARRAY = "__ndarray__"
+
+__all__ = [
+    "CHECKPOINT_NAME",
+    "FORMAT",
+    "VERSION",
+    "LoadedCheckpoint",
+    "checkpoint_file",
+    "load_checkpoint",
+    "read_checkpoint",
+    "resolve_checkpoint",
+    "save_checkpoint",
+    "tensor_digest",
+]
 
 
 def _encode(obj: Any) -> Any:
@@ -59,6 +81,40 @@ def _decode(obj: Any) -> Any:
     if isinstance(obj, list | tuple):
         return type(obj)(_decode(v) for v in obj)
     return obj
+
+
+def tensor_digest(obj: Any) -> str:
+    """SHA-256 over every tensor in `obj` (nested dicts, lists, tuples), in order, each with
+    its path, dtype and shape: a changed weight, byte or shape changes it."""
+    sha = hashlib.sha256()
+
+    def walk(value: Any, where: str) -> None:
+        if isinstance(value, torch.Tensor):
+            t = value.detach().cpu().contiguous()
+            sha.update(f"{where}|{t.dtype}|{tuple(t.shape)}|".encode())
+            sha.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                walk(v, f"{where}/{k!r}")
+        elif isinstance(value, list | tuple):
+            for i, v in enumerate(value):
+                walk(v, f"{where}/{i}")
+
+    walk(obj, "")
+    return sha.hexdigest()
+
+
+def checkpoint_file(path: str | os.PathLike[str]) -> Path:
+    """A checkpoint file, or a run folder -> its checkpoint.pt (refused if it has none)."""
+    path = Path(path)
+    if path.is_dir():
+        if not (path / CHECKPOINT_NAME).is_file():
+            raise CnnkitError(
+                f"{path}: a folder without {CHECKPOINT_NAME} (a run that completed no epoch, "
+                "or not a run folder)"
+            )
+        return path / CHECKPOINT_NAME
+    return path
 
 
 def save_checkpoint(
@@ -88,9 +144,11 @@ def save_checkpoint(
         "history": history,
         "initial_conv1_weight": initial_conv1_weight,
     }
+    encoded = _encode(payload)
+    encoded["digest"] = tensor_digest(encoded)
     target = Path(path)
     with atomic_path(target) as tmp:
-        torch.save(_encode(payload), tmp)
+        torch.save(encoded, tmp)
     return target
 
 
@@ -107,8 +165,10 @@ class LoadedCheckpoint:
 
 
 def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """The checkpoint's dict, validated; CnnkitError naming the file if it is not one."""
-    path = Path(path)
+    """The checkpoint's dict, validated; CnnkitError naming the file if it is not one, is
+    damaged (digest), holds non-finite weights or a normalisation that cannot be applied.
+    `path` may be a run folder (its checkpoint.pt)."""
+    path = checkpoint_file(path)
     if not path.is_file():
         raise CnnkitError(f"{path}: no such checkpoint file")
     if not zipfile.is_zipfile(path):  # torch.save writes a zip archive
@@ -128,19 +188,71 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
         ) from e
     if not isinstance(raw, dict) or raw.get("format") != FORMAT:
         raise CnnkitError(f"{path}: not a cnnkit checkpoint (no '{FORMAT}' format marker)")
-    if raw.get("version") != VERSION:
+    if raw.get("version") not in READABLE_VERSIONS:
         raise CnnkitError(
-            f"{path}: checkpoint version {raw.get('version')!r}; this cnnkit reads {VERSION}"
+            f"{path}: checkpoint version {raw.get('version')!r}; this cnnkit reads "
+            f"{', '.join(map(str, READABLE_VERSIONS))}"
         )
     missing = [k for k in ("model_name", "model_args", "state_dict", "config") if k not in raw]
+    if raw["version"] >= 2 and "digest" not in raw:
+        missing.append("digest")
     if missing:
         raise CnnkitError(f"{path}: checkpoint lacks {', '.join(missing)}")
+    _check_contents(path, raw)
     return _decode(raw)
 
 
+def _check_contents(path: Path, raw: dict[str, Any]) -> None:
+    if "digest" in raw:
+        stored = raw["digest"]
+        actual = tensor_digest({k: v for k, v in raw.items() if k != "digest"})
+        if stored != actual:
+            raise CnnkitError(
+                f"{path}: damaged: the SHA-256 of its tensors is {actual[:16]}..., the file "
+                f"records {str(stored)[:16]}... (changed or corrupted since it was written)"
+            )
+    state = raw["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CnnkitError(f"{path}: its state_dict is not a dict of tensors")
+    for name, tensor in state.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            bad = int((~torch.isfinite(tensor)).sum())
+            raise CnnkitError(
+                f"{path}: refused: {name} holds {bad} non-finite value(s) (NaN or inf): the "
+                "weights of a diverged run"
+            )
+    config = raw["config"]
+    if not isinstance(config, dict):
+        raise CnnkitError(f"{path}: its config is not a dict")
+    if "normalize" in config:
+        _check_normalize(path, config["normalize"])
+
+
+def _check_normalize(path: Path, normalize: Any) -> None:
+    """(mean, std): scalars or per-channel sequences of one length; finite, std > 0."""
+
+    def numbers(v: Any) -> list[Any]:
+        return list(v) if isinstance(v, list | tuple) else [v]
+
+    ok = isinstance(normalize, list | tuple) and len(normalize) == 2
+    if ok:
+        mean, std = numbers(normalize[0]), numbers(normalize[1])
+        ok = len(mean) == len(std) > 0 and all(
+            isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
+            for x in mean + std
+        )
+        ok = ok and all(s > 0 for s in std)
+    if not ok:
+        raise CnnkitError(
+            f"{path}: its config's normalize must be (mean, std) with finite values and "
+            f"std > 0; got {normalize!r}"
+        )
+
+
 def load_checkpoint(path: str | os.PathLike[str]) -> LoadedCheckpoint:
-    """Read a checkpoint and rebuild its model (eval mode, weights loaded)."""
-    from cnnkit.models.zoo import create_model
+    """Read a checkpoint (a file, or a run folder) and rebuild its model (eval mode, weights
+    loaded)."""
+    from cnnkit.models.registry import create_model
 
     raw = read_checkpoint(path)
     model = create_model(raw["model_name"], **raw["model_args"])
@@ -157,14 +269,12 @@ def load_checkpoint(path: str | os.PathLike[str]) -> LoadedCheckpoint:
         epoch=int(raw.get("epoch", 0)),
         history=list(raw.get("history", [])),
         raw=raw,
-        path=Path(path),
+        path=checkpoint_file(path),
     )
 
 
 def resolve_checkpoint(checkpoint: str | os.PathLike[str] | LoadedCheckpoint) -> LoadedCheckpoint:
-    """A checkpoint path or an already loaded checkpoint -> LoadedCheckpoint."""
+    """A checkpoint path, a run folder or an already loaded checkpoint -> LoadedCheckpoint."""
     if isinstance(checkpoint, str | os.PathLike):
-        from cnnkit.models.checkpoint import load_checkpoint
-
         return load_checkpoint(checkpoint)
     return checkpoint

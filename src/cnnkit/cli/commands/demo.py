@@ -3,56 +3,68 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
-from cnnkit.cli.commands.train import add_train_arguments, format_epoch, prefer_passive_openmp
+from cnnkit.cli.commands.train import (
+    RECIPE,
+    add_train_arguments,
+    prefer_passive_openmp,
+    run_training,
+)
+from cnnkit.data.transforms import NORMALIZE
+
+__all__ = ["recipe_banner", "register"]
+
+
+def recipe_banner() -> str:
+    """The recipe in one sentence, from `TrainConfig`'s defaults."""
+    r = RECIPE
+    return (
+        f"Training the chapter's SimpleCNN on {r.dataset.upper()}: {r.epochs} epochs, Adam "
+        f"(lr {r.lr:g}), batch {r.batch_size}, inputs normalised with {NORMALIZE[r.dataset]}."
+    )
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     from cnnkit.cli.main import HelpFormatter
 
+    r = RECIPE
     parser = subparsers.add_parser(
         "demo",
         help="the main job: fetch MNIST, train the chapter's SimpleCNN, write the report",
         description="Fetch MNIST if needed, train the chapter's SimpleCNN with its recipe "
-        "(Adam lr 1e-3, batch 64, 3 epochs), then print the final test accuracy and the path "
-        "of the HTML report. The same as `cnnkit train` with its defaults.",
+        f"(Adam lr {r.lr:g}, batch {r.batch_size}, {r.epochs} epochs), then print the final "
+        "test accuracy and the path of the HTML report. The same as `cnnkit train` with its "
+        "defaults.",
         formatter_class=HelpFormatter,
     )
     add_train_arguments(parser)
     parser.set_defaults(func=demo_cli)
 
 
-def demo_cli(args: argparse.Namespace) -> None:
+def demo_cli(args: argparse.Namespace) -> int:
     prefer_passive_openmp()
     from cnnkit.data import data_dir, fetch
-    from cnnkit.training.loop import train
 
     # Said before the (possibly slow) fetch: mirrors are tried first, each with a timeout.
     print(f"MNIST: looking in {data_dir(args.data_dir) / 'mnist'}, fetching it if missing ...")
     got = fetch("mnist", data_dir=args.data_dir, progress=not args.no_progress)
     where = f"fetched from {got.source}" if got.source is not None else "already there"
     print(f"MNIST: {where}, SHA-256 of every file verified", flush=True)
-    print(
-        "Training the chapter's SimpleCNN on MNIST: 3 epochs, Adam (lr 0.001), batch 64, "
-        "inputs normalised with (0.1307, 0.3081).",
-        flush=True,
-    )
-
-    def on_epoch(row: dict[str, Any], epochs: int) -> None:
-        print(format_epoch(row, epochs), flush=True)
-
-    result = train(
+    print(recipe_banner(), flush=True)
+    result, report, code = run_training(
+        "demo",
         data_dir=args.data_dir,
         out_dir=args.out,
         threads=args.threads,
         progress=not args.no_progress,
-        on_epoch=on_epoch,
     )
+    if code != 0:
+        return code
     final = result.history[-1]
     print()
     print(f"final test accuracy: {final['test_acc']:.2%} (after {final['epoch']} epochs)")
     print(f"run folder:          {result.run_dir}")
-    if result.report is not None:
-        print(f"report:              {result.report}")
+    if report is not None:
+        print(f"report:              {report}")
     print("open the report in a browser; `cnnkit train --help` for more options")
+    return 0

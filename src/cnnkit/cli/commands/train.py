@@ -1,14 +1,33 @@
-"""`cnnkit train`: the training loop (`cnnkit.training.loop.train`) from the command line."""
+"""`cnnkit train`: the training loop (`cnnkit.training.loop.train`) from the command line.
+
+Options left out are None, so `train()` fills them from `TrainConfig` (a new run) or from the
+run itself (`--resume`), which refuses an explicit value that contradicts the run. The HTML
+report is written here (`write_report`), after training: the training layer sits below
+rendering.
+"""
 
 from __future__ import annotations
 
 import argparse
 import math
 import os
-from typing import Any
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from cnnkit.cli.commands._common import positive_int
 from cnnkit.data.registry import DATASETS
+from cnnkit.training.config import DEFAULT_OUT_DIR, SEED_LIMIT, TrainConfig
+
+if TYPE_CHECKING:
+    from cnnkit.training.loop import TrainResult
+    from cnnkit.training.runs import RunPlan
+
+__all__ = ["add_train_arguments", "format_epoch", "register", "train_cli", "write_report"]
+
+RECIPE = TrainConfig()  # the chapter's recipe: every default shown below comes from it
+EXIT_DIVERGED = 1  # the run failed (2 is for refused input)
+ON_RESUME = "on --resume: the run's"
 
 
 def positive_float(text: str) -> float:
@@ -40,7 +59,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="train a model (the chapter's MNIST recipe by default)",
         description="Train a registry model (see `cnnkit models`) with the chapter's recipe: "
         "Adam, cross-entropy, shuffled batches. Each run writes RUN_DIR = OUT/NAME with "
-        "config.json, metrics.jsonl/.csv, checkpoint.pt (every epoch) and report.html.",
+        "config.json, metrics.jsonl/.csv, checkpoint.pt (every epoch) and report.html. "
+        "A run whose loss becomes NaN or inf stops (exit 1), keeps its last good checkpoint "
+        "and is marked diverged.",
         epilog="examples:\n"
         "  cnnkit train                                # the chapter's recipe on MNIST\n"
         "  cnnkit train --limit 2000 --epochs 1        # a quick run\n"
@@ -48,37 +69,58 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "  cnnkit train --engine numpy                 # the same loop in pure NumPy",
         formatter_class=HelpFormatter,
     )
-    parser.add_argument("--dataset", choices=list(DATASETS), default="mnist", help="dataset")
-    parser.add_argument("--model", default="simple-cnn", help="registry model name")
-    parser.add_argument("--epochs", type=positive_int, default=3, help="number of epochs")
-    parser.add_argument("--batch-size", type=positive_int, default=64, help="training batch size")
-    parser.add_argument("--lr", type=positive_float, default=1e-3, help="Adam learning rate")
-    parser.add_argument("--seed", type=non_negative_int, default=0, help="random seed")
+    r = RECIPE
     parser.add_argument(
-        "--engine", choices=["torch", "numpy"], default="torch", help="compute engine"
+        "--dataset", choices=list(DATASETS), help=f"dataset (default: {r.dataset}; {ON_RESUME})"
+    )
+    parser.add_argument("--model", help=f"registry model name (default: {r.model}; {ON_RESUME})")
+    parser.add_argument(
+        "--epochs",
+        type=positive_int,
+        help=f"train up to this epoch (default: {r.epochs}; on --resume: the run's target, "
+        "and a higher one continues the run)",
     )
     parser.add_argument(
-        "--name", default=None, help="run folder name; DATASET-MODEL-TIMESTAMP when not given"
+        "--batch-size",
+        type=positive_int,
+        help=f"training batch size (default: {r.batch_size}; {ON_RESUME})",
     )
+    parser.add_argument(
+        "--lr", type=positive_float, help=f"Adam learning rate (default: {r.lr:g}; {ON_RESUME})"
+    )
+    parser.add_argument(
+        "--seed",
+        type=non_negative_int,
+        help=f"random seed, 0 to {SEED_LIMIT - 1} (default: {r.seed}; {ON_RESUME})",
+    )
+    parser.add_argument(
+        "--engine", choices=["torch", "numpy"], help=f"compute engine (default: {r.engine})"
+    )
+    parser.add_argument("--name", help="run folder name; DATASET-MODEL-TIMESTAMP when not given")
     parser.add_argument(
         "--resume",
         metavar="RUN_DIR",
-        default=None,
-        help="continue this run from its last completed epoch, with its own settings",
+        help="continue this run from its last completed epoch, with its own settings (an "
+        "option that contradicts them is refused)",
     )
     parser.add_argument(
         "--dry-run", action="store_true", help="train one batch, evaluate one, write nothing"
     )
     parser.add_argument(
-        "--limit", type=positive_int, default=None, help="use only the first N training images"
+        "--limit", type=positive_int, help="use only the first N training images (default: all)"
     )
     parser.add_argument(
         "--test-limit",
         type=positive_int,
-        default=None,
-        help="evaluate on the first N test images only (quick runs)",
+        help="evaluate on the first N test images only (default: all)",
     )
-    parser.add_argument("--no-report", action="store_true", help="skip report.html")
+    parser.add_argument(
+        "--no-report",
+        dest="report",
+        action="store_const",
+        const=False,
+        help="skip report.html (kept by --resume)",
+    )
     add_train_arguments(parser)
     parser.set_defaults(func=train_cli)
 
@@ -91,12 +133,14 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         help="the data dir; when not given: $CNNKIT_DATA, else ~/.cache/cnnkit "
         "(MNIST is fetched there on first use)",
     )
-    parser.add_argument("--out", default="runs", help="folder that holds the run folders")
+    parser.add_argument(
+        "--out", help=f"folder that holds the run folders (default: {DEFAULT_OUT_DIR})"
+    )
     parser.add_argument(
         "--threads",
         type=positive_int,
-        default=None,
-        help="threads for torch and for NumPy's BLAS; torch's own choice when not given",
+        help="threads for torch and for NumPy's BLAS, at most 4 per CPU; torch's own choice "
+        "when not given (on --resume: the run's, as the count changes the exact results)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -120,14 +164,71 @@ def format_epoch(row: dict[str, Any], epochs: int) -> str:
     )
 
 
-def train_cli(args: argparse.Namespace) -> None:
+def print_start(plan: RunPlan) -> None:
+    """Where a resumed run starts (nothing for a new run: its epochs say it)."""
+    if not plan.resumed:
+        return
+    if plan.start_epoch == 0:
+        print(
+            f"restarting {plan.run_dir} from the start: it completed no epoch (no checkpoint)",
+            flush=True,
+        )
+    else:
+        print(
+            f"resuming {plan.run_dir} from epoch {plan.start_epoch} (its last completed), "
+            f"up to epoch {plan.config.epochs}",
+            flush=True,
+        )
+
+
+def print_epoch(row: dict[str, Any], epochs: int) -> None:
+    print(format_epoch(row, epochs), flush=True)
+
+
+def write_report(result: TrainResult) -> Path | None:
+    """report.html for a run (`cnnkit.render.report.build_report`), from its last good
+    checkpoint; None when the run asked for none, completed no epoch, or its model has no
+    4-D first weight to show."""
+    if not result.config.get("report", True) or result.checkpoint is None:
+        return None
+    if result.initial_conv1_weight is None or result.test_images is None:
+        return None
+    from cnnkit.models.checkpoint import load_checkpoint
+    from cnnkit.render.report import build_report
+
+    assert result.run_dir is not None and result.test_labels is not None
+    return build_report(
+        result.run_dir,
+        model=load_checkpoint(result.checkpoint).model,
+        initial_conv1_weight=result.initial_conv1_weight,
+        test_images=result.test_images,
+        test_labels=result.test_labels,
+        normalize=result.config["normalize"],
+        history=result.history,
+        class_names=result.config["classes"],
+    )
+
+
+def run_training(command: str, **options: Any) -> tuple[TrainResult, Path | None, int]:
+    """train(**options) with the CLI's callbacks, then the report: (result, report, exit
+    code). A diverged run still gets its report (of the last good epoch) and exits 1."""
+    from cnnkit.training.loop import TrainingDiverged, train
+
+    try:
+        result = train(on_start=print_start, on_epoch=print_epoch, **options)
+    except TrainingDiverged as e:
+        report = write_report(e.result)
+        print(f"cnnkit {command}: error: {e}", file=sys.stderr)
+        return e.result, report, EXIT_DIVERGED
+    if result.run_dir is None:
+        return result, None, 0
+    return result, write_report(result), 0
+
+
+def train_cli(args: argparse.Namespace) -> int:
     prefer_passive_openmp()
-    from cnnkit.training.loop import train
-
-    def on_epoch(row: dict[str, Any], epochs: int) -> None:
-        print(format_epoch(row, epochs), flush=True)
-
-    result = train(
+    result, report, code = run_training(
+        "train",
         dataset=args.dataset,
         model=args.model,
         epochs=args.epochs,
@@ -142,18 +243,18 @@ def train_cli(args: argparse.Namespace) -> None:
         limit=args.limit,
         test_limit=args.test_limit,
         engine=args.engine,
-        report=not args.no_report,
+        report=args.report,
         progress=not args.no_progress,
         threads=args.threads,
-        on_epoch=on_epoch,
     )
     if args.dry_run:
         print(
             f"dry run: one batch of {result.config['batch_size']} trained "
             f"(loss {result.dry_run_loss:.4f}) and one test batch evaluated; nothing written"
         )
-        return
+        return code
     print(f"run:        {result.run_dir}")
-    print(f"checkpoint: {result.checkpoint}")
-    if result.report is not None:
-        print(f"report:     {result.report}")
+    print(f"checkpoint: {result.checkpoint or 'none (no epoch completed)'}")
+    if report is not None:
+        print(f"report:     {report}")
+    return code
