@@ -1,9 +1,8 @@
 """The contract between the training loop (`cnnkit.training.loop`) and a compute engine.
 
-Two engines implement it: the torch engine (`cnnkit.training.loop.TorchEngine`) and the pure NumPy
-engine (`cnnkit.training.numpy_engine.NumpyEngine`). The loop owns data, batching, shuffling,
-metrics,
-checkpoints and reports; an engine owns the model, its optimizer and its dropout RNG.
+Two engines implement it: the torch engine (`cnnkit.training.engines.TorchEngine`) and the pure
+NumPy engine (`cnnkit.training.numpy_engine.NumpyEngine`). The loop owns data, batching,
+shuffling, metrics and checkpoints; an engine owns the model, its optimizer and its dropout RNG.
 Arrays cross the boundary as NumPy (the torch engine wraps them with `torch.from_numpy`,
 no copy).
 """
