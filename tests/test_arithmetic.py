@@ -16,17 +16,15 @@ from scipy import signal
 from torch import nn
 
 from cnnkit.calc.arithmetic import (
-    compare_fc_conv,
     conv2d_output_shape,
-    conv2d_params,
     conv_output_size,
     conv_pool_blocks_output_shape,
     conv_transpose2d_output_shape,
-    linear_params,
     pool2d_output_shape,
     resolve_padding,
     same_padding,
 )
+from cnnkit.calc.params import compare_fc_conv, conv2d_params, linear_params
 from cnnkit.core.checks import pair
 from cnnkit.core.errors import CnnkitError, ShapeError
 

@@ -7,13 +7,8 @@ import pytest
 import torch
 
 from cnnkit import nn as nn_layers
-from cnnkit.calc.arithmetic import (
-    conv2d_params,
-    conv_output_size,
-    effective_kernel,
-    effective_kernel_hw,
-    linear_params,
-)
+from cnnkit.calc.arithmetic import conv_output_size, effective_kernel, effective_kernel_hw
+from cnnkit.calc.params import conv2d_params, linear_params
 from cnnkit.calc.receptive_field import LayerSpec
 from cnnkit.core.checks import (
     bad_parameter,

@@ -8,9 +8,9 @@ chapter's inputs and the notes on each difference), used only to detect and repo
 those differences; tests check cnnkit's answers against independent oracles (torch, scipy,
 NumPy), never against this table.
 
-Computations go through cnnkit itself: `cnnkit.calc.arithmetic` (shapes, parameter counts),
-`cnnkit.ops.conv2d` (the 5×5 example) and `cnnkit.calc.receptive_field` (receptive fields).
-No torch.
+Computations go through cnnkit itself: `cnnkit.calc.arithmetic` (shapes), `cnnkit.calc.params`
+(parameter counts), `cnnkit.ops.conv2d` (the 5×5 example) and `cnnkit.calc.receptive_field`
+(receptive fields). No torch.
 The classic-kernel figure of section 1.2 is `cnnkit kernels`.
 """
 
@@ -29,14 +29,8 @@ from cnnkit.analysis.chapter_text import (
     NOTES,
     SECTIONS,
 )
-from cnnkit.calc.arithmetic import (
-    compare_fc_conv,
-    conv2d_output_shape,
-    conv2d_params,
-    linear_params,
-    percent_text,
-    pool2d_output_shape,
-)
+from cnnkit.calc.arithmetic import conv2d_output_shape, pool2d_output_shape
+from cnnkit.calc.params import compare_fc_conv, conv2d_params, linear_params, percent_text
 from cnnkit.core.errors import CnnkitError
 
 __all__ = [
@@ -72,7 +66,7 @@ def _fc_params() -> Draft:
             "weights": weights.total,
             "weights_and_biases": with_bias.total,
         },
-        via="cnnkit.calc.arithmetic.linear_params",
+        via="cnnkit.calc.params.linear_params",
         remark="Section 1.1 counts weights only; 1.4 and exercise 5 add the 1,000 biases.",
     )
 
@@ -211,7 +205,7 @@ def _multichannel() -> Draft:
             "bias": p.bias,
             "total": p.total,
         },
-        via="cnnkit.calc.arithmetic.conv2d_output_shape, conv2d_params",
+        via="cnnkit.calc.arithmetic.conv2d_output_shape, cnnkit.calc.params.conv2d_params",
     )
 
 
@@ -282,7 +276,7 @@ def _conv2d_basic() -> Draft:
             "bias_shape": [64],
             "total": p.total,
         },
-        via="cnnkit.calc.arithmetic.conv2d_output_shape, conv2d_params",
+        via="cnnkit.calc.arithmetic.conv2d_output_shape, cnnkit.calc.params.conv2d_params",
     )
 
 
@@ -306,7 +300,7 @@ def _param_table() -> Draft:
         question="(C_in·K_h·K_w·C_out) + C_out for six layer settings.",
         summary=", ".join(f"{r['label']}: {r['total']:,}" for r in rows),
         answer={"configs": rows, "totals": [r["total"] for r in rows]},
-        via="cnnkit.calc.arithmetic.conv2d_params",
+        via="cnnkit.calc.params.conv2d_params",
     )
 
 
@@ -326,7 +320,7 @@ def _fc_vs_conv(key_channels: tuple[int, ...], question: str) -> Draft:
             "reduction": c.reduction_percent,
             "reduction_text": percent_text(c.reduction_percent),
         },
-        via="cnnkit.calc.arithmetic.compare_fc_conv",
+        via="cnnkit.calc.params.compare_fc_conv",
     )
 
 
@@ -367,7 +361,7 @@ def _simple_cnn() -> Draft:
             "per_tensor": list(counts.values()),
             "total": total,
         },
-        via="cnnkit.calc.arithmetic (shapes, conv2d_params, linear_params)",
+        via="cnnkit.calc.arithmetic (shapes), cnnkit.calc.params (counts)",
     )
 
 
@@ -392,7 +386,7 @@ def _ex2() -> Draft:
         question="Parameters of Conv1 3→64 7×7, Conv2 64→128 3×3, Conv3 128→256 3×3.",
         summary=" + ".join(f"{t:,}" for t in totals) + f" = {sum(totals):,}",
         answer={"per_layer": totals, "total": sum(totals)},
-        via="cnnkit.calc.arithmetic.conv2d_params",
+        via="cnnkit.calc.params.conv2d_params",
     )
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from cnnkit.analysis.chapter_text import CHAPTER_PRINTED, NOTES
-from cnnkit.calc.arithmetic import percent_text
+from cnnkit.calc.params import percent_text
 
 __all__ = ["Difference", "Draft", "Entry", "finish", "matches_printed"]
 

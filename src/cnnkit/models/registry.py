@@ -167,11 +167,11 @@ class ModelInfo:
 
 def model_info(name: str, **kwargs: Any) -> ModelInfo:
     """Per-layer parameter counts of the torch model `name`, computed with
-    `cnnkit.calc.arithmetic` from each layer's hyper-parameters (not from the tensors, which
+    `cnnkit.calc.params` from each layer's hyper-parameters (not from the tensors, which
     the tests use as the oracle)."""
     from torch import nn
 
-    from cnnkit.calc.arithmetic import conv2d_params, linear_params
+    from cnnkit.calc.params import conv2d_params, linear_params
 
     model = create_model(name, **kwargs)
     layers = []

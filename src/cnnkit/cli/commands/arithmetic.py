@@ -9,14 +9,12 @@ import argparse
 import re
 from typing import Any
 
-from cnnkit.calc.arithmetic import (
+from cnnkit.calc.arithmetic import LayerShape, effective_kernel, layer_output_shape
+from cnnkit.calc.params import (
     FcConvComparison,
-    LayerShape,
     ParamCount,
     compare_fc_conv,
     conv2d_params,
-    effective_kernel,
-    layer_output_shape,
     percent_text,
 )
 from cnnkit.cli.commands._common import add_json_flag, print_json
