@@ -19,6 +19,16 @@ if TYPE_CHECKING:
     from cnnkit.data import Dataset
     from cnnkit.models.checkpoint import LoadedCheckpoint
 
+__all__ = [
+    "EVAL_BATCH",
+    "ClassMetrics",
+    "Evaluation",
+    "Metrics",
+    "classification_metrics",
+    "evaluate",
+    "model_logits",
+]
+
 EVAL_BATCH = 1000  # the chapter's test batch size
 
 

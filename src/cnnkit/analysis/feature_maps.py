@@ -19,6 +19,8 @@ from cnnkit.core.errors import CnnkitError
 if TYPE_CHECKING:
     pass
 
+__all__ = ["LayerMaps", "conv_feature_maps"]
+
 
 @dataclasses.dataclass(frozen=True)
 class LayerMaps:

@@ -24,6 +24,15 @@ from cnnkit.models.checkpoint import resolve_checkpoint
 if TYPE_CHECKING:
     from cnnkit.models.checkpoint import LoadedCheckpoint
 
+__all__ = [
+    "ClassProbability",
+    "Prediction",
+    "check_grayscale_28",
+    "class_names",
+    "predict",
+    "predict_arrays",
+]
+
 
 @dataclasses.dataclass(frozen=True)
 class ClassProbability:

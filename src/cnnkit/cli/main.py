@@ -20,6 +20,8 @@ from typing import Any, NoReturn
 from cnnkit import __version__
 from cnnkit.core.errors import CnnkitError
 
+__all__ = ["EXIT_USAGE", "NEGATIVE_NUMBER", "CnnkitParser", "HelpFormatter", "build_parser", "main"]
+
 EXIT_USAGE = 2
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+__all__ = ["CnnkitError", "DataError", "ShapeError"]
+
 
 class CnnkitError(ValueError):
     """A user-facing error: bad argument, bad file, impossible configuration."""

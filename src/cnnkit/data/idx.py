@@ -25,6 +25,16 @@ import numpy as np
 from cnnkit.core.errors import DataError
 from cnnkit.core.files import atomic_path
 
+__all__ = [
+    "GZIP_MAGIC",
+    "IDX_DTYPES",
+    "idx_bytes",
+    "parse_idx",
+    "read_decompressed",
+    "read_idx",
+    "write_idx",
+]
+
 # IDX type code -> NumPy dtype (big-endian where it matters)
 IDX_DTYPES: dict[int, np.dtype] = {
     0x08: np.dtype(np.uint8),

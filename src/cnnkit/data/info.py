@@ -13,6 +13,8 @@ from cnnkit.data.datasets import load_dataset
 from cnnkit.data.registry import DATASETS, DatasetSpec, dataset_dir, get_spec
 from cnnkit.data.verify import read_verified
 
+__all__ = ["DatasetInfo", "FileInfo", "SplitInfo", "dataset_info"]
+
 
 @dataclass(frozen=True)
 class FileInfo:

@@ -11,6 +11,24 @@ from pathlib import Path
 
 from cnnkit.core.errors import DataError
 
+__all__ = [
+    "CIFAR10_CLASSES",
+    "CIFAR10_MD5",
+    "DATASETS",
+    "FASHION_MNIST_SHA256",
+    "MNIST_FILES",
+    "MNIST_SHA256",
+    "DatasetSpec",
+    "FileSpec",
+    "check_digest",
+    "data_dir",
+    "dataset_dir",
+    "file_digest",
+    "from_dir_advice",
+    "get_spec",
+    "register",
+]
+
 CIFAR10_CLASSES = [
     "airplane",
     "automobile",

@@ -10,6 +10,17 @@ import numpy as np
 
 from cnnkit.core.errors import CnnkitError, ShapeError
 
+__all__ = [
+    "check_dropout_p",
+    "cross_entropy",
+    "dropout",
+    "dropout_mask",
+    "linear",
+    "linear_backward",
+    "log_softmax",
+    "softmax_cross_entropy",
+]
+
 
 def _check_linear(input: np.ndarray, weight: np.ndarray, bias: np.ndarray | None) -> None:
     if weight.ndim != 2:

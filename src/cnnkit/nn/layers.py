@@ -27,6 +27,20 @@ from cnnkit.core.errors import CnnkitError, ShapeError
 from cnnkit.nn import functional as F
 from cnnkit.nn.module import DType, Module, Parameter
 
+__all__ = [
+    "CONV_PADDING_MODES",
+    "ELU",
+    "GELU",
+    "Conv2d",
+    "Dropout",
+    "Flatten",
+    "LeakyReLU",
+    "Linear",
+    "ReLU",
+    "Sigmoid",
+    "Tanh",
+]
+
 
 def _uniform(rng: np.random.Generator, bound: float, shape: tuple[int, ...], dtype: DType):
     return rng.uniform(-bound, bound, size=shape).astype(dtype)

@@ -16,6 +16,8 @@ import numpy as np
 from cnnkit.core.errors import CnnkitError
 from cnnkit.nn.module import Parameter
 
+__all__ = ["SGD", "Adam", "Optimizer"]
+
 
 def _non_negative(value: Any, what: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float | np.floating) or value < 0:

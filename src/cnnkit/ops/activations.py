@@ -24,6 +24,26 @@ import numpy as np
 
 from cnnkit.core.errors import CnnkitError
 
+__all__ = [
+    "ACTIVATIONS",
+    "Activation",
+    "ArrayFn",
+    "elu",
+    "elu_grad",
+    "gelu",
+    "gelu_grad",
+    "get_activation",
+    "leaky_relu",
+    "leaky_relu_grad",
+    "normal_cdf",
+    "relu",
+    "relu_grad",
+    "sigmoid",
+    "sigmoid_grad",
+    "tanh",
+    "tanh_grad",
+]
+
 ArrayFn = Callable[..., np.ndarray]
 
 _SQRT_2 = math.sqrt(2.0)

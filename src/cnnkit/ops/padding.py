@@ -24,6 +24,8 @@ import numpy as np
 
 from cnnkit.core.errors import CnnkitError
 
+__all__ = ["PADDING_MODES", "Sides", "check_padding_mode", "pad2d", "pad2d_backward"]
+
 Sides = tuple[tuple[int, int], tuple[int, int]]
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular", "symmetric")

@@ -24,6 +24,17 @@ if TYPE_CHECKING:
     from cnnkit.imaging.kernels import KernelResponse
     from cnnkit.ops.activations import Activation
 
+__all__ = [
+    "ANNOTATE_MAX_SIDE",
+    "CLIP_PERCENT",
+    "SIGNED_CMAP",
+    "activations_figure",
+    "check_figure_path",
+    "kernel_comparison_figure",
+    "new_figure",
+    "save_figure",
+]
+
 # images up to this many pixels a side are drawn as big squares with their values written in
 ANNOTATE_MAX_SIDE = 12
 SIGNED_CMAP = "RdBu_r"  # blue negative, white 0, red positive

@@ -14,6 +14,8 @@ import numpy as np
 
 from cnnkit.analysis.summary.core import Box
 
+__all__ = ["plot_boxes", "plot_erf"]
+
 _COLOURS = ("#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4")
 
 

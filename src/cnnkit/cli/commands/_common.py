@@ -11,6 +11,8 @@ from typing import Any
 
 from cnnkit.core.errors import CnnkitError
 
+__all__ = ["add_json_flag", "positive_int", "print_json", "refuse_overwriting_input", "to_jsonable"]
+
 
 def add_json_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(

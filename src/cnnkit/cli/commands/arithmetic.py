@@ -20,6 +20,16 @@ from cnnkit.calc.params import (
 from cnnkit.cli.commands._common import add_json_flag, print_json
 from cnnkit.core.errors import CnnkitError
 
+__all__ = [
+    "MAX_DIGITS",
+    "parse_dims",
+    "parse_padding",
+    "register",
+    "render_compare",
+    "render_params",
+    "render_size",
+]
+
 _INT = re.compile(r"[+-]?\d+")
 MAX_DIGITS = 100
 

@@ -7,6 +7,8 @@ from typing import Any
 
 from cnnkit.cli.commands._common import add_json_flag, print_json
 
+__all__ = ["SECTION_CHOICES", "register", "render"]
+
 SECTION_CHOICES = ("1.1", "1.2", "1.3", "1.4", "1.6", "ex1", "ex2", "ex3", "ex5")
 
 

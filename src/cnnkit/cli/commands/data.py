@@ -9,6 +9,8 @@ from typing import NoReturn
 from cnnkit.cli.commands._common import add_json_flag, print_json
 from cnnkit.data.registry import DATASETS, data_dir
 
+__all__ = ["DATA_DIR_HELP", "fetch_cli", "info_cli", "register"]
+
 DATA_DIR_HELP = (
     "the data dir; when not given: $CNNKIT_DATA, else $XDG_CACHE_HOME/cnnkit or ~/.cache/cnnkit"
 )

@@ -7,6 +7,8 @@ from typing import Any
 
 from cnnkit.cli.commands._common import add_json_flag, positive_int, print_json
 
+__all__ = ["EPILOG", "register", "run"]
+
 EPILOG = """\
 The file has a dynamic batch axis (input "input" (N, C, H, W) -> "logits"), ONNX opset {opset}
 by default, and metadata with the class names, the normalisation (mean, std) and the input

@@ -9,6 +9,16 @@ from typing import Any
 from cnnkit.cli.commands._common import add_json_flag, print_json, refuse_overwriting_input
 from cnnkit.core.errors import CnnkitError
 
+__all__ = [
+    "FILTER_EPILOG",
+    "KERNELS_EPILOG",
+    "KERNEL_SYNTAX",
+    "parse_kernel_list",
+    "register",
+    "run_filter",
+    "run_kernels",
+]
+
 KERNEL_SYNTAX = """\
 kernel notation:
   NAME                    default parameters, e.g. sobel-x

@@ -12,6 +12,8 @@ from cnnkit.cli.commands._common import (
     refuse_overwriting_input,
 )
 
+__all__ = ["evaluate_cli", "predict_cli", "register", "visualize_cli"]
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     from cnnkit.cli.main import HelpFormatter

@@ -7,6 +7,8 @@ import argparse
 from cnnkit.cli.commands._common import add_json_flag, print_json
 from cnnkit.core.errors import CnnkitError
 
+__all__ = ["models_cli", "register"]
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     from cnnkit.cli.main import HelpFormatter

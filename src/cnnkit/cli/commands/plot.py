@@ -13,6 +13,8 @@ from typing import Any, NoReturn
 
 from cnnkit.core.errors import CnnkitError
 
+__all__ = ["register", "run_activations"]
+
 
 def register(subparsers: Any) -> None:
     from cnnkit.cli.main import HelpFormatter
