@@ -189,3 +189,104 @@ def test_erf_of_a_checkpoint(cli, tmp_path, mnist_dir):
     assert (tmp_path / "erf.png").stat().st_size > 1000
     missing = cli("erf", "nope.pt")
     assert missing.returncode == 2 and "no such checkpoint" in missing.stderr
+
+
+TWO_INPUT = """
+import torch
+from torch import nn
+
+
+class TwoInput(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.emb = nn.Embedding(20, 4)
+        self.head = nn.Linear(8, 2)
+
+    def forward(self, image, ids):
+        a = self.conv(image).mean((2, 3))  # (N, 4)
+        b = torch.cumsum(self.emb(ids), 1)[:, -1]  # (N, 4); cumsum has no MAC rule
+        return self.head(torch.cat([a, b], 1))
+
+
+def build():
+    return TwoInput()
+"""
+
+
+@pytest.fixture
+def two_input_file(tmp_path):
+    path = tmp_path / "twoinput.py"
+    path.write_text(TWO_INPUT, encoding="utf-8")
+    return f"{path}:build"
+
+
+def test_repeated_input_with_a_dtype_summarises_a_two_input_model(cli, two_input_file):
+    r = cli("summary", two_input_file, "--input", "3,8,8", "--input", "5:long", "--flops")
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    assert out.startswith("TwoInput on inputs image (1, 3, 8, 8), ids (1, 5) int64\n")
+    rows, total = table_rows(out)
+    macs = sum(number(row[4]) for row in rows)
+    # conv: out_elems · C_in · 3 · 3; mean: in_elems; head: out · in; embedding, cat: 0
+    assert macs == 4 * 6 * 6 * 3 * 9 + 4 * 6 * 6 + 2 * 8
+    assert total[2] == f"≥{macs:,}"  # cumsum is not counted: a lower bound
+    assert f"Total MACs:           ≥{macs:,}" in out
+    assert f"Total FLOPs:          ≥{2 * macs:,} (2 × MACs)" in out
+    assert "note: MACs not counted (no rule) for: cumsum ×1" in out
+    conv = next(row for row in rows if row[0] == "conv")
+    assert conv[5:] == ["image: 3×3", "image: 1", "image: 1"]
+
+
+def test_summary_csv_markdown_and_json_hold_the_same_numbers(cli, capsys):
+    import csv
+    import io
+
+    assert main(["summary", "simple-cnn", "--format", "csv"]) == 0
+    lines = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    s = summary(create_model("simple-cnn"), model_input_shape("simple-cnn"))
+    assert [line["name"] for line in lines] == [r.name for r in s.rows]
+    assert sum(int(line["macs"]) for line in lines) == s.total_macs
+    assert sum(int(line["trainable_params"]) for line in lines) == s.total_params
+    conv2 = next(line for line in lines if line["name"] == "conv2")
+    assert (conv2["rf_status"], conv2["rf_h"], conv2["jump_w"]) == ("local", "8", "2")
+    assert main(["summary", "simple-cnn", "--format", "markdown"]) == 0
+    md = capsys.readouterr().out.splitlines()
+    table = [line for line in md if line.startswith("|")]
+    assert len(table) == 2 + len(s.rows) + 1  # header, rule, rows, total
+    assert table[1] == "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |"
+    assert f"| **Total** |  |  | **{s.total_params:,}** | **{s.total_macs:,}** |" in table[-1]
+    assert main(["summary", "simple-cnn", "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["total_macs"] == s.total_macs and data["macs_complete"] is True
+    assert data["total_flops"] == 2 * s.total_macs
+
+
+def test_json_and_another_format_are_refused(capsys):
+    assert main(["summary", "simple-cnn", "--json", "--format", "csv"]) == 2
+    assert "--json contradicts --format csv" in capsys.readouterr().err
+
+
+def test_bad_input_dtype_is_one_line(capsys, two_input_file):
+    assert main(["summary", two_input_file, "--input", "3,8,8", "--input", "5:word"]) == 2
+    err = capsys.readouterr().err
+    assert "'--input' parameter's dtype must be one of" in err and "'word'" in err
+
+
+def test_rf_formats_hold_the_same_numbers(capsys):
+    import csv
+    import io
+
+    from cnnkit.calc.receptive_field import parse_layers, receptive_fields
+
+    spec = "conv3/s2/p1,pool2,conv1x7"
+    rows = receptive_fields(parse_layers(spec), (32, 32))
+    assert main(["rf", spec, "--input", "32", "--format", "csv"]) == 0
+    lines = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [(int(x["r_h"]), int(x["r_w"])) for x in lines] == [r.size for r in rows]
+    assert [(int(x["output_h"]), int(x["output_w"])) for x in lines] == [r.output for r in rows]
+    assert main(["rf", spec, "--input", "32", "--format", "markdown"]) == 0
+    md = capsys.readouterr().out
+    assert "| conv2 | conv1x7 | 5,29 | 4 | 1,13 | 8×2 |" in md
+    assert main(["rf", spec, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["layers"][2]["size"] == [5, 29]
