@@ -309,6 +309,37 @@ class LayerShape:
     ceil_mode: bool  # pooling only
     output_size: Pair  # (H_out, W_out)
 
+    def table(self) -> Any:
+        """The resolved arguments and the output as a two-column `cnnkit.core.tables.Table`."""
+        from cnnkit.core.tables import Table, fmt_pair
+
+        (top, bottom), (left, right) = self.padding
+        kind = {"conv": "convolution", "pool": "pooling", "transposed": "transposed convolution"}
+        rows = [
+            ["layer", kind.get(self.kind, self.kind)],
+            ["input (H × W)", fmt_pair(self.input_size)],
+        ]
+        rows += [["kernel", fmt_pair(self.kernel_size)]]
+        if self.effective_kernel != self.kernel_size:
+            rows.append(["effective kernel", fmt_pair(self.effective_kernel)])
+        rows += [
+            ["stride", fmt_pair(self.stride)],
+            ["padding", f"top {top}, bottom {bottom}, left {left}, right {right}"],
+            ["dilation", fmt_pair(self.dilation)],
+        ]
+        if self.kind == "transposed":
+            rows.append(["output padding", fmt_pair(self.output_padding)])
+        if self.kind == "pool":
+            rows.append(["ceil mode", "yes" if self.ceil_mode else "no"])
+        rows.append(["output (H × W)", fmt_pair(self.output_size)])
+        return Table(["", "value"], rows)
+
+    def _repr_html_(self) -> str:
+        """Jupyter's rich display: the same rows as `cnnkit size`, as an HTML table."""
+        from cnnkit.core.tables import html_table
+
+        return html_table(self.table())
+
 
 def layer_output_shape(
     *,
