@@ -71,7 +71,9 @@ def register(subparsers: Any) -> None:
         default=None,
         help="draw receptive-field boxes over IMAGE (resized to the input size) into -o",
     )
-    p.add_argument("-o", "--output", default="boxes.png", help="figure written by --boxes")
+    p.add_argument(
+        "-o", "--output", default=None, help="figure written by --boxes (default: boxes.png)"
+    )
     p.add_argument("--layer", default=None, help="layer for --boxes (default: last spatial one)")
     p.add_argument(
         "--unit",
@@ -172,6 +174,22 @@ def run_summary(args: argparse.Namespace) -> int:
     from cnnkit.render.tables import render_summary, summary_csv, summary_markdown
 
     fmt = output_format(args)
+    if not args.boxes:  # these only say how to draw the boxes: refused rather than ignored
+        given = [
+            flag
+            for flag, value in (("--layer", args.layer), ("--unit", args.unit), ("-o", args.output))
+            if value is not None
+        ]
+        if given:
+            raise CnnkitError(
+                f"{', '.join(given)} only {'go' if len(given) > 1 else 'goes'} with --boxes "
+                f"IMAGE (the receptive-field figure). Got {', '.join(given)} without --boxes."
+            )
+    else:
+        from cnnkit.cli.commands._common import refuse_overwriting_input
+
+        args.output = args.output or "boxes.png"
+        refuse_overwriting_input(args.boxes, args.output)
     loaded = load_model(args.model)
     s = _summary_of(args, loaded)
     if args.boxes:
