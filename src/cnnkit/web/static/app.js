@@ -89,6 +89,9 @@ async function main() {
   document.getElementById("lang-toggle").addEventListener("click", toggleLang);
   onLangChange(renderModelLine);
   initTabs();
+  for (const button of document.querySelectorAll("[data-goto]")) {
+    button.addEventListener("click", () => showView(button.dataset.goto));
+  }
   initPad();
   initLayers();
   initConv();

@@ -71,12 +71,10 @@ export function renderSummary() {
       const td = document.createElement("td");
       if (i === 1) {
         const name = document.createElement("span");
-        name.className = "layer-name";
+        name.className = `layer-name kind-text-${layer.kind}`;
         name.textContent = layer.name;
-        const kind = document.createElement("span");
-        kind.className = `kind kind-${layer.kind}`;
-        kind.textContent = t(`kind.${layer.kind}`);
-        td.append(name, " ", kind);
+        name.title = t(`kind.${layer.kind}`);
+        td.append(name);
       } else {
         td.textContent = text;
       }
@@ -387,7 +385,7 @@ function pick(u, pin) {
   requestUnit(u);
 }
 
-function drawBox(canvas, box, hw) {
+function drawBox(canvas, box, hw, outlineOnly = false) {
   const [h, w] = hw;
   const s = Math.max(1, Math.floor(BOX_VIEW_PX / Math.max(h, w)));
   canvas.width = w * s;
@@ -401,8 +399,10 @@ function drawBox(canvas, box, hw) {
   const y0 = box.top * s;
   const bw = (box.right - box.left) * s;
   const bh = (box.bottom - box.top) * s;
-  ctx.fillStyle = "rgba(255, 196, 0, 0.22)";
-  ctx.fillRect(x0, y0, bw, bh);
+  if (!outlineOnly) {
+    ctx.fillStyle = "rgba(255, 196, 0, 0.22)";
+    ctx.fillRect(x0, y0, bw, bh);
+  }
   ctx.strokeStyle = "#ffc400";
   ctx.lineWidth = 2;
   ctx.strokeRect(x0 + 1, y0 + 1, bw - 2, bh - 2);
@@ -421,6 +421,7 @@ function renderUnitViews() {
   if (!prediction) {
     for (const c of [input, sal]) c.getContext("2d").clearRect(0, 0, c.width, c.height);
     drawBox(document.getElementById("unit-box"), null, hw);
+    drawBox(document.getElementById("unit-box-saliency"), null, hw);
     return;
   }
   paintGray(input, decodeMap(prediction.input));
@@ -456,6 +457,7 @@ function renderUnit() {
     p.textContent = t("inside.unit_none");
     info.append(p);
     drawBox(boxCanvas, null, inputHW());
+    drawBox(document.getElementById("unit-box-saliency"), null, inputHW());
     return;
   }
   const { unit: u, result } = unit.last;
@@ -469,17 +471,22 @@ function renderUnit() {
       ? t("inside.unit_value_spatial", { channel: u.channel, y: u.y, x: u.x })
       : t("inside.unit_value_vector", { index: u.channel }),
   );
-  infoRow(info, "inside.info_value", fmt(result.value));
-  infoRow(info, "inside.info_box", boxText(result.box));
-  const same = ["top", "left", "bottom", "right"].every((k) => result.box[k] === result.clipped[k]);
-  infoRow(info, "inside.info_clipped", same ? t("inside.clipped_same") : boxText(result.clipped));
+  infoRow(info, "inside.info_value", result.value === null ? "—" : fmt(result.value));
+  if (result.box && result.clipped) {
+    infoRow(info, "inside.info_box", boxText(result.box));
+    const same = ["top", "left", "bottom", "right"].every((k) => result.box[k] === result.clipped[k]);
+    infoRow(info, "inside.info_clipped", same ? t("inside.clipped_same") : boxText(result.clipped));
+  } else {
+    infoRow(info, "inside.info_box", t("inside.no_box", { status: result.rf_status || "" }));
+  }
   infoRow(info, "inside.info_state", unit.pinned ? t("inside.pinned") : t("inside.hovering"));
   info.dataset.state = "ready";
   info.dataset.unit = keyOf(u);
   info.dataset.box = JSON.stringify(result.box);
   info.dataset.clipped = JSON.stringify(result.clipped);
   info.dataset.value = String(result.value);
-  drawBox(boxCanvas, result.clipped, inputHW());
+  drawBox(boxCanvas, result.clipped || null, inputHW());
+  drawBox(document.getElementById("unit-box-saliency"), result.clipped || null, inputHW(), true);
   const sal = decodeMap(result.saliency);
   const [h, w] = sal.shape.slice(-2);
   paintBytes(document.getElementById("unit-saliency"), sal.bytes, 0, h, w, lutFor(0, 1));

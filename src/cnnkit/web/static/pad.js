@@ -120,12 +120,16 @@ async function predictNow() {
   }
   inFlight = true;
   const mine = generation;
+  const sent = pad.strokes.length + (pad.active ? 1 : 0);
+  const sentActive = Boolean(pad.active);
   try {
     const blob = await padBlob();
     const result = await postImage(blob);
     if (mine === generation) {
       hideMessage();
       setPrediction(result);
+      // For tests and screen readers alike: which picture the shown prediction belongs to.
+      pad.canvas.dataset.shown = sentActive ? "" : String(sent);
     }
   } catch (err) {
     if (mine === generation) reportError(err, t("draw.predict_failed"));
@@ -150,6 +154,7 @@ function undo() {
 
 function clearPrediction() {
   generation += 1;
+  pad.canvas.dataset.shown = "";
   setPrediction(null);
 }
 
@@ -183,6 +188,7 @@ async function onUpload(event) {
     redraw();
     hideMessage();
     setPrediction(result);
+    pad.canvas.dataset.shown = "upload";
   } catch (err) {
     reportError(err, t("draw.upload_failed", { name: file.name }));
   }

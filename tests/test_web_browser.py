@@ -1,0 +1,539 @@
+"""The playground page (`cnnkit serve`) in a real browser: Debian's Chromium driven by Playwright.
+
+A real `cnnkit serve` runs in a subprocess on 127.0.0.1 with the bundled model. In Chromium:
+
+- a real MNIST test digit, traced as mouse strokes on the pad, is predicted as cnnkit itself
+  predicts the pad's picture; the 28x28 view shows what `preprocess_digit` makes of it; every
+  layer of `cnnkit.summary` renders its maps (one canvas per channel, not blank);
+- a clicked unit's drawn box is `cnnkit.rf_box` for that unit (read from the canvas pixels);
+- the convolution explorer steps through the chapter's example: 0 at [0, 0] (not -13), each
+  step's region, products and sum equal torch's convolution;
+- a text file named `.png` shows the server's message and the page keeps working;
+- the language follows Accept-Language, the toggle switches every string to the catalog's
+  Japanese and is remembered;
+- no request leaves the loopback host, no script error, no CSP violation.
+
+Screenshots of each view go to docs/images/playground-*.png (English, 1280x800).
+Skipped, with the reason, only when /usr/bin/chromium or Playwright is missing (`.ci/run`
+installs Chromium; `pip install -e '.[dev]'` installs Playwright).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+import numpy as np
+import pytest
+from conftest import REPO
+from PIL import Image
+
+STATIC = REPO / "src" / "cnnkit" / "web" / "static"
+DOCS_IMAGES = REPO / "docs" / "images"
+CHROMIUM = Path("/usr/bin/chromium")
+VIEWPORT = {"width": 1280, "height": 800}
+LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
+GLOSSARY = [
+    "畳み込み",
+    "カーネル",
+    "ストライド",
+    "パディング",
+    "特徴マップ",
+    "受容野",
+    "積和演算",
+    "活性化関数",
+]
+
+try:
+    from playwright.sync_api import sync_playwright
+except ImportError:  # pragma: no cover - depends on the environment
+    sync_playwright = None
+
+browser_missing = (
+    "Playwright for Python is not installed (pip install -e '.[dev]')"
+    if sync_playwright is None
+    else f"{CHROMIUM} is missing (apt-get install chromium; .ci/run does it)"
+    if not CHROMIUM.exists()
+    else None
+)
+needs_browser = pytest.mark.skipif(browser_missing is not None, reason=browser_missing or "")
+
+
+def catalog() -> dict[str, dict[str, str]]:
+    return json.loads((STATIC / "i18n.json").read_text(encoding="utf-8"))
+
+
+# --------------------------------------------------------------------------- the files alone
+
+
+def used_keys() -> set[str]:
+    """Every catalog key the page names: data-i18n attributes and t("...") calls."""
+    html = (STATIC / "index.html").read_text(encoding="utf-8")
+    keys = set(re.findall(r'data-i18n="([^"]+)"', html))
+    for attr in re.findall(r'data-i18n-attr="([^"]+)"', html):
+        keys |= {pair.split(":")[1] for pair in attr.split(";")}
+    for js in STATIC.glob("*.js"):
+        text = js.read_text(encoding="utf-8")
+        keys |= set(re.findall(r'\bt\("([a-z_]+\.[a-z_]+)"', text))
+        keys |= set(re.findall(r'infoRow\(\w+, "([a-z_]+\.[a-z_]+)"', text))
+    return keys
+
+
+def test_catalog_has_every_string_in_both_languages():
+    cat = catalog()
+    assert set(cat) == {"en", "ja"}
+    assert set(cat["en"]) == set(cat["ja"]), set(cat["en"]) ^ set(cat["ja"])
+    assert all(v.strip() for lang in cat.values() for v in lang.values())
+    missing = used_keys() - set(cat["en"])
+    assert not missing, f"keys used by the page but not in i18n.json: {sorted(missing)}"
+    # the layer kinds the API reports (web_api contract) all have a label
+    for kind in ("conv", "relu", "pool", "linear", "flatten", "dropout", "other"):
+        assert f"kind.{kind}" in cat["en"]
+    ja = " ".join(cat["ja"].values())
+    assert [w for w in GLOSSARY if w not in ja] == []
+    # placeholders agree between the languages
+    for key, en in cat["en"].items():
+        assert set(re.findall(r"\{(\w+)\}", en)) == set(re.findall(r"\{(\w+)\}", cat["ja"][key]))
+
+
+def test_page_files_are_self_contained_under_the_csp():
+    html = (STATIC / "index.html").read_text(encoding="utf-8")
+    assert re.findall(r"<script(?![^>]*\bsrc=)[^>]*>", html) == [], "inline script"
+    assert " style=" not in html and "<style" not in html, "inline style"
+    assert re.findall(r"\son[a-z]+=", html) == [], "inline event handler"
+    for path in STATIC.iterdir():
+        text = path.read_text(encoding="utf-8")
+        assert not re.search(r"https?://|//[a-z0-9.-]+\.[a-z]{2,}/", text), path.name
+        if path.suffix == ".js":
+            assert not re.search(r"\beval\(|new Function\(|innerHTML", text), path.name
+
+
+# --------------------------------------------------------------------------- server, browser
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """`cnnkit serve --port 0` in an empty folder (no ./runs: the bundled model); its URL."""
+    cwd = tmp_path_factory.mktemp("serve")
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "cnnkit", "serve", "--port", "0"]
+    proc = subprocess.Popen(
+        cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    url = None
+    lines = []
+    deadline = time.monotonic() + 60
+    assert proc.stdout is not None
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        m = re.search(r"(http://127\.0\.0\.1:\d+/)", line)
+        if m:
+            url = m.group(1)
+            break
+    if url is None:
+        proc.kill()
+        pytest.fail("cnnkit serve printed no URL:\n" + "".join(lines))
+    yield url
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if browser_missing:
+        pytest.skip(browser_missing)
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="session")
+def screenshot():
+    """`screenshot(page, name)` saves docs/images/playground-NAME.png (palette PNG, small)."""
+    DOCS_IMAGES.mkdir(parents=True, exist_ok=True)
+
+    def save(page, name: str) -> Path:
+        png = page.screenshot()
+        img = Image.open(io.BytesIO(png)).convert("RGB").quantize(colors=192, dither=0)
+        path = DOCS_IMAGES / f"playground-{name}.png"
+        img.save(path, optimize=True)
+        return path
+
+    return save
+
+
+class Watched:
+    """A page with every request, script error and CSP report recorded."""
+
+    def __init__(self, page, url: str):
+        self.page = page
+        self.url = url
+        self.requests: list[str] = []
+        self.errors: list[str] = []
+        page.on("request", lambda r: self.requests.append(r.url))
+        page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
+        page.on("console", self._console)
+
+    def _console(self, msg) -> None:
+        text = msg.text
+        if "Content Security Policy" in text or msg.type == "error" and "status of 4" not in text:
+            self.errors.append(f"console {msg.type}: {text}")
+
+    def open(self, hash_: str = "") -> None:
+        self.page.goto(self.url + hash_)
+        self.page.wait_for_selector("body[data-ready=true]")
+
+    def check(self) -> None:
+        outside = [
+            u for u in self.requests
+            if not u.startswith(("data:", "blob:")) and urlparse(u).hostname not in LOOPBACK
+        ]  # fmt: skip
+        assert outside == [], f"requests that left the machine: {outside}"
+        assert self.requests, "no request recorded"
+        assert self.errors == []
+
+
+@pytest.fixture
+def watched(browser, server):
+    """A fresh English page (own context, so localStorage starts empty)."""
+    context = browser.new_context(viewport=VIEWPORT, locale="en-US")
+    w = Watched(context.new_page(), server)
+    yield w
+    w.check()
+    context.close()
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def digit_path(label: int) -> Path:
+    from cnnkit.imaging.digits import example_digits, example_label
+
+    return next(p for p in example_digits() if example_label(p) == label)
+
+
+def trace_digit(page, label: int) -> int:
+    """Trace a bundled MNIST digit's ink pixels (> 128) as one mouse stroke per row run.
+
+    Returns the number of strokes drawn.
+    """
+    ink = np.asarray(Image.open(digit_path(label)).convert("L")) > 128
+    page.fill("#pen-width", "10")  # one 28x28 pixel on the 280-px pad
+    page.locator("#pen-width").blur()
+    box = page.locator("#pad").bounding_box()
+    s = box["width"] / ink.shape[1]
+    strokes = 0
+    for y in range(ink.shape[0]):
+        xs = np.flatnonzero(ink[y])
+        for run in np.split(xs, np.flatnonzero(np.diff(xs) > 1) + 1) if len(xs) else []:
+            cy = box["y"] + (y + 0.5) * s
+            page.mouse.move(box["x"] + (run[0] + 0.5) * s, cy)
+            page.mouse.down()
+            page.mouse.move(box["x"] + (run[-1] + 0.5) * s, cy, steps=2)
+            page.mouse.up()
+            strokes += 1
+    return strokes
+
+
+def canvas_rgba(page, selector: str) -> np.ndarray:
+    """A canvas's backing pixels, (H, W, 4) uint8 (through a PNG: fast for large canvases)."""
+    url = page.eval_on_selector(selector, "c => c.toDataURL('image/png')")
+    png = base64.b64decode(url.split(",", 1)[1])
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGBA"))
+
+
+def pad_png(page, path: Path) -> Path:
+    url = page.eval_on_selector("#pad", "c => c.toDataURL('image/png')")
+    path.write_bytes(base64.b64decode(url.split(",", 1)[1]))
+    return path
+
+
+def cnnkit_prediction(path: Path):
+    from cnnkit.analysis.predict import predict
+    from cnnkit.web.model import bundled_checkpoint
+
+    return predict(bundled_checkpoint(), [path], top=10)[0]
+
+
+def bundled_model():
+    from cnnkit.models.checkpoint import load_checkpoint
+    from cnnkit.web.model import bundled_checkpoint
+
+    return load_checkpoint(bundled_checkpoint()).model.eval()
+
+
+def draw_and_wait(page, label: int) -> None:
+    strokes = trace_digit(page, label)
+    page.wait_for_selector(f'#pad[data-shown="{strokes}"]', timeout=15_000)
+
+
+# --------------------------------------------------------------------------- the tests
+
+
+@needs_browser
+def test_drawn_digit_is_predicted_as_cnnkit_predicts_it(watched, screenshot, tmp_path):
+    from cnnkit.imaging.digits import load_digit
+
+    page = watched.page
+    watched.open()
+    draw_and_wait(page, 3)
+    expected = cnnkit_prediction(pad_png(page, tmp_path / "pad.png"))
+    assert page.get_attribute("#predicted", "data-predicted") == str(expected.label)
+    assert expected.label == 3  # the traced test digit is still a 3 for the model
+    # every probability bar shows cnnkit's probability (one decimal)
+    shown = {
+        int(row.get_attribute("data-cls")): float(row.locator(".prob-pct").inner_text()[:-1])
+        for row in page.locator(".prob-row").all()
+    }
+    assert sorted(shown) == list(range(10))
+    for c in expected.top:
+        assert abs(shown[c.label] - 100 * c.probability) <= 0.051, (c, shown[c.label])
+    # the 28x28 view is cnnkit's preprocessing of the pad's picture
+    seen = canvas_rgba(page, "#seen")[..., 0].astype(float)
+    assert np.abs(seen - load_digit(tmp_path / "pad.png")).max() <= 1.0
+    screenshot(page, "draw")
+
+
+@needs_browser
+def test_every_layer_renders_its_maps(watched, screenshot):
+    import cnnkit
+
+    page = watched.page
+    watched.open()
+    draw_and_wait(page, 7)
+    page.click("#tab-inside")
+    rows = cnnkit.summary(bundled_model(), (1, 28, 28)).rows
+    page.wait_for_selector(f'.layer-block[data-index="{len(rows) - 1}"]')
+    assert page.locator(".layer-block").count() == len(rows)
+    assert page.locator("#summary-table tbody tr").count() == len(rows)
+    for i, row in enumerate(rows):
+        shape = tuple(row.output_shape[1:])
+        block = f'.layer-block[data-index="{i}"]'
+        maps = f"{block} canvas.fmap, {block} canvas.fvec"
+        n = page.locator(maps).count()
+        if len(shape) == 3:
+            assert n == shape[0], (row.name, n, shape)
+            sizes = page.eval_on_selector_all(
+                f"{block} canvas.fmap", "cs => cs.map(c => [c.height, c.width])"
+            )
+            assert {tuple(s) for s in sizes} == {shape[1:]}
+        else:
+            assert n == 1, (row.name, n)
+        # not blank: some canvas of the layer holds more than one colour
+        spread = page.eval_on_selector_all(
+            maps,
+            "cs => Math.max(...cs.map(c => { const d = c.getContext('2d')"
+            ".getImageData(0, 0, c.width, c.height).data; let lo = 255, hi = 0;"
+            " for (let i = 0; i < d.length; i += 4) { lo = Math.min(lo, d[i] + d[i+1] + d[i+2]);"
+            " hi = Math.max(hi, d[i] + d[i+1] + d[i+2]); } return hi - lo; }))",
+        )
+        assert spread > 30, (row.name, spread)
+    # a summary row scrolls to and highlights its maps, and the other way round
+    page.click('#summary-table tbody tr[data-index="3"]')
+    assert "linked" in page.get_attribute('.layer-block[data-index="3"]', "class")
+    page.click('.layer-block[data-index="1"] .layer-head')
+    assert "linked" in page.get_attribute('#summary-table tr[data-index="1"]', "class")
+    assert "linked" not in page.get_attribute('#summary-table tr[data-index="3"]', "class")
+
+
+def click_unit(page, layer: int, channel: int, y: int, x: int, *, hover: bool = False) -> dict:
+    canvas = page.locator(f'canvas.fmap[data-layer="{layer}"][data-channel="{channel}"]')
+    canvas.scroll_into_view_if_needed()
+    h = int(canvas.get_attribute("data-h"))
+    w = int(canvas.get_attribute("data-w"))
+    bb = canvas.bounding_box()
+    at = (bb["x"] + (x + 0.5) * bb["width"] / w, bb["y"] + (y + 0.5) * bb["height"] / h)
+    if hover:
+        page.mouse.move(*at, steps=4)
+    else:
+        page.mouse.click(*at)
+    page.wait_for_selector(f'#unit-info[data-state="ready"][data-unit="{layer}/{channel}/{y}/{x}"]')
+    box = canvas_rgba(page, "#unit-box")
+    scale = int(page.get_attribute("#unit-box", "data-scale"))
+    ys, xs = np.nonzero(box[..., 3])
+    drawn = (ys.min() / scale, (ys.max() + 1) / scale, xs.min() / scale, (xs.max() + 1) / scale)
+    return {"drawn": drawn, "box": json.loads(page.get_attribute("#unit-info", "data-box"))}
+
+
+@needs_browser
+def test_clicked_unit_draws_its_rf_box(watched, screenshot):
+    import cnnkit
+
+    page = watched.page
+    watched.open()
+    draw_and_wait(page, 3)
+    page.click("#tab-inside")
+    model = bundled_model()
+    rows = cnnkit.summary(model, (1, 28, 28)).rows
+    # hovered: a relu unit; clicked: conv2 in the middle, a pool unit at the top edge (its box
+    # is clipped), conv1 in a corner
+    picks = [(2, 7, 4, 4), (3, 5, 6, 9), (4, 0, 0, 6), (0, 3, 27, 0)]
+    for k, (layer, channel, y, x) in enumerate(picks):
+        got = click_unit(page, layer, channel, y, x, hover=k == 0)
+        ref = cnnkit.rf_box(model, rows[layer].name, (y, x), (1, 28, 28))
+        top, bottom, left, right = ref.clipped  # inclusive
+        assert got["drawn"] == (top, bottom + 1, left, right + 1), (rows[layer].name, got)
+        assert got["box"] == {
+            "top": ref.top, "bottom": ref.bottom + 1, "left": ref.left, "right": ref.right + 1
+        }  # fmt: skip
+        # the saliency view is painted (the unit depends on some input pixel)
+        assert canvas_rgba(page, "#unit-saliency")[..., :3].std() > 0
+    assert "pinned" in page.get_attribute(".unit-marker", "class")
+    click_unit(page, 3, 5, 6, 9)
+    page.mouse.move(0, 0)
+    page.eval_on_selector(  # conv2's maps (the unit's marker) at the top of the maps column
+        ".inside-maps",
+        "m => { m.style.scrollBehavior = 'auto'; const b = document.getElementById('layer-3');"
+        " m.scrollTop = b.offsetTop - m.offsetTop - 8; }",
+    )
+    screenshot(page, "inside")
+
+
+@needs_browser
+def test_conv_step_through_the_chapter_example(watched, screenshot):
+    import torch
+    import torch.nn.functional as F
+
+    from cnnkit.analysis.chapter import EDGE_KERNEL, IMAGE_5X5
+
+    page = watched.page
+    watched.open("#conv")
+    page.wait_for_selector("#conv-form[data-state=ready]")
+    page.wait_for_selector("#step-sum[data-step='0']")
+
+    def grid(host: str) -> np.ndarray:
+        g = page.locator(f"{host} .grid")
+        r, c = int(g.get_attribute("data-rows")), int(g.get_attribute("data-cols"))
+        values = g.locator(".cell").evaluate_all("cs => cs.map(c => Number(c.dataset.value))")
+        return np.array(values, dtype=float).reshape(r, c)
+
+    image = np.array(IMAGE_5X5, dtype=float)
+    kernel = np.array(EDGE_KERNEL, dtype=float)
+    assert np.array_equal(grid("#step-padded"), image)  # padding 0: the input itself
+    assert np.array_equal(grid("#step-kernel"), kernel)
+    oracle = F.conv2d(torch.tensor(image)[None, None], torch.tensor(kernel)[None, None])[0, 0]
+    assert np.array_equal(grid("#conv-output"), oracle.numpy())
+    # [0, 0] is 0: the chapter prints -13 there
+    assert page.inner_text("#step-sum") == "0"
+    assert "-13" in page.inner_text("#step-note")
+    seen = []
+    for k in range(9):
+        sum_ = page.locator("#step-sum")
+        row, col = int(sum_.get_attribute("data-row")), int(sum_.get_attribute("data-col"))
+        assert float(sum_.get_attribute("data-value")) == oracle[row, col].item()
+        region = page.locator("#step-padded .cell.region").evaluate_all(
+            "cs => cs.map(c => [Number(c.dataset.i), Number(c.dataset.j)])"
+        )
+        assert sorted(map(tuple, region)) == [
+            (row + i, col + j) for i in range(3) for j in range(3)
+        ]
+        window = image[row : row + 3, col : col + 3]
+        assert np.array_equal(grid("#step-products"), window * kernel)
+        current = page.locator("#conv-output .cell.current")
+        assert (current.get_attribute("data-i"), current.get_attribute("data-j")) == (
+            str(row),
+            str(col),
+        )
+        seen.append((row, col))
+        if k == 4:
+            screenshot(page, "conv")
+        if k < 8:
+            page.click("#step-next")
+            page.wait_for_selector(f"#step-sum[data-step='{k + 1}']")
+    assert seen == [(r, c) for r in range(3) for c in range(3)]
+    # stride 2, padding 1: the formula's numbers and the output follow torch
+    page.fill("#conv-stride", "2")
+    page.fill("#conv-padding", "1")
+    page.wait_for_function(
+        "() => document.querySelector('#conv-output .grid').dataset.rows === '3'"
+        " && document.querySelector('#conv-formula').textContent.includes('/2)')"
+    )
+    oracle2 = F.conv2d(
+        torch.tensor(image)[None, None], torch.tensor(kernel)[None, None], stride=2, padding=1
+    )[0, 0]
+    assert np.array_equal(grid("#conv-output"), oracle2.numpy())
+    assert "floor((5 + 2 - 1*(3-1) - 1)/2) + 1 = 3" in page.inner_text("#conv-formula")
+
+
+@needs_browser
+def test_bad_upload_shows_the_message_and_the_page_keeps_working(watched, screenshot):
+    page = watched.page
+    watched.open()
+    page.set_input_files(
+        "#upload", files=[{"name": "notes.png", "mimeType": "image/png", "buffer": b"not an image"}]
+    )
+    page.wait_for_selector("#message:not([hidden])")
+    text = page.inner_text("#message-text")
+    assert "notes.png" in text and len(text) > len("notes.png") + 10
+    screenshot(page, "error")
+    # the page still works: a real digit upload is predicted as cnnkit predicts it
+    path = digit_path(7)
+    page.set_input_files("#upload", str(path))
+    page.wait_for_selector('#pad[data-shown="upload"]')
+    assert page.get_attribute("#predicted", "data-predicted") == str(cnnkit_prediction(path).label)
+    assert page.locator("#message").is_hidden()
+
+
+@needs_browser
+def test_language_follows_the_browser_and_the_toggle(browser, server, screenshot):
+    cat = catalog()
+    context = browser.new_context(viewport=VIEWPORT, locale="ja-JP")
+    w = Watched(context.new_page(), server)
+    page = w.page
+    w.open("#rf")
+    assert page.get_attribute("html", "lang") == "ja"
+
+    def texts() -> list[tuple[str, str]]:
+        return page.eval_on_selector_all(
+            "[data-i18n]", "els => els.map(e => [e.dataset.i18n, e.textContent])"
+        )
+
+    assert all(text == cat["ja"][key] for key, text in texts())
+    assert page.inner_text("#tab-conv") == "畳み込み"
+    page.wait_for_selector("#rf-table tbody tr")
+    assert "受容野" in page.inner_text("#view-rf")
+    # the table is cnnkit's receptive-field computation of the chapter's stack (and its
+    # simplified formula), at the default input size of 224
+    from cnnkit.calc.receptive_field import (
+        chapter_receptive_fields,
+        parse_layers,
+        receptive_fields,
+    )
+
+    layers = parse_layers("vgg-like")
+    want = [
+        [r.name, str(r.size[0]), str(r.jump[0]), f"{r.start[0]:g}", f"{r.output[0]}×{r.output[1]}",
+         str(simple[0])]
+        for r, simple in zip(receptive_fields(layers, (224, 224)), chapter_receptive_fields(layers))
+    ]  # fmt: skip
+    got = page.eval_on_selector_all(
+        "#rf-table tbody tr",
+        "rs => rs.map(r => [...r.cells].map((c, i) =>"
+        " (i === 0 ? c.querySelector('.layer-name') : c.firstChild).textContent.trim()))",
+    )
+    assert got == want
+    page.click("#lang-toggle")
+    assert page.get_attribute("html", "lang") == "en"
+    assert all(text == cat["en"][key] for key, text in texts())
+    page.wait_for_selector("#rf-table tbody tr.linked")
+    page.mouse.move(0, 0)
+    screenshot(page, "rf")
+    page.reload()
+    page.wait_for_selector("body[data-ready=true]")
+    assert page.get_attribute("html", "lang") == "en"  # the toggle is remembered
+    page.click("#lang-toggle")
+    assert page.inner_text("#tab-inside") == cat["ja"]["tabs.inside"]
+    w.check()
+    context.close()
