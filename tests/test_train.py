@@ -563,3 +563,40 @@ def test_cli_unbounded_values_are_refused_with_the_bound(cli, tmp_path, args, me
     assert r.returncode == 2
     (line,) = r.stderr.strip().splitlines()
     assert message in line and not (tmp_path / "d").exists() and not (tmp_path / "runs").exists()
+
+
+@needs_mnist
+def test_cli_run_killed_in_its_first_epoch_is_restarted_by_resume(cli, data_dir, tmp_path):
+    """`kill -9` during epoch 1 (config.json written, no checkpoint yet): --resume restarts
+    the run from the start and ends exactly as a straight run."""
+    import signal
+    import subprocess
+    import time
+
+    common = ["--data-dir", str(data_dir), "--no-progress", "--no-report", "--limit", "3000",
+              "--test-limit", "300", "--threads", "1", "--epochs", "1"]  # fmt: skip
+    straight = cli("train", *common, "--name", "straight")
+    assert straight.returncode == 0, straight.stderr
+    run = tmp_path / "runs" / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "cnnkit", "train", *common, "--name", "killed"],
+                            cwd=tmp_path, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while not (run / "config.json").exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert (run / "config.json").exists()
+    if (run / "checkpoint.pt").exists():
+        pytest.skip("epoch 1 ended before the kill landed (a very fast machine)")
+    r = cli("train", "--resume", str(run), "--data-dir", str(data_dir), "--no-progress")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith(f"restarting {run} from the start: it completed no epoch")
+
+    def metrics(name):
+        lines = (tmp_path / "runs" / name / "metrics.jsonl").read_text().splitlines()
+        return [{k: v for k, v in json.loads(x).items() if k != "seconds"} for x in lines]
+
+    assert metrics("killed") == metrics("straight")
