@@ -7,7 +7,8 @@ Both libraries run in one process with the same number of threads: torch through
 OPENBLAS/OMP/MKL_NUM_THREADS set before NumPy is imported. Layer timings are medians of
 `--repeats` runs on the SimpleCNN shapes with batch 64; the training figure is `--steps`
 optimizer steps (default: one MNIST epoch, 938 steps of 64) of `NumpyEngine` against
-`cnnkit.training.engines.TorchEngine`, on the same random data (timing does not depend on the values).
+`cnnkit.training.engines.TorchEngine`, on the same random data (timing does not depend on the
+values).
 NumPy and torch take turns (run by run, 50 steps by 50 steps), so that a change in the
 machine's load touches both alike.
 Ratios are NumPy time / torch time (targets: conv ≤ 1.5, epoch ≤ 2).

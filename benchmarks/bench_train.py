@@ -2,12 +2,13 @@
 
     python benchmarks/bench_train.py [--limit N] [--threads T] [--chunk B] [--data-dir DIR]
 
-The baseline is the chapter's code as written: its SimpleCNN (`cnnkit.models.chapter.ChapterSimpleCNN`:
-plain `nn.Conv2d` layers, the forward as printed), `optim.Adam(lr=0.001)`,
-`nn.CrossEntropyLoss`, its `train_epoch` and `evaluate`, with the data already in memory as
-tensors: batches are sliced with the same permutation, no DataLoader. cnnkit's side is
-`cnnkit.training.engines.TorchEngine` driven the way `cnnkit.training.loop.train` drives it
-(`engine.train_batch` per batch, `cnnkit.training.loop.evaluate` on the test set).
+The baseline is the chapter's code as written: its SimpleCNN
+(`cnnkit.models.chapter.ChapterSimpleCNN`: plain `nn.Conv2d` layers, the forward as printed),
+`optim.Adam(lr=0.001)`, `nn.CrossEntropyLoss`, its `train_epoch` and `evaluate`, with the data
+already in memory as tensors: batches are sliced with the same permutation, no DataLoader.
+cnnkit's side is `cnnkit.training.engines.TorchEngine` driven the way
+`cnnkit.training.loop.train` drives it (`engine.train_batch` per batch,
+`cnnkit.training.loop.evaluate` on the test set).
 
 Both run in this one process, on the same threads, from the same initial weights. Their
 batches are interleaved in chunks of B (the first side alternating), so that both see the

@@ -276,13 +276,12 @@ def test_bad_arguments_are_refused_with_the_parameter_and_value(kwargs, name):
     assert f"'{name}'" in str(info.value)
     assert repr(kwargs[name]) in str(info.value)
     # torch refuses each of these too
-    with pytest.raises((RuntimeError, ValueError, TypeError)):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            padding = args.get("padding", 0)
-            if isinstance(padding, tuple) and len(padding) == 4:
-                raise ValueError("torch has no per-side padding; F.pad(-1) would crop instead")
-            nn.Conv2d(1, 1, **args)(_x(28, 28))
+    with pytest.raises((RuntimeError, ValueError, TypeError)), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        padding = args.get("padding", 0)
+        if isinstance(padding, tuple) and len(padding) == 4:
+            raise ValueError("torch has no per-side padding; F.pad(-1) would crop instead")
+        nn.Conv2d(1, 1, **args)(_x(28, 28))
 
 
 def test_stride_message_follows_the_house_template():

@@ -16,6 +16,8 @@ from cnnkit.core.errors import CnnkitError
 from cnnkit.nn.functional import cross_entropy
 
 if TYPE_CHECKING:
+    import torch
+
     from cnnkit.data import Dataset
     from cnnkit.models.checkpoint import LoadedCheckpoint
 
@@ -97,7 +99,9 @@ def classification_metrics(
     return Metrics(accuracy, per_class, confusion.tolist(), float(f1.mean()))
 
 
-def model_logits(model, x: np.ndarray, *, batch_size: int = EVAL_BATCH) -> np.ndarray:
+def model_logits(
+    model: torch.nn.Module, x: np.ndarray, *, batch_size: int = EVAL_BATCH
+) -> np.ndarray:
     """Logits (N, num_classes) float32 of a torch model on normalised inputs (N, C, H, W).
 
     Runs in eval mode without gradients; the model's train/eval mode is restored afterwards.

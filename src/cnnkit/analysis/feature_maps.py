@@ -10,14 +10,15 @@ Pictures of them: `cnnkit.render.feature_maps`.
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from cnnkit.core.errors import CnnkitError
 
 if TYPE_CHECKING:
-    pass
+    import torch
 
 __all__ = ["LayerMaps", "conv_feature_maps"]
 
@@ -28,7 +29,9 @@ class LayerMaps:
     maps: np.ndarray  # (C, H, W) float32, after ReLU
 
 
-def conv_feature_maps(model, x: np.ndarray, *, limit: int | None = None) -> list[list[LayerMaps]]:
+def conv_feature_maps(
+    model: torch.nn.Module, x: np.ndarray, *, limit: int | None = None
+) -> list[list[LayerMaps]]:
     """Feature maps, after ReLU, of the conv layers of `model` for inputs x (N, C, H, W).
 
     Layers come in the order they run; `limit` keeps the first `limit` of them.
@@ -45,8 +48,8 @@ def conv_feature_maps(model, x: np.ndarray, *, limit: int | None = None) -> list
         raise CnnkitError(f"the model {type(model).__name__} has no nn.Conv2d layer")
     captured: list[tuple[str, np.ndarray]] = []
 
-    def hook_for(name: str):
-        def hook(module, inputs, output) -> None:
+    def hook_for(name: str) -> Callable[..., None]:
+        def hook(module: nn.Module, inputs: Any, output: torch.Tensor) -> None:
             captured.append((name, torch.relu(output).detach().float().numpy()))
 
         return hook

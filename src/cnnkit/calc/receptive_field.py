@@ -38,7 +38,7 @@ At most `MAX_LAYERS` (1,000) layers in all, repeats included, and no number abov
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -356,11 +356,8 @@ def _short(text: str, limit: int = 60) -> str:
     return text if len(text) <= limit else f"{text[:head]}...({len(text):,} characters)"
 
 
-def _parse_token(token: str, where: str, layers_before: int) -> list[LayerSpec]:
-    def fail(why: str) -> CnnkitError:
-        return CnnkitError(f"Cannot read layer {_short(token)!r} in {_short(where)!r}: {why}.")
-
-    body, _, repeat_text = token.partition("*")
+def _parse_repeat(repeat_text: str, layers_before: int, fail: Callable[[str], Exception]) -> int:
+    """The `*N` of a token (1 when absent), within MAX_LAYERS counting the layers before."""
     repeat = 1
     if repeat_text:
         if not repeat_text.isdigit() or len(repeat_text) > 9 or int(repeat_text) < 1:
@@ -374,6 +371,40 @@ def _parse_token(token: str, where: str, layers_before: int) -> list[LayerSpec]:
             f"a layer list has at most {MAX_LAYERS:,} layers (repeats included), this one "
             f"would have {layers_before + repeat:,} or more"
         )
+    return repeat
+
+
+def _parse_options(
+    options: list[str], kind: Kind, fail: Callable[[str], Exception]
+) -> dict[str, Any]:
+    """`s2`, `p1`, `psame`, `p0:1:0:1`, `d2`, `c` -> LayerSpec keyword arguments."""
+    found: dict[str, Any] = {}
+    for option in options:
+        letter, value = option[:1], option[1:]
+        dims = _parse_dims(value)
+        if letter in ("s", "d") and dims is not None:
+            found["stride" if letter == "s" else "dilation"] = dims
+        elif letter == "p" and (value in ("same", "valid", "full") or dims is not None):
+            found["padding"] = value if dims is None else dims
+        elif letter == "p" and re.fullmatch(r"\d+:\d+:\d+:\d+", value):
+            found["padding"] = tuple(int(v) for v in value.split(":"))
+        elif option == "c" and kind == "pool":
+            found["ceil_mode"] = True
+        else:
+            raise fail(
+                f"unknown option {option!r} (expected s<stride>, p<padding>, d<dilation>"
+                + (" or c for ceil_mode" if kind == "pool" else "")
+                + ", e.g. conv3/s2/p1)"
+            )
+    return found
+
+
+def _parse_token(token: str, where: str, layers_before: int) -> list[LayerSpec]:
+    def fail(why: str) -> CnnkitError:
+        return CnnkitError(f"Cannot read layer {_short(token)!r} in {_short(where)!r}: {why}.")
+
+    body, _, repeat_text = token.partition("*")
+    repeat = _parse_repeat(repeat_text, layers_before, fail)
     too_big = next(
         (n for n in re.findall(r"\d+", body) if len(n) > 9 or int(n) > MAX_LAYER_NUMBER), None
     )
@@ -391,34 +422,15 @@ def _parse_token(token: str, where: str, layers_before: int) -> list[LayerSpec]:
         )
     kind: Kind = "conv" if m.group(1) == "conv" else "pool"
     kernel = (int(m.group(2)), int(m.group(3) or m.group(2)))
-    stride: Any = None if kind == "pool" else 1
-    padding: Any = 0
-    dilation: Any = 1
-    ceil_mode = False
-    for option in options:
-        letter, value = option[:1], option[1:]
-        if letter == "s" and (dims := _parse_dims(value)) is not None:
-            stride = dims
-        elif letter == "d" and (dims := _parse_dims(value)) is not None:
-            dilation = dims
-        elif letter == "p" and value in ("same", "valid", "full"):
-            padding = value
-        elif letter == "p" and (dims := _parse_dims(value)) is not None:
-            padding = dims
-        elif letter == "p" and re.fullmatch(r"\d+:\d+:\d+:\d+", value):
-            padding = tuple(int(v) for v in value.split(":"))
-        elif option == "c" and kind == "pool":
-            ceil_mode = True
-        else:
-            raise fail(
-                f"unknown option {option!r} (expected s<stride>, p<padding>, d<dilation>"
-                + (" or c for ceil_mode" if kind == "pool" else "")
-                + ", e.g. conv3/s2/p1)"
-            )
+    found = _parse_options(options, kind, fail)
+    stride = found.get("stride", None if kind == "pool" else 1)
+    padding, dilation = found.get("padding", 0), found.get("dilation", 1)
     if kind == "conv":
         spec = LayerSpec.conv(kernel, stride, padding, dilation)
     else:
-        spec = LayerSpec.pool(kernel, stride, padding, dilation, ceil_mode=ceil_mode)
+        spec = LayerSpec.pool(
+            kernel, stride, padding, dilation, ceil_mode=found.get("ceil_mode", False)
+        )
     return [spec] * repeat
 
 

@@ -103,9 +103,9 @@ def check_bool(value: Any, name: str, *, func: str | None = None) -> bool:
 def _as_pair(value: Any) -> Pair | None:
     if is_int(value):
         return (int(value), int(value))
-    if isinstance(value, Sequence) and not isinstance(value, str) and len(value) == 2:
-        if all(is_int(v) for v in value):
-            return (int(value[0]), int(value[1]))
+    two = isinstance(value, Sequence) and not isinstance(value, str) and len(value) == 2
+    if two and all(is_int(v) for v in value):
+        return (int(value[0]), int(value[1]))
     return None
 
 

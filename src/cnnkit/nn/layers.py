@@ -42,7 +42,9 @@ __all__ = [
 ]
 
 
-def _uniform(rng: np.random.Generator, bound: float, shape: tuple[int, ...], dtype: DType):
+def _uniform(
+    rng: np.random.Generator, bound: float, shape: tuple[int, ...], dtype: DType
+) -> np.ndarray:
     return rng.uniform(-bound, bound, size=shape).astype(dtype)
 
 

@@ -51,9 +51,13 @@ def positive_int(text: str) -> int:
 
 def refuse_overwriting_input(image: str | None, output: str) -> None:
     """The output must not be the input image itself (or a link to it): that would replace it."""
-    if image is not None and Path(output).exists() and Path(image).exists():
-        if Path(output).samefile(image):
-            raise CnnkitError(
-                f"The '-o/--output' option must not be the input image. Got {output!r}, which "
-                f"is {image!r}; write the result to another file."
-            )
+    if (
+        image is not None
+        and Path(output).exists()
+        and Path(image).exists()
+        and Path(output).samefile(image)
+    ):
+        raise CnnkitError(
+            f"The '-o/--output' option must not be the input image. Got {output!r}, which "
+            f"is {image!r}; write the result to another file."
+        )

@@ -14,11 +14,11 @@ SECTION_CHOICES = ("1.1", "1.2", "1.3", "1.4", "1.6", "ex1", "ex2", "ex3", "ex5"
 
 def _value(value: Any, indent: str) -> str:
     """A matrix on its own lines; anything else inline."""
-    if isinstance(value, list) and value and all(isinstance(row, list) for row in value):
-        if all(not isinstance(v, list | dict) for row in value for v in row):
-            width = max(len(f"{v}") for row in value for v in row)
-            rows = ["[" + " ".join(f"{v:>{width}}" for v in row) + "]" for row in value]
-            return "\n" + "\n".join(indent + "  " + r for r in rows)
+    matrix = isinstance(value, list) and bool(value) and all(isinstance(r, list) for r in value)
+    if matrix and all(not isinstance(v, list | dict) for row in value for v in row):
+        width = max(len(f"{v}") for row in value for v in row)
+        rows = ["[" + " ".join(f"{v:>{width}}" for v in row) + "]" for row in value]
+        return "\n" + "\n".join(indent + "  " + r for r in rows)
     if isinstance(value, float):
         return f"{value:.6g}"
     if isinstance(value, int):
