@@ -513,10 +513,11 @@ def test_language_follows_the_browser_and_the_toggle(browser, server, screenshot
     )
 
     layers = parse_layers("vgg-like")
+    rows = receptive_fields(layers, (224, 224))
     want = [
-        [r.name, str(r.size[0]), str(r.jump[0]), f"{r.start[0]:g}", f"{r.output[0]}×{r.output[1]}",
+        [r.name, str(r.size[0]), str(r.jump[0]), f"{r.start[0]:g}", "×".join(map(str, r.output)),
          str(simple[0])]
-        for r, simple in zip(receptive_fields(layers, (224, 224)), chapter_receptive_fields(layers))
+        for r, simple in zip(rows, chapter_receptive_fields(layers), strict=True)
     ]  # fmt: skip
     got = page.eval_on_selector_all(
         "#rf-table tbody tr",
