@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cnnkit.core.checks import check_bool
 from cnnkit.core.errors import DataError
 from cnnkit.data import cifar
 from cnnkit.data.idx import parse_idx
@@ -86,7 +87,8 @@ def load_dataset(
     (`cnnkit.data.fetch`).
     """
     spec = get_spec(name)
-    if split not in spec.splits:
+    download = check_bool(download, "download", func="load_dataset")  # "no" is not False
+    if not isinstance(split, str) or split not in spec.splits:
         raise DataError(
             f"The 'split' parameter of load_dataset must be one of {', '.join(spec.splits)}. "
             f"Got {split!r} instead."

@@ -271,12 +271,6 @@ def filter_image(image: Any, kernel: Any, *, boundary: str = "symmetric") -> np.
 
     img = real_array(image, "image", "filter_image")
     k = real_array(kernel, "kernel", "filter_image")
-    for name, a in (("image", img), ("kernel", k)):
-        if not np.isfinite(a).all():
-            raise CnnkitError(
-                f"The {name!r} parameter of filter_image must hold finite numbers. Got "
-                f"{int(np.count_nonzero(~np.isfinite(a)))} NaN or infinite value(s) instead."
-            )
     if not isinstance(boundary, str) or boundary not in BOUNDARIES:
         raise CnnkitError(
             f"The 'boundary' parameter of filter_image must be one of "
@@ -301,6 +295,12 @@ def filter_image(image: Any, kernel: Any, *, boundary: str = "symmetric") -> np.
             f"window values per channel, more than the {MAX_FILTER_WINDOW_VALUES:,} "
             "filter_image allows (2 GiB); use a smaller kernel or image."
         )
+    for name, a in (("image", img), ("kernel", k)):
+        if not np.isfinite(a).all():
+            raise CnnkitError(
+                f"The {name!r} parameter of filter_image must hold finite numbers. Got "
+                f"{int(np.count_nonzero(~np.isfinite(a)))} NaN or infinite value(s) instead."
+            )
     planes = img[None] if img.ndim == 2 else img.transpose(2, 0, 1)  # (C, H, W)
     out = np.stack(  # one channel at a time: the im2col matrix of one plane at most
         [
