@@ -104,7 +104,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "option that contradicts them is refused)",
     )
     parser.add_argument(
-        "--dry-run", action="store_true", help="train one batch, evaluate one, write nothing"
+        "--dry-run",
+        action="store_true",
+        help="train one batch, evaluate one, write no run folder (the dataset is fetched if "
+        "missing)",
     )
     parser.add_argument(
         "--limit", type=positive_int, help="use only the first N training images (default: all)"
@@ -250,7 +253,8 @@ def train_cli(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(
             f"dry run: one batch of {result.config['batch_size']} trained "
-            f"(loss {result.dry_run_loss:.4f}) and one test batch evaluated; nothing written"
+            f"(loss {result.dry_run_loss:.4f}) and one test batch evaluated; no run folder "
+            "written (the dataset itself is fetched into the data dir if it was missing)"
         )
         return code
     print(f"run:        {result.run_dir}")
