@@ -5,6 +5,8 @@ A real `cnnkit serve` runs in a subprocess on 127.0.0.1 with the bundled model. 
 - a real MNIST test digit, traced as mouse strokes on the pad, is predicted as cnnkit itself
   predicts the pad's picture; the 28x28 view shows what `preprocess_digit` makes of it; every
   layer of `cnnkit.summary` renders its maps (one canvas per channel, not blank);
+- a finger stroke (touch events) gets probabilities before it lifts; a tap adds a stroke,
+  undo takes it back pixel for pixel, clear empties the pad;
 - a clicked unit's drawn box is `cnnkit.rf_box` for that unit (read from the canvas pixels);
 - the convolution explorer steps through the chapter's example: 0 at [0, 0] (not -13), each
   step's region, products and sum equal torch's convolution;
@@ -536,5 +538,43 @@ def test_language_follows_the_browser_and_the_toggle(browser, server, screenshot
     assert page.get_attribute("html", "lang") == "en"  # the toggle is remembered
     page.click("#lang-toggle")
     assert page.inner_text("#tab-inside") == cat["ja"]["tabs.inside"]
+    w.check()
+    context.close()
+
+
+@needs_browser
+def test_touch_strokes_predict_while_drawing_then_undo_and_clear(browser, server, tmp_path):
+    context = browser.new_context(viewport=VIEWPORT, has_touch=True)
+    w = Watched(context.new_page(), server)
+    page = w.page
+    w.open()
+    cdp = context.new_cdp_session(page)
+    box = page.locator("#pad").bounding_box()
+
+    def touch(kind: str, x: float, y: float) -> None:
+        points = [] if kind == "touchEnd" else [{"x": box["x"] + x, "y": box["y"] + y}]
+        cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": points})
+
+    # a "1" drawn with a finger: the probabilities appear before the finger lifts
+    touch("touchStart", 150, 40)
+    for k in range(1, 11):
+        touch("touchMove", 150 - k, 40 + 20 * k)
+        page.wait_for_timeout(40)
+    page.wait_for_function("() => document.querySelector('#predicted').dataset.predicted !== ''")
+    assert page.get_attribute("#pad", "data-strokes") == "0"  # still drawing
+    touch("touchEnd", 0, 0)
+    page.wait_for_selector('#pad[data-shown="1"]')
+    want = cnnkit_prediction(pad_png(page, tmp_path / "one.png")).label
+    assert page.get_attribute("#predicted", "data-predicted") == str(want)
+    # a tap is a dot: a second stroke; undo takes it back, clear empties the pad
+    page.touchscreen.tap(box["x"] + 60, box["y"] + 240)
+    page.wait_for_selector('#pad[data-shown="2"]')
+    page.click("#pad-undo")
+    page.wait_for_selector('#pad[data-shown="1"]')
+    assert np.array_equal(canvas_rgba(page, "#pad"), np.asarray(Image.open(tmp_path / "one.png")))
+    page.click("#pad-clear")
+    assert page.get_attribute("#pad", "data-strokes") == "0"
+    assert page.get_attribute("#predicted", "data-predicted") == ""
+    assert canvas_rgba(page, "#pad")[..., :3].max() == 0  # black again
     w.check()
     context.close()
