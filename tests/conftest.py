@@ -6,12 +6,91 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 # The shared MNIST copy beside the checkout (development and CI convenience only).
 SHARED_MNIST = REPO.parent / "shared" / "data" / "mnist"
+MNIST_FILES = (
+    "train-images-idx3-ubyte.gz",
+    "train-labels-idx1-ubyte.gz",
+    "t10k-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte.gz",
+)
+
+
+def _mnist_absent() -> str | None:
+    """The one presence check of the shared MNIST copy: None, or why tests needing it skip."""
+    missing = [name for name in MNIST_FILES if not (SHARED_MNIST / name).is_file()]
+    if not missing:
+        return None
+    return f"the shared MNIST copy is not at {SHARED_MNIST} (missing {', '.join(missing)})"
+
+
+MNIST_ABSENT = _mnist_absent()
+# `@needs_mnist` on a test that reads the shared copy; fixtures below skip the same way.
+needs_mnist = pytest.mark.skipif(MNIST_ABSENT is not None, reason=MNIST_ABSENT or "")
+MNIST_NORMALIZE = (0.1307, 0.3081)  # the chapter's (mean, std)
+
+
+@pytest.fixture(scope="session")
+def shared_mnist() -> Path:
+    """The shared MNIST folder (four .gz files), read-only: a `--from` source. Skips if absent."""
+    if MNIST_ABSENT is not None:
+        pytest.skip(MNIST_ABSENT)
+    return SHARED_MNIST
+
+
+@pytest.fixture(scope="session")
+def mnist_data_dir(tmp_path_factory: pytest.TempPathFactory, shared_mnist: Path) -> Path:
+    """A cnnkit data dir holding MNIST, fetched (and verified) once from the shared copy.
+
+    Shared by the whole session: read it, never change it (copy it for a test that damages
+    files)."""
+    from cnnkit.data import fetch
+
+    root = tmp_path_factory.mktemp("mnist-data")
+    fetch("mnist", data_dir=root, source_dir=shared_mnist, progress=False)
+    return root
+
+
+def make_checkpoint(
+    path: Path,
+    *,
+    model_name: str = "simple-cnn",
+    seed: int = 0,
+    config: dict[str, Any] | None = None,
+    epoch: int = 0,
+    history: list[dict[str, Any]] | None = None,
+) -> Path:
+    """A real checkpoint of the registry model `model_name`, seeded, untrained; `config` is
+    merged over {"dataset": "mnist", "normalize": MNIST_NORMALIZE}."""
+    import torch
+
+    from cnnkit.models.checkpoint import save_checkpoint
+    from cnnkit.models.registry import create_model
+
+    torch.manual_seed(seed)
+    model = create_model(model_name)
+    return save_checkpoint(
+        path,
+        model_name=model_name,
+        model_args={},
+        state_dict=model.state_dict(),
+        config={"dataset": "mnist", "normalize": list(MNIST_NORMALIZE), **(config or {})},
+        optimizer_state={},
+        epoch=epoch,
+        rng_state={},
+        history=history or [],
+    )
+
+
+@pytest.fixture(scope="session")
+def random_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`<run folder>/checkpoint.pt`: an untrained SimpleCNN (torch seed 0), shared, read-only."""
+    return make_checkpoint(tmp_path_factory.mktemp("run") / "checkpoint.pt")
 
 
 def run_cli(

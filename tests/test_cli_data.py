@@ -9,9 +9,8 @@ import shutil
 
 import numpy as np
 import pytest
-from conftest import SHARED_MNIST
+from conftest import SHARED_MNIST, needs_mnist
 
-needs_mnist = pytest.mark.skipif(not SHARED_MNIST.is_dir(), reason="shared MNIST copy not present")
 FILES = [
     "train-images-idx3-ubyte",
     "train-labels-idx1-ubyte",

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import SHARED_MNIST
+from conftest import SHARED_MNIST, needs_mnist
 
 import cnnkit.data.fetching as fetching
 from cnnkit.data import DATASETS, DataError, data_dir, fetch, load_dataset
@@ -361,7 +361,7 @@ def test_load_with_download_fetches_first(tiny, tmp_path, monkeypatch):
     np.testing.assert_array_equal(data.images, tiny.arrays[FILES[2]])
 
 
-@pytest.mark.skipif(not SHARED_MNIST.is_dir(), reason="shared MNIST copy not present")
+@needs_mnist
 def test_real_mnist_from_the_shared_copy(tmp_path):
     fetch("mnist", data_dir=tmp_path, source_dir=SHARED_MNIST, progress=False)
     start = time.perf_counter()

@@ -7,7 +7,7 @@ import struct
 
 import numpy as np
 import pytest
-from conftest import SHARED_MNIST
+from conftest import SHARED_MNIST, needs_mnist
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -118,7 +118,7 @@ def test_writer_refuses_what_idx_cannot_store(tmp_path):
     assert not list(tmp_path.iterdir())
 
 
-@pytest.mark.skipif(not SHARED_MNIST.is_dir(), reason="shared MNIST copy not present")
+@needs_mnist
 def test_real_mnist_test_images_match_an_independent_parse():
     path = SHARED_MNIST / "t10k-images-idx3-ubyte.gz"
     raw = gzip.decompress(path.read_bytes())

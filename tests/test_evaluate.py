@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import make_checkpoint
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -79,12 +80,8 @@ def test_bad_inputs_are_refused(labels, predictions, message):
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     """A seeded untrained SimpleCNN checkpoint and a tiny IDX dataset written to disk."""
-    import torch
-
     from cnnkit.data import Dataset
     from cnnkit.data.idx import read_idx, write_idx
-    from cnnkit.models.checkpoint import save_checkpoint
-    from cnnkit.models.registry import create_model
 
     folder = tmp_path_factory.mktemp("tiny")
     rng = np.random.default_rng(1)
@@ -100,18 +97,8 @@ def tiny_run(tmp_path_factory):
         split="test",
         classes=[str(i) for i in range(10)],
     )
-    torch.manual_seed(3)
-    ckpt = save_checkpoint(
-        folder / "checkpoint.pt",
-        model_name="simple-cnn",
-        model_args={},
-        state_dict=create_model("simple-cnn").state_dict(),
-        config={"dataset": "mnist", "normalize": [0.5, 0.25], "data_dir": str(folder / "none")},
-        optimizer_state={},
-        epoch=0,
-        rng_state={},
-        history=[],
-    )
+    config = {"normalize": [0.5, 0.25], "data_dir": str(folder / "none")}
+    ckpt = make_checkpoint(folder / "checkpoint.pt", seed=3, config=config)
     return ckpt, data
 
 

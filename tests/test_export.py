@@ -10,12 +10,10 @@ import sys
 import numpy as np
 import pytest
 import torch
-from conftest import REPO, SHARED_MNIST
+from conftest import MNIST_ABSENT, REPO, SHARED_MNIST, make_checkpoint
 
 from cnnkit.core.errors import CnnkitError
-from cnnkit.models.checkpoint import save_checkpoint
 from cnnkit.models.onnx_export import OPSET, export_onnx
-from cnnkit.models.registry import create_model
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
@@ -27,20 +25,14 @@ NORMALIZE = [0.1307, 0.3081]
 def run_dir(tmp_path_factory):
     """A run folder with a seeded simple-cnn checkpoint (untrained: the check is numeric)."""
     root = tmp_path_factory.mktemp("run")
-    torch.manual_seed(0)
-    model = create_model("simple-cnn")
-    save_checkpoint(
-        root / "checkpoint.pt", model_name="simple-cnn", model_args={},
-        state_dict=model.state_dict(), config={"dataset": "mnist", "normalize": NORMALIZE},
-        optimizer_state={}, epoch=1, rng_state={}, history=[],
-    )  # fmt: skip
+    make_checkpoint(root / "checkpoint.pt", config={"normalize": NORMALIZE}, epoch=1)
     return root
 
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
     """The real MNIST test set when the shared copy is there, else an empty folder."""
-    if SHARED_MNIST.is_dir():
+    if MNIST_ABSENT is None:
         return SHARED_MNIST
     return tmp_path_factory.mktemp("no-data")
 

@@ -16,7 +16,6 @@ import pickle
 import numpy as np
 import pytest
 import torch
-from conftest import SHARED_MNIST
 
 from cnnkit.core.errors import CnnkitError
 from cnnkit.models.chapter import ChapterSimpleCNN
@@ -254,12 +253,10 @@ def test_engine_refuses_labels_out_of_range():
 
 
 @pytest.fixture
-def mnist_dir(cli, tmp_path) -> str:
+def mnist_dir(cli, tmp_path, shared_mnist) -> str:
     """A data dir holding MNIST, copied from the shared copy by `cnnkit data fetch --from`."""
-    if not (SHARED_MNIST / "train-images-idx3-ubyte.gz").exists():
-        pytest.skip(f"the shared MNIST copy is not at {SHARED_MNIST}")
     data_dir = str(tmp_path / "data")
-    fetched = cli("data", "fetch", "mnist", "--from", str(SHARED_MNIST), "--data-dir", data_dir)
+    fetched = cli("data", "fetch", "mnist", "--from", str(shared_mnist), "--data-dir", data_dir)
     assert fetched.returncode == 0, fetched.stderr
     return data_dir
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import SHARED_MNIST
+from conftest import make_checkpoint
 from PIL import Image, ImageDraw
 
 from cnnkit.core.errors import CnnkitError
@@ -169,28 +169,7 @@ def test_images_without_a_digit_are_refused(image, message):
 # ---------------------------------------------------------------- predict on a checkpoint
 
 
-@pytest.fixture(scope="module")
-def random_checkpoint(tmp_path_factory) -> Path:
-    """An untrained SimpleCNN saved as a real checkpoint (seeded)."""
-    import torch
-
-    from cnnkit.models.checkpoint import save_checkpoint
-    from cnnkit.models.registry import create_model
-
-    torch.manual_seed(0)
-    model = create_model("simple-cnn")
-    path = tmp_path_factory.mktemp("ckpt") / "checkpoint.pt"
-    return save_checkpoint(
-        path,
-        model_name="simple-cnn",
-        model_args={},
-        state_dict=model.state_dict(),
-        config={"dataset": "mnist", "normalize": [0.1307, 0.3081]},
-        optimizer_state={},
-        epoch=0,
-        rng_state={},
-        history=[],
-    )
+# `random_checkpoint` (conftest.py): an untrained SimpleCNN, torch seed 0, as a real checkpoint.
 
 
 def test_predict_probabilities_match_the_model_softmax(random_checkpoint):
@@ -267,24 +246,11 @@ def test_predict_cli_bad_checkpoint(cli, tmp_path):
 
 
 def test_colour_models_are_refused(tmp_path):
-    import torch
 
     from cnnkit.analysis.predict import predict
-    from cnnkit.models.checkpoint import save_checkpoint
-    from cnnkit.models.registry import create_model
 
-    torch.manual_seed(0)
-    path = save_checkpoint(
-        tmp_path / "checkpoint.pt",
-        model_name="custom-cnn",
-        model_args={},
-        state_dict=create_model("custom-cnn").state_dict(),
-        config={"dataset": "cifar10", "normalize": [[0.5] * 3, [0.25] * 3]},
-        optimizer_state={},
-        epoch=0,
-        rng_state={},
-        history=[],
-    )
+    config = {"dataset": "cifar10", "normalize": [[0.5] * 3, [0.25] * 3]}
+    path = make_checkpoint(tmp_path / "checkpoint.pt", model_name="custom-cnn", config=config)
     with pytest.raises(CnnkitError, match=r"28x28 grayscale .* \(3, 32, 32\)"):
         predict(path, example_digits()[:1])
 
@@ -330,21 +296,17 @@ E2E_LIMIT = 12000  # training images: one quick epoch, ~97% test accuracy
 
 
 @pytest.fixture(scope="module")
-def trained_run(tmp_path_factory):
+def trained_run(tmp_path_factory, mnist_data_dir):
     """A SimpleCNN trained for one epoch on the first 12,000 real MNIST training images."""
-    if not (SHARED_MNIST / "t10k-images-idx3-ubyte.gz").is_file():
-        pytest.skip(f"the shared MNIST copy is not at {SHARED_MNIST}")
     from cnnkit.cli.commands.train import write_report
-    from cnnkit.data import fetch
     from cnnkit.training.loop import train
 
     root = tmp_path_factory.mktemp("e2e")
-    fetch("mnist", data_dir=root / "data", source_dir=SHARED_MNIST, progress=False)
     result = train(
         epochs=1,
         limit=E2E_LIMIT,
         seed=0,
-        data_dir=root / "data",
+        data_dir=mnist_data_dir,
         out_dir=root / "runs",
         run_name="e2e",
         progress=False,
