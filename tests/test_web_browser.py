@@ -5,7 +5,7 @@ A real `cnnkit serve` runs in a subprocess on 127.0.0.1 with the bundled model. 
 - a real MNIST test digit, traced as mouse strokes on the pad, is predicted as cnnkit itself
   predicts the pad's picture; the 28x28 view shows what `preprocess_digit` makes of it; every
   layer of `cnnkit.summary` renders its maps (one canvas per channel, not blank);
-- a finger stroke (touch events) gets probabilities before it lifts; a tap adds a stroke,
+- a finger stroke (touch events) gets new probabilities while it moves; a tap adds a stroke,
   undo takes it back pixel for pixel, clear empties the pad;
 - a clicked unit's drawn box is `cnnkit.rf_box` for that unit (read from the canvas pixels);
 - the convolution explorer steps through the chapter's example: 0 at [0, 0] (not -13), each
@@ -555,12 +555,13 @@ def test_touch_strokes_predict_while_drawing_then_undo_and_clear(browser, server
         points = [] if kind == "touchEnd" else [{"x": box["x"] + x, "y": box["y"] + y}]
         cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": points})
 
-    # a "1" drawn with a finger: the probabilities appear before the finger lifts
+    # a "1" drawn with a finger, without pausing: the probabilities update while it moves
     touch("touchStart", 150, 40)
-    for k in range(1, 11):
-        touch("touchMove", 150 - k, 40 + 20 * k)
-        page.wait_for_timeout(40)
-    page.wait_for_function("() => document.querySelector('#predicted').dataset.predicted !== ''")
+    for k in range(1, 26):
+        touch("touchMove", 150 - k / 2, 40 + 8 * k)
+        page.wait_for_timeout(60)
+    shown = int(page.get_attribute("#pad", "data-predictions") or 0)
+    assert shown >= 2, f"{shown} predictions shown during a 1.5 s stroke"
     assert page.get_attribute("#pad", "data-strokes") == "0"  # still drawing
     touch("touchEnd", 0, 0)
     page.wait_for_selector('#pad[data-shown="1"]')

@@ -5,9 +5,10 @@ import { postImage } from "./api.js";
 import { onLangChange, t } from "./i18n.js";
 import { decodeMap, paintGray } from "./maps.js";
 import { hideMessage, reportError } from "./messages.js";
-import { debounce, onPrediction, setPrediction, state } from "./state.js";
+import { onPrediction, setPrediction, state, throttle } from "./state.js";
 
-const PREDICT_DEBOUNCE_MS = 150;
+// While the pen moves, a prediction every 150 ms (one request at a time); one more at the end.
+const PREDICT_EVERY_MS = 150;
 
 const pad = {
   canvas: null,
@@ -130,6 +131,8 @@ async function predictNow() {
       setPrediction(result);
       // For tests and screen readers alike: which picture the shown prediction belongs to.
       pad.canvas.dataset.shown = sentActive ? "" : String(sent);
+      shownCount += 1;
+      pad.canvas.dataset.predictions = String(shownCount);
     }
   } catch (err) {
     if (mine === generation) reportError(err, t("draw.predict_failed"));
@@ -142,7 +145,8 @@ async function predictNow() {
   }
 }
 
-const schedulePredict = debounce(predictNow, PREDICT_DEBOUNCE_MS);
+const schedulePredict = throttle(predictNow, PREDICT_EVERY_MS);
+let shownCount = 0;
 
 function undo() {
   if (pad.strokes.length) pad.strokes.pop();

@@ -17,6 +17,21 @@ export function onPrediction(fn) {
   predictionListeners.push(fn);
 }
 
+/**
+ * Call `fn` `ms` milliseconds after a call, once for all the calls in between: while calls keep
+ * coming (a pen moving), `fn` runs every `ms` ms, and once more after the last call.
+ */
+export function throttle(fn, ms) {
+  let timer = null;
+  return () => {
+    if (timer) return;
+    timer = window.setTimeout(() => {
+      timer = null;
+      fn();
+    }, ms);
+  };
+}
+
 /** Call `fn` once `ms` milliseconds have passed without another call. */
 export function debounce(fn, ms) {
   let timer = null;
