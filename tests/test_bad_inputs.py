@@ -424,25 +424,21 @@ CLI_CASES = [
         "train-out-a-file",
         ["train", "--out", "notes.txt", "--dry-run", "--data-dir", "{mnist}"],
         "--out",
-        TRAINING,
     ),
     case(
         "train-epochs-99999999999",
         ["train", "--epochs", "99999999999", "--dry-run", "--data-dir", "{mnist}"],
         "epochs",
-        TRAINING,
     ),
     case(
         "train-name-escaping-out",
         ["train", "--name", "../x", "--dry-run", "--data-dir", "{mnist}"],
         "name",
-        TRAINING,
     ),
     case(
         "train-name-empty",
         ["train", "--name", "", "--dry-run", "--data-dir", "{mnist}"],
         "name",
-        TRAINING,
     ),
     case("demo-out-a-file", ["demo", "--out", "notes.txt", "--data-dir", "{mnist}"], "notes.txt"),
     case(

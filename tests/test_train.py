@@ -207,7 +207,8 @@ def test_model_and_dataset_shapes_must_agree(data_dir, tmp_path):
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"epochs": 0}, "'epochs' parameter of train must be a positive int. Got 0"),
+        ({"epochs": 0}, "'epochs' parameter of train must be an int from 1 to 10000. Got 0"),
+        ({"epochs": 10**11}, "'epochs' parameter .* an int from 1 to 10000. Got 100000000000"),
         ({"batch_size": True}, "'batch_size' parameter .* Got True"),
         ({"lr": float("nan")}, "'lr' parameter .* positive number. Got nan"),
         ({"seed": -1}, r"'seed' parameter .* an int from 0 to 4294967295. Got -1"),
@@ -556,9 +557,15 @@ def test_cli_out_that_is_read_only_is_one_line(cli, tmp_path):
     [
         (["--seed", str(2**32)], "'seed' parameter of train must be an int from 0 to 4294967295"),
         (["--threads", "100000"], "'threads' parameter of train must be an int from 1 to"),
+        (["--epochs", "99999999999"], "'epochs' parameter of train must be an int from 1 to"),
+        (["--dry-run", "--name", "../x"], "'run_name' parameter of train must be a plain folder"),
+        (["--dry-run", "--name", ""], "'run_name' parameter of train must be a plain folder"),
+        (["--dry-run", "--out", "notes.txt"], "notes.txt is a file, not a folder"),
     ],
 )
 def test_cli_unbounded_values_are_refused_with_the_bound(cli, tmp_path, args, message):
+    """...and a dry run checks the run folder it would write (name, place) as a run does."""
+    (tmp_path / "notes.txt").write_text("x")
     r = cli("train", *args, "--data-dir", str(tmp_path / "d"))
     assert r.returncode == 2
     (line,) = r.stderr.strip().splitlines()

@@ -24,6 +24,7 @@ from cnnkit.models.registry import ENGINES
 
 __all__ = [
     "DEFAULT_OUT_DIR",
+    "MAX_EPOCHS",
     "SEED_LIMIT",
     "TEST_BATCH_SIZE",
     "TrainConfig",
@@ -33,6 +34,7 @@ __all__ = [
 
 TEST_BATCH_SIZE = 1000  # the chapter's test loader
 SEED_LIMIT = 2**32  # seeds are in [0, 2**32): NumPy's legacy generator takes no more
+MAX_EPOCHS = 10_000  # the chapter trains 3; a bound so a typo cannot ask for centuries of work
 DEFAULT_OUT_DIR = "runs"  # the folder that holds the run folders
 
 
@@ -61,8 +63,10 @@ class TrainConfig:
         def keep(name: str, value: Any) -> None:  # NumPy ints become Python ints
             object.__setattr__(self, name, value)
 
-        for name in ("epochs", "batch_size"):
-            keep(name, positive_int(getattr(self, name), name, func="train"))
+        keep(
+            "epochs", check_int(self.epochs, "epochs", func="train", minimum=1, maximum=MAX_EPOCHS)
+        )
+        keep("batch_size", positive_int(self.batch_size, "batch_size", func="train"))
         for name in ("limit", "test_limit"):
             if getattr(self, name) is not None:
                 keep(name, positive_int(getattr(self, name), name, func="train"))

@@ -100,14 +100,21 @@ def plan_run(
     if resume is not None:
         return _resume_plan(resume, given, out_dir=out_dir, run_name=run_name)
     check_names(explicit)
+    run_dir = _new_run_dir(out_dir, run_name, explicit)  # checked by a dry run too
     if dry_run:
         return RunPlan(explicit, None)
-    return RunPlan(explicit, _new_run_dir(out_dir, run_name, explicit))
+    if (run_dir / CHECKPOINT).exists():
+        raise CnnkitError(
+            f"{run_dir} already holds a run; continue it with resume (--resume {run_dir}) "
+            "or choose another run name"
+        )
+    return RunPlan(explicit, run_dir)
 
 
 def _new_run_dir(
     out_dir: str | os.PathLike[str] | None, run_name: str | None, config: TrainConfig
 ) -> Path:
+    """OUT/NAME, once NAME is a plain folder name and the folder can be written."""
     if run_name is None:
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         run_name = f"{config.dataset}-{config.model}-{stamp}"
@@ -117,11 +124,6 @@ def _new_run_dir(
         raise bad_parameter("train", "run_name", "a plain folder name", run_name)
     run_dir = Path(DEFAULT_OUT_DIR if out_dir is None else out_dir) / run_name
     _check_writable(run_dir)
-    if (run_dir / CHECKPOINT).exists():
-        raise CnnkitError(
-            f"{run_dir} already holds a run; continue it with resume (--resume {run_dir}) "
-            "or choose another run name"
-        )
     return run_dir
 
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from cnnkit.cli.commands._common import positive_int
 from cnnkit.data.registry import DATASETS
-from cnnkit.training.config import DEFAULT_OUT_DIR, SEED_LIMIT, TrainConfig
+from cnnkit.training.config import DEFAULT_OUT_DIR, MAX_EPOCHS, SEED_LIMIT, TrainConfig
 
 if TYPE_CHECKING:
     from cnnkit.training.loop import TrainResult
@@ -77,8 +77,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--epochs",
         type=positive_int,
-        help=f"train up to this epoch (default: {r.epochs}; on --resume: the run's target, "
-        "and a higher one continues the run)",
+        help=f"train up to this epoch, at most {MAX_EPOCHS} (default: {r.epochs}; on --resume: "
+        "the run's target, and a higher one continues the run)",
     )
     parser.add_argument(
         "--batch-size",
