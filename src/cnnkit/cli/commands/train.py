@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from cnnkit.cli.commands._common import positive_int
 from cnnkit.data.registry import DATASETS
+from cnnkit.models.registry import ENGINES
 from cnnkit.training.config import DEFAULT_OUT_DIR, MAX_EPOCHS, SEED_LIMIT, TrainConfig
 
 if TYPE_CHECKING:
@@ -94,7 +95,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=f"random seed, 0 to {SEED_LIMIT - 1} (default: {r.seed}; {ON_RESUME})",
     )
     parser.add_argument(
-        "--engine", choices=["torch", "numpy"], help=f"compute engine (default: {r.engine})"
+        "--engine", choices=ENGINES, help=f"compute engine (default: {r.engine}; {ON_RESUME})"
     )
     parser.add_argument("--name", help="run folder name; DATASET-MODEL-TIMESTAMP when not given")
     parser.add_argument(
