@@ -453,9 +453,14 @@ def test_a_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(
         return (float("nan") if len(calls) == 5 else loss), correct
 
     monkeypatch.setattr(TorchEngine, "train_batch", step_then_nan)
-    with pytest.raises(TrainingDiverged, match="loss became nan at batch 2 of 3 in epoch 2"):
-        quick(data_dir, tmp_path, run_name="d", epochs=3, **small)
+    with pytest.raises(TrainingDiverged, match="loss became nan at batch 2 of 3 in epoch 2") as e:
+        quick(data_dir, tmp_path, run_name="d", epochs=3, report=True, **small)
     run = tmp_path / "runs" / "d"
+    assert e.value.result.diverged.epoch == 2 and len(e.value.result.history) == 1
+    from cnnkit.cli.commands.train import write_report
+
+    page = write_report(e.value.result).read_text()  # the last good epoch's, flagged
+    assert "This run diverged" in page and "loss became nan at batch 2 of 3" in page
     kept = read_checkpoint(run / "checkpoint.pt")
     assert kept["epoch"] == 1
     for key, value in good["state_dict"].items():  # the epoch-1 weights, bit for bit
