@@ -178,9 +178,25 @@ def test_refuses_what_torch_refuses(ours, theirs, kw):
 
 @pytest.mark.parametrize("ours", [SGD, Adam])
 def test_accepts_edge_values_torch_accepts(ours):
+    """lr=0 is accepted by both, and then a step leaves the parameters exactly where torch's
+    does (unchanged), with the same step count in the state."""
     theirs = {SGD: torch.optim.SGD, Adam: torch.optim.Adam}[ours]
-    theirs([torch.zeros(2, requires_grad=True)], lr=0.0)
-    ours([Parameter(np.zeros(2))], lr=0.0)
+    start = np.array([0.5, -2.0])
+    t = torch.tensor(start, requires_grad=True)
+    p = Parameter(start.copy())
+    opt_t, opt_p = theirs([t], lr=0.0), ours([p], lr=0.0)
+    for _ in range(2):
+        t.grad = torch.tensor([1.0, -3.0], dtype=torch.float64)
+        p.grad = np.array([1.0, -3.0])
+        opt_t.step()
+        opt_p.step()
+    np.testing.assert_array_equal(t.detach().numpy(), start)
+    np.testing.assert_array_equal(p.data, start)
+    torch_state = opt_t.state_dict()["state"].get(0, {})
+    our_state = opt_p.state_dict()["state"].get(0, {})
+    assert set(our_state) == set(torch_state)
+    if "step" in torch_state:
+        assert float(our_state["step"]) == float(torch_state["step"]) == 2
 
 
 def test_empty_parameter_list_is_refused():

@@ -318,19 +318,21 @@ def trained_run(tmp_path_factory, mnist_data_dir):
 # Where the digits are drawn on a 300x300 canvas: large and centred, small and off-centre,
 # medium in a corner (square boxes: the design grid already has MNIST-like proportions).
 DRAWN_BOXES = [(40, 40, 240, 240), (150, 170, 270, 290), (30, 10, 200, 180)]
-# Measured with the fixture's model (seed 0, 96.4% test accuracy): every digit in every box
-# came out right, the least sure being the small 4 (68% against 30% for 6), so all are
-# asserted. Squeezed into a narrow box (120x170) the 0 and the 2 were misread (as 8 and 1):
-# not asserted.
-# Bundled real digits the model gets wrong: test image 18 (a 3, read as 5 at 40%).
-BUNDLED_MISREAD = {"digit_3_18.png"}
+# A floor, not one run's outcome: the fixture's model scores about 96-97% on the MNIST test
+# set, and MNIST-style preprocessing makes clean drawings at least as easy as test digits; a
+# broken preprocessing (polarity, centring, scale) lands near chance (10%).
+DRAWN_FLOOR = 0.9
 
 
 @pytest.mark.slow
 def test_trained_model_recognises_hand_drawn_digits(trained_run, tmp_path):
-    from cnnkit.analysis.predict import predict
+    import torch
 
-    paths, truth = [], []
+    from cnnkit.analysis.predict import predict
+    from cnnkit.imaging.digits import preprocess_digit
+    from cnnkit.models.checkpoint import load_checkpoint
+
+    paths, truth, drawings = [], [], []
     for digit in range(10):
         for i, box in enumerate(DRAWN_BOXES):
             path = tmp_path / f"drawn_{digit}_{i}.png"
@@ -338,19 +340,42 @@ def test_trained_model_recognises_hand_drawn_digits(trained_run, tmp_path):
             Image.fromarray(drawing.astype(np.uint8)).save(path)
             paths.append(path)
             truth.append(digit)
+            drawings.append(preprocess_digit(drawing.astype(np.uint8).astype(np.float64)))
     got = [r.label for r in predict(trained_run.checkpoint, paths)]
-    assert got == truth
+    # the oracle for predict's pipeline: the torch model on the preprocessed drawings
+    model = load_checkpoint(trained_run.checkpoint).model
+    mean, std = trained_run.config["normalize"]
+    x = (torch.from_numpy(np.stack(drawings)).float() / 255 - mean) / std
+    with torch.no_grad():
+        expected = model(x.unsqueeze(1)).argmax(1).tolist()
+    assert got == expected
+    right = sum(g == t for g, t in zip(got, truth, strict=True))
+    assert right >= DRAWN_FLOOR * len(truth), list(zip(truth, got, strict=True))
 
 
 @pytest.mark.slow
-def test_trained_model_recognises_the_bundled_real_digits(trained_run, cli):
+def test_trained_model_recognises_the_bundled_real_digits(trained_run, cli, mnist_data_dir):
+    """The bundled digits are MNIST test images (`digit_<label>_<index>.png`): `cnnkit predict`
+    on the PNG must give what the model gives on that test image read from the dataset."""
     import json
+
+    import torch
+
+    from cnnkit.data import load_dataset
+    from cnnkit.models.checkpoint import load_checkpoint
 
     r = cli("predict", str(trained_run.checkpoint), "--examples", "--json")
     assert r.returncode == 0, r.stderr
-    results = [p for p in json.loads(r.stdout) if Path(p["path"]).name not in BUNDLED_MISREAD]
-    assert len(results) == 9
-    assert [p["label"] for p in results] == [example_label(p["path"]) for p in results]
+    results = json.loads(r.stdout)
+    assert len(results) == 10
+    test = load_dataset("mnist", "test", data_dir=mnist_data_dir)
+    index = [int(Path(p["path"]).stem.split("_")[2]) for p in results]
+    assert [example_label(p["path"]) for p in results] == test.labels[index].tolist()
+    mean, std = trained_run.config["normalize"]
+    x = (torch.from_numpy(test.images[index]).float() / 255 - mean) / std
+    with torch.no_grad():
+        expected = load_checkpoint(trained_run.checkpoint).model(x.unsqueeze(1)).argmax(1)
+    assert [p["label"] for p in results] == expected.tolist()
 
 
 @pytest.mark.slow
