@@ -42,20 +42,20 @@ HISTORY = [
 ]
 
 
-def build(tmp_path: Path, model_name: str, images: np.ndarray, labels: np.ndarray, **kw):
+def report_arguments(model_name: str, images: np.ndarray, labels: np.ndarray, **kw) -> dict:
+    """build_report's / analyse_run's keyword arguments: a seeded model whose conv1 was
+    "trained" (scaled, so it differs from the initial weights), in training mode."""
     import torch
 
     from cnnkit.models.registry import create_model
-    from cnnkit.render.report import build_report
 
     torch.manual_seed(0)
     model = create_model(model_name)
     initial = model.conv1.weight.detach().numpy().copy()
     with torch.no_grad():
-        model.conv1.weight.mul_(1.5)  # "trained": differs from the initial weights
+        model.conv1.weight.mul_(1.5)
     model.train()
-    path = build_report(
-        tmp_path / "run",
+    return dict(
         model=model,
         initial_conv1_weight=initial,
         test_images=images,
@@ -64,7 +64,13 @@ def build(tmp_path: Path, model_name: str, images: np.ndarray, labels: np.ndarra
         history=kw.pop("history", HISTORY),
         class_names=kw.pop("class_names", [str(i) for i in range(10)]),
     )
-    return path, model
+
+
+def build(tmp_path: Path, model_name: str, images: np.ndarray, labels: np.ndarray, **kw):
+    from cnnkit.render.report import build_report
+
+    arguments = report_arguments(model_name, images, labels, **kw)
+    return build_report(tmp_path / "run", **arguments), arguments["model"]
 
 
 @pytest.fixture(scope="module")
@@ -183,22 +189,11 @@ def test_analysis_returns_what_the_model_predicts(mnist_like, tmp_path):
     import torch
 
     from cnnkit.analysis.report import analyse_run
-    from cnnkit.models.registry import create_model
 
     images, labels = mnist_like
-    torch.manual_seed(0)
-    model = create_model("simple-cnn")
-    initial = model.conv1.weight.detach().numpy().copy()
-    report = analyse_run(
-        tmp_path / "run",
-        model=model,
-        initial_conv1_weight=initial,
-        test_images=images,
-        test_labels=labels,
-        normalize=(0.1307, 0.3081),
-        history=HISTORY,
-        class_names=[str(i) for i in range(10)],
-    )
+    arguments = report_arguments("simple-cnn", images, labels)
+    model = arguments["model"]
+    report = analyse_run(tmp_path / "run", **arguments)
     x = torch.from_numpy(images).float().div(255).sub(0.1307).div(0.3081).unsqueeze(1)
     with torch.no_grad():
         logits = copy.deepcopy(model).eval()(x).double()
@@ -209,6 +204,9 @@ def test_analysis_returns_what_the_model_predicts(mnist_like, tmp_path):
     expected_loss = torch.nn.functional.cross_entropy(logits, torch.from_numpy(labels)).item()
     assert report.test_loss == pytest.approx(expected_loss, rel=1e-5)
     assert [i for i, _ in report.feature_maps] == [0, 1, 2]
+    np.testing.assert_array_equal(report.initial_filters, arguments["initial_conv1_weight"])
+    np.testing.assert_array_equal(report.trained_filters, model.conv1.weight.detach().numpy())
+    assert model.training  # the mode is restored
     assert [m.name for m in report.feature_maps[0][1]] == ["conv1", "conv2"]
     assert not (tmp_path / "run").exists()  # the analysis writes nothing
 
