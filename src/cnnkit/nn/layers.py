@@ -48,6 +48,16 @@ def _uniform(
     return rng.uniform(-bound, bound, size=shape).astype(dtype)
 
 
+def _accumulate(
+    weight: Parameter, bias: Parameter | None, gw: np.ndarray, gb: Any, gi: Any
+) -> np.ndarray:
+    """Add dL/dW (and dL/db) into the parameters' grads, as torch does; return dL/dx."""
+    weight.accumulate(gw)
+    if bias is not None and gb is not None:
+        bias.accumulate(gb)
+    return gi  # None only when needs_input_grad is False
+
+
 def _torch_default_init(
     weight_shape: tuple[int, ...], fan_in: int, bias: bool, rng: np.random.Generator, dtype: DType
 ) -> tuple[Parameter, Parameter | None]:
@@ -89,10 +99,7 @@ class Linear(Module):
             has_bias=self.bias is not None,
             needs_input_grad=self.needs_input_grad,
         )
-        self.weight.accumulate(gw)
-        if self.bias is not None and gb is not None:
-            self.bias.accumulate(gb)
-        return gi  # type: ignore[return-value]  # None only when needs_input_grad is False
+        return _accumulate(self.weight, self.bias, gw, gb, gi)
 
     def extra_repr(self) -> str:
         return (
@@ -193,10 +200,7 @@ class Conv2d(Module):
             needs_input_grad=self.needs_input_grad,
             cache=self._cache,
         )
-        self.weight.accumulate(gw)
-        if self.bias is not None:
-            self.bias.accumulate(gb)
-        return gi  # type: ignore[return-value]  # None only when needs_input_grad is False
+        return _accumulate(self.weight, self.bias, gw, gb, gi)
 
     def extra_repr(self) -> str:
         return (
