@@ -472,6 +472,8 @@ def test_a_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(
     assert rows[1]["test_acc"] is None
     with pytest.raises(CnnkitError, match="it diverged .* would diverge again"):
         quick(data_dir, tmp_path, resume=run)
+    with pytest.raises(CnnkitError, match="already holds a run; choose another run name"):
+        quick(data_dir, tmp_path, run_name="d", epochs=3, **small)
 
 
 @needs_mnist

@@ -104,10 +104,10 @@ def plan_run(
     if dry_run:
         return RunPlan(explicit, None)
     if (run_dir / CHECKPOINT).exists():
-        raise CnnkitError(
-            f"{run_dir} already holds a run; continue it with resume (--resume {run_dir}) "
-            "or choose another run name"
-        )
+        how = f"continue it with resume (--resume {run_dir}) or choose another run name"
+        if _diverged(run_dir):
+            how = "choose another run name (it diverged, so resume would diverge again)"
+        raise CnnkitError(f"{run_dir} already holds a run; {how}")
     return RunPlan(explicit, run_dir)
 
 
@@ -219,16 +219,22 @@ def _read_config(run_dir: Path) -> dict[str, Any]:
     return saved
 
 
-def _refuse_diverged(resume: str | os.PathLike[str], run_dir: Path) -> None:
+def _diverged(run_dir: Path) -> str | None:
+    """The `diverged` text of the run's last metrics row, if it diverged."""
     try:
         lines = (run_dir / METRICS[0]).read_text(encoding="utf-8").splitlines()
         last = json.loads(lines[-1]) if lines else {}
     except (OSError, ValueError):
-        return  # no readable metrics: nothing says the run diverged
-    if isinstance(last, dict) and last.get("diverged"):
+        return None  # no readable metrics: nothing says the run diverged
+    return str(last["diverged"]) if isinstance(last, dict) and last.get("diverged") else None
+
+
+def _refuse_diverged(resume: str | os.PathLike[str], run_dir: Path) -> None:
+    what = _diverged(run_dir)
+    if what is not None:
         raise CnnkitError(
-            f"cannot resume {resume}: it diverged ({last['diverged']}); with its settings it "
-            "would diverge again: start a new run (with a smaller lr)"
+            f"cannot resume {resume}: it diverged ({what}); with its settings it would "
+            "diverge again: start a new run (with a smaller lr)"
         )
 
 
