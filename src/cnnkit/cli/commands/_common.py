@@ -11,7 +11,14 @@ from typing import Any
 
 from cnnkit.core.errors import CnnkitError
 
-__all__ = ["add_json_flag", "positive_int", "print_json", "refuse_overwriting_input", "to_jsonable"]
+__all__ = [
+    "add_json_flag",
+    "non_negative_int",
+    "positive_int",
+    "print_json",
+    "refuse_overwriting_input",
+    "to_jsonable",
+]
 
 
 def add_json_flag(parser: argparse.ArgumentParser) -> None:
@@ -38,15 +45,25 @@ def print_json(obj: Any) -> None:
     sys.stdout.write("\n")
 
 
-def positive_int(text: str) -> int:
-    """argparse type: an integer >= 1 (argparse turns the ValueError into a usage error)."""
+def _int_at_least(text: str, minimum: int, words: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+        raise argparse.ArgumentTypeError(f"expected {words}, got {text!r}") from None
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"expected {words}, got {value}")
     return value
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (argparse turns the error into a usage line naming the
+    flag: "argument --epochs: expected a positive integer, got 0")."""
+    return _int_at_least(text, 1, "a positive integer")
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    return _int_at_least(text, 0, "an integer >= 0")
 
 
 def refuse_overwriting_input(image: str | None, output: str) -> None:
