@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from cnnkit.core.checks import positive_int
 from cnnkit.core.errors import CnnkitError
 from cnnkit.data.transforms import normalize_images
 from cnnkit.imaging.digits import FIELD, load_digit
@@ -106,8 +107,7 @@ def predict_onnx(
     top: int = 3,
 ) -> list[Prediction]:
     """Top-`top` classes of each digit image file, as `cnnkit.analysis.predict.predict`."""
-    if not isinstance(top, int) or isinstance(top, bool) or top < 1:
-        raise CnnkitError(f"The 'top' parameter of predict must be a positive int. Got {top!r}.")
+    top = positive_int(top, "top", func="predict")
     clf = model if isinstance(model, OnnxClassifier) else load_onnx(model)
     if clf.input_shape != (1, FIELD, FIELD):
         raise CnnkitError(

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from cnnkit.core.checks import positive_int
 from cnnkit.core.errors import CnnkitError
 from cnnkit.data.transforms import normalize_images
 from cnnkit.imaging.digits import FIELD, load_digit
@@ -105,8 +106,7 @@ def predict(
     Every file is read and preprocessed before the model runs, so a bad file fails the call
     (CnnkitError naming it) without partial output.
     """
-    if top < 1:
-        raise CnnkitError(f"The 'top' parameter of predict must be a positive int. Got {top}.")
+    top = positive_int(top, "top", func="predict")  # "3" or 2.0 are refused, not compared
     ckpt = resolve_checkpoint(checkpoint)
     check_grayscale_28(ckpt)
     if not paths:

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from cnnkit.core.checks import check_int, positive_int
 from cnnkit.core.errors import CnnkitError
 from cnnkit.core.files import atomic_path
 
@@ -158,10 +159,8 @@ def export_onnx(
     from cnnkit.models.checkpoint import load_checkpoint
     from cnnkit.models.registry import model_input_shape
 
-    if not isinstance(opset, int) or isinstance(opset, bool) or not 13 <= opset <= 20:
-        raise CnnkitError(f"The 'opset' parameter must be an int from 13 to 20. Got {opset!r}.")
-    if not isinstance(n_images, int) or isinstance(n_images, bool) or n_images < 1:
-        raise CnnkitError(f"The 'n_images' parameter must be a positive int. Got {n_images!r}.")
+    opset = check_int(opset, "opset", func="export_onnx", minimum=13, maximum=20)
+    n_images = positive_int(n_images, "n_images", func="export_onnx")
     if Path(output).suffix.lower() != ".onnx":
         raise CnnkitError(f"The output file must end in .onnx. Got {str(output)!r} instead.")
     ckpt = load_checkpoint(checkpoint)
