@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from cnnkit.analysis.prediction import ClassProbability, Prediction
 from cnnkit.core.checks import positive_int
 from cnnkit.core.errors import CnnkitError
 from cnnkit.data.transforms import normalize_images
@@ -24,24 +25,6 @@ from cnnkit.imaging.digits import FIELD, load_digit
 from cnnkit.nn.functional import log_softmax
 
 __all__ = ["OnnxClassifier", "load_onnx", "predict_onnx"]
-
-
-# The same fields as cnnkit.analysis.predict's ClassProbability and Prediction (that module
-# loads checkpoints, hence torch; these must not), so JSON and printing are the same.
-@dataclasses.dataclass(frozen=True)
-class ClassProbability:
-    label: int
-    name: str
-    probability: float
-
-
-@dataclasses.dataclass(frozen=True)
-class Prediction:
-    path: str
-    label: int
-    name: str
-    probability: float
-    top: list[ClassProbability]
 
 
 @dataclasses.dataclass

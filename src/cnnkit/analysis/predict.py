@@ -9,13 +9,13 @@ is 20 px, then placed in a 28x28 field so that its centre of mass is at the cent
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from cnnkit.analysis.prediction import ClassProbability, Prediction
 from cnnkit.core.checks import positive_int
 from cnnkit.core.errors import CnnkitError
 from cnnkit.data.transforms import normalize_images
@@ -33,22 +33,6 @@ __all__ = [
     "predict",
     "predict_arrays",
 ]
-
-
-@dataclasses.dataclass(frozen=True)
-class ClassProbability:
-    label: int
-    name: str
-    probability: float
-
-
-@dataclasses.dataclass(frozen=True)
-class Prediction:
-    path: str
-    label: int  # the most probable class
-    name: str
-    probability: float
-    top: list[ClassProbability]  # most probable first
 
 
 def class_names(ckpt: LoadedCheckpoint, num_classes: int) -> list[str]:
