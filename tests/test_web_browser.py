@@ -13,6 +13,8 @@ A real `cnnkit serve` runs in a subprocess on 127.0.0.1 with the bundled model. 
 - a text file named `.png` shows the server's message and the page keeps working;
 - the language follows Accept-Language, the toggle switches every string to the catalog's
   Japanese and is remembered;
+- another registry model (custom-cnn, 3x32x32 colour) renders: colour input, its class
+  names, every layer's maps, an exact box;
 - no request leaves the loopback host, no script error, no CSP violation.
 
 Screenshots of each view go to docs/images/playground-*.png (English, 1280x800).
@@ -30,6 +32,7 @@ import re
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -121,12 +124,10 @@ def test_page_files_are_self_contained_under_the_csp():
 # --------------------------------------------------------------------------- server, browser
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """`cnnkit serve --port 0` in an empty folder (no ./runs: the bundled model); its URL."""
-    cwd = tmp_path_factory.mktemp("serve")
+def serve(args: list[str], cwd: Path):
+    """Run `cnnkit serve ARGS --port 0` in `cwd` until the generator is closed; yields its URL."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "cnnkit", "serve", "--port", "0"]
+    cmd = [sys.executable, "-m", "cnnkit", "serve", *args, "--port", "0"]
     proc = subprocess.Popen(
         cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
@@ -146,9 +147,36 @@ def server(tmp_path_factory):
     if url is None:
         proc.kill()
         pytest.fail("cnnkit serve printed no URL:\n" + "".join(lines))
-    yield url
-    proc.terminate()
-    proc.wait(timeout=20)
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """`cnnkit serve` in an empty folder (no ./runs: the bundled model)."""
+    yield from serve([], tmp_path_factory.mktemp("serve"))
+
+
+CUSTOM_CLASSES = [f"class-{i}" for i in range(10)]
+
+
+@pytest.fixture(scope="module")
+def custom_checkpoint(tmp_path_factory) -> Path:
+    """Another registry model: custom-cnn (3x32x32 colour input), seeded, untrained."""
+    from conftest import make_checkpoint
+
+    folder = tmp_path_factory.mktemp("custom")
+    normalize = [[0.4914, 0.4822, 0.4465], [0.247, 0.2435, 0.2616]]  # CIFAR-10's, per channel
+    config = {"dataset": "cifar10", "normalize": normalize, "classes": CUSTOM_CLASSES}
+    return make_checkpoint(folder / "custom.pt", model_name="custom-cnn", seed=1, config=config)
+
+
+@pytest.fixture(scope="module")
+def custom_server(custom_checkpoint):
+    yield from serve([str(custom_checkpoint)], custom_checkpoint.parent)
 
 
 @pytest.fixture(scope="module")
@@ -577,5 +605,59 @@ def test_touch_strokes_predict_while_drawing_then_undo_and_clear(browser, server
     assert page.get_attribute("#pad", "data-strokes") == "0"
     assert page.get_attribute("#predicted", "data-predicted") == ""
     assert canvas_rgba(page, "#pad")[..., :3].max() == 0  # black again
+    w.check()
+    context.close()
+
+
+@needs_browser
+def test_another_registry_model_renders_in_colour(
+    browser, custom_server, custom_checkpoint, tmp_path
+):
+    """custom-cnn (3x32x32): colour input view, its class names, every layer, an exact box."""
+    import cnnkit
+    from cnnkit.models.checkpoint import load_checkpoint
+
+    context = browser.new_context(viewport=VIEWPORT)
+    w = Watched(context.new_page(), custom_server)
+    page = w.page
+    w.open()
+    rng = np.random.default_rng(0)
+    picture = rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)
+    Image.fromarray(picture).save(tmp_path / "colour.png")
+    page.set_input_files("#upload", str(tmp_path / "colour.png"))
+    # what the server makes of that file (asked again, without layer outputs)
+    request = urllib.request.Request(
+        custom_server + "api/predict?layers=0",
+        data=(tmp_path / "colour.png").read_bytes(),
+        headers={"Content-Type": "image/png"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as reply:
+        body = json.load(reply)
+    page.wait_for_selector('#pad[data-shown="upload"]')
+    # the input view paints the model's (H, W, 3) input in colour, as the server sent it
+    seen = canvas_rgba(page, "#seen")[..., :3].astype(float)
+    assert seen.shape == (32, 32, 3)
+    assert np.abs(seen - np.array(body["pixels"], dtype=float)).max() <= 1.0
+    assert seen.std(axis=2).mean() > 5  # not gray
+    names = page.locator(".prob-row .prob-name").all_inner_texts()
+    assert names == CUSTOM_CLASSES
+    assert page.get_attribute("#predicted", "data-predicted") == str(body["predicted"])
+    page.click("#tab-inside")
+    model = load_checkpoint(custom_checkpoint).model.eval()
+    rows = cnnkit.summary(model, (3, 32, 32)).rows
+    page.wait_for_selector(f'.layer-block[data-index="{len(rows) - 1}"]')
+    for i, row in enumerate(rows):
+        shape = tuple(row.output_shape[1:])
+        block = f'.layer-block[data-index="{i}"]'
+        n = page.locator(f"{block} canvas.fmap, {block} canvas.fvec").count()
+        assert n == (shape[0] if len(shape) == 3 else 1), (row.name, n, shape)
+    spatial = [i for i, r in enumerate(rows) if len(r.output_shape) == 4 and r.rf.status == "local"]
+    layer = spatial[len(spatial) // 2]
+    _, c, h, wd = rows[layer].output_shape
+    y, x = h - 1, wd // 2
+    got = click_unit(page, layer, c - 1, y, x)
+    ref = cnnkit.rf_box(model, rows[layer].name, (y, x), (3, 32, 32))
+    top, bottom, left, right = ref.clipped
+    assert got["drawn"] == (top, bottom + 1, left, right + 1), (rows[layer].name, got)
     w.check()
     context.close()

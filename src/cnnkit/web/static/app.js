@@ -6,7 +6,7 @@ import { formatInt, initI18n, onLangChange, t, toggleLang } from "./i18n.js";
 import { initConv, showConv } from "./conv.js";
 import { initLayers, renderSummary, showInside } from "./layers.js";
 import { initMessages, reportError } from "./messages.js";
-import { initPad } from "./pad.js";
+import { initPad, renderSeenHint } from "./pad.js";
 import { initRf, showRf } from "./rf.js";
 import { state } from "./state.js";
 
@@ -77,6 +77,7 @@ async function loadModel() {
   }
   renderModelLine();
   renderSummary();
+  renderSeenHint();
 }
 
 async function main() {

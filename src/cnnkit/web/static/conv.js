@@ -188,7 +188,10 @@ function inputValue() {
   const choice = $("conv-input").value;
   if (choice === "drawn") {
     if (!state.prediction) throw new Error(t("conv.no_drawing"));
-    return state.prediction.pixels;
+    const px = state.prediction.pixels; // (H, W), or (H, W, 3) for a colour model: luminance
+    return px.map((row) =>
+      row.map((v) => (Array.isArray(v) ? 0.299 * v[0] + 0.587 * v[1] + 0.114 * v[2] : v)),
+    );
   }
   if (choice === "upload") {
     if (!conv.uploaded) throw new Error(t("conv.no_upload"));

@@ -5,7 +5,7 @@
 
 import { postJSON } from "./api.js";
 import { formatInt, onLangChange, t } from "./i18n.js";
-import { decodeMap, fmt, lutFor, paintBytes, paintGray } from "./maps.js";
+import { decodeMap, fmt, lutFor, paintBytes, paintImage } from "./maps.js";
 import { reportError } from "./messages.js";
 import { onPrediction, state } from "./state.js";
 
@@ -424,7 +424,7 @@ function renderUnitViews() {
     drawBox(document.getElementById("unit-box-saliency"), null, hw);
     return;
   }
-  paintGray(input, decodeMap(prediction.input));
+  paintImage(input, decodeMap(prediction.input));
 }
 
 function infoRow(dl, key, value) {

@@ -96,6 +96,26 @@ export function paintGray(canvas, decoded) {
   paintBytes(canvas, decoded.bytes, 0, h, w, lutFor(0, 1, "gray"));
 }
 
+/** Draw the model's input: (H, W) or (1, H, W) grayscale, (H, W, 3) colour (bytes as RGB). */
+export function paintImage(canvas, decoded) {
+  const shape = decoded.shape;
+  if (shape.length === 3 && shape[2] === 3) {
+    const [h, w] = shape;
+    if (canvas.width !== w) canvas.width = w;
+    if (canvas.height !== h) canvas.height = h;
+    const ctx = canvas.getContext("2d");
+    const img = ctx.createImageData(w, h);
+    const scale = (b) => decoded.min + (b / 255) * (decoded.max - decoded.min); // 0..255 values
+    for (let i = 0; i < h * w; i += 1) {
+      for (let c = 0; c < 3; c += 1) img.data[i * 4 + c] = scale(decoded.bytes[i * 3 + c]);
+      img.data[i * 4 + 3] = 255;
+    }
+    ctx.putImageData(img, 0, 0);
+    return;
+  }
+  paintGray(canvas, decoded);
+}
+
 /** Compact number for labels: integers as such, else 3 significant digits. */
 export function fmt(v) {
   if (!Number.isFinite(v)) return String(v);

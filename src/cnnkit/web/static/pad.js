@@ -3,7 +3,7 @@
 
 import { postImage } from "./api.js";
 import { onLangChange, t } from "./i18n.js";
-import { decodeMap, paintGray } from "./maps.js";
+import { decodeMap, paintImage } from "./maps.js";
 import { hideMessage, reportError } from "./messages.js";
 import { onPrediction, setPrediction, state, throttle } from "./state.js";
 
@@ -198,13 +198,23 @@ async function onUpload(event) {
   }
 }
 
+/** The hint under "What the model sees": MNIST-style preprocessing, or a plain resize. */
+export function renderSeenHint() {
+  const shape = (state.model && state.model.input_shape) || [1, 28, 28];
+  const [c, h, w] = shape;
+  const mnist = c === 1 && h === 28 && w === 28;
+  document.getElementById("seen-hint").textContent = mnist
+    ? t("draw.seen_hint")
+    : t("draw.seen_hint_other", { h, w, c });
+}
+
 function renderSeen(prediction) {
   const seen = document.getElementById("seen");
   if (!prediction) {
     seen.getContext("2d").clearRect(0, 0, seen.width, seen.height);
     return;
   }
-  paintGray(seen, decodeMap(prediction.input));
+  paintImage(seen, decodeMap(prediction.input));
 }
 
 function renderProbs(prediction) {
@@ -263,6 +273,10 @@ export function initPad() {
     renderSeen(p);
     renderProbs(p);
   });
-  onLangChange(() => renderProbs(state.prediction));
+  onLangChange(() => {
+    renderProbs(state.prediction);
+    renderSeenHint();
+  });
+  renderSeenHint();
   renderProbs(null);
 }
