@@ -113,6 +113,21 @@ def _compute_dtype(*arrays: np.ndarray | None) -> np.dtype:
     return np.result_type(*floats) if floats else np.dtype(np.float64)
 
 
+def _batched(x: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """(input (N, C_in, H, W), weight (C_out, C_in/G, K_h, K_w), how many axes were added)."""
+    if x.ndim == 2 and w.ndim == 2:
+        return x[None, None], w[None, None], 2  # (1, 1, H, W), (1, 1, K_h, K_w)
+    if x.ndim == 3 and w.ndim == 4:
+        return x[None], w, 1  # (1, C_in, H, W)
+    if x.ndim == 4 and w.ndim == 4:
+        return x, w, 0
+    raise ShapeError(
+        "conv2d expects input (N, C_in, H, W) or (C_in, H, W) with weight "
+        "(C_out, C_in/groups, K_h, K_w), or a 2-D image with a 2-D kernel. "
+        f"Got input shape {x.shape} and weight shape {w.shape} instead."
+    )
+
+
 def prepare_conv(
     input: Any,
     weight: Any,
@@ -125,22 +140,7 @@ def prepare_conv(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, ConvGeometry]:
     """Validate like torch; return (input (N, C, H, W), weight (C_out, C_in/G, K_h, K_w), bias,
     geometry), all in one floating dtype."""
-    x = _real_array(input, "input")
-    w = _real_array(weight, "weight")
-    if x.ndim == 2 and w.ndim == 2:
-        added_axes = 2
-        x, w = x[None, None], w[None, None]  # (1, 1, H, W), (1, 1, K_h, K_w)
-    elif x.ndim == 3 and w.ndim == 4:
-        added_axes = 1
-        x = x[None]  # (1, C_in, H, W)
-    elif x.ndim == 4 and w.ndim == 4:
-        added_axes = 0
-    else:
-        raise ShapeError(
-            "conv2d expects input (N, C_in, H, W) or (C_in, H, W) with weight "
-            "(C_out, C_in/groups, K_h, K_w), or a 2-D image with a 2-D kernel. "
-            f"Got input shape {np.shape(input)} and weight shape {np.shape(weight)} instead."
-        )
+    x, w, added_axes = _batched(_real_array(input, "input"), _real_array(weight, "weight"))
     b = None if bias is None else _real_array(bias, "bias")
     dtype = _compute_dtype(x, w, b)
 
