@@ -18,7 +18,8 @@ from __future__ import annotations
 import base64
 import io
 import math
-from typing import TYPE_CHECKING, Any, cast
+import os
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -151,6 +152,8 @@ def decode_image(body: bytes, max_side: int = MAX_IMAGE_SIDE) -> Any:
         raise UnsupportedMedia(
             f"the file is not a PNG or JPEG image ({len(body)} bytes; starts with {body[:8]!r})"
         ) from None
+    except Image.DecompressionBombError as e:  # Pillow's own header check (> 2x its limit)
+        raise CnnkitError(f"the image is too large: {e}") from None
     except (OSError, ValueError, SyntaxError) as e:
         raise CnnkitError(f"cannot read the image: {e}") from None
     width, height = img.size
@@ -174,16 +177,11 @@ def prepare_input(pg: Playground, body: bytes) -> np.ndarray:
     gets the image resized to its (H, W) (bilinear), grayscale or RGB as its channels ask.
     """
     from cnnkit.imaging.digits import FIELD, preprocess_digit
-    from cnnkit.imaging.images import read_image
 
     img = decode_image(body)
     c, h, w = pg.input_shape
     if (c, h, w) == (1, FIELD, FIELD):
-        buffer = io.BytesIO(body)
-        # read_image opens anything Pillow's `Image.open` takes (a path or a binary file);
-        # the bytes were checked above. Its reading rules apply (EXIF rotation, alpha over white).
-        image = read_image(cast(Any, buffer), mode="L")
-        return preprocess_digit(image)
+        return preprocess_digit(_read_as_file(body))
     from PIL import Image
 
     converted = img.convert("L" if c == 1 else "RGB").resize((w, h), Image.Resampling.BILINEAR)
@@ -191,6 +189,27 @@ def prepare_input(pg: Playground, body: bytes) -> np.ndarray:
     if c not in (1, 3):
         raise CnnkitError(f"the playground feeds 1- or 3-channel models; this one takes {c}")
     return pixels
+
+
+def _read_as_file(body: bytes) -> np.ndarray:
+    """Checked image bytes -> (H, W) gray [0, 255] by `cnnkit.imaging.images.read_image`, as
+    `cnnkit predict` reads files (EXIF rotation, transparency over white), through a private
+    temporary file (read_image takes paths only; no name from the request is used)."""
+    import tempfile
+
+    from cnnkit.imaging.images import read_image
+
+    fd, name = tempfile.mkstemp(prefix="cnnkit-upload-", suffix=".img")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(body)
+        return read_image(name, mode="L")
+    except CnnkitError as e:
+        raise CnnkitError(
+            str(e).replace(repr(name), "the upload").replace(name, "the upload")
+        ) from None
+    finally:
+        os.unlink(name)
 
 
 def check_pixels(pg: Playground, pixels: Any) -> np.ndarray:

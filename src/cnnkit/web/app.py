@@ -13,8 +13,8 @@ every error is `{"error": "..."}` with a 4xx code (500 for a bug, the server kee
 every response carries `Content-Security-Policy: default-src 'self'; img-src 'self' data: blob:`
 and `X-Content-Type-Options: nosniff`. No request names a file: static files come from the
 package's folder only (Starlette's StaticFiles refuses paths outside it).
-Model calls run in worker threads, at most one per model replica at a time (an anyio
-CapacityLimiter the size of the replica pool); the explorers, pure NumPy, have their own.
+Model calls run in worker threads, at most one per model replica at a time (the replicas'
+pool blocks the others); the explorers, pure NumPy, run at most two at a time.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import re
+import threading
 from collections.abc import Awaitable, Callable
 from importlib import resources
 from pathlib import Path
@@ -184,17 +185,24 @@ def create_app(
         pg = checkpoint
     else:
         pg = Playground.load(checkpoint, source=source, replicas=replicas)
-    model_slots = anyio.CapacityLimiter(pg.replicas)
-    numpy_slots = anyio.CapacityLimiter(2)
+    # Thread-side bounds (not anyio limiters: those belong to one event loop, and a test
+    # client may run a loop per request): a model call waits for a free replica, an
+    # explorer call for one of two slots, each inside its worker thread.
+    numpy_slots = threading.BoundedSemaphore(2)
     info = api.model_info(pg)
     kernels = explore.kernels()
     folder = static_dir()
 
     async def on_model(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        return await anyio.to_thread.run_sync(lambda: fn(*args, **kwargs), limiter=model_slots)
+        # Playground.forward takes a replica from its pool (blocking this worker thread)
+        return await anyio.to_thread.run_sync(lambda: fn(*args, **kwargs))
+
+    def bounded(fn: Callable[..., Any], *args: Any) -> Any:
+        with numpy_slots:
+            return fn(*args)
 
     async def on_numpy(fn: Callable[..., Any], *args: Any) -> Any:
-        return await anyio.to_thread.run_sync(lambda: fn(*args), limiter=numpy_slots)
+        return await anyio.to_thread.run_sync(lambda: bounded(fn, *args))
 
     async def index(request: Any) -> Any:
         page = folder / "index.html"
