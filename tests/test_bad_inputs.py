@@ -152,6 +152,7 @@ CLI_CASES = [
     ),
     case("evaluate-split-choice", ["evaluate", "{ckpt}", "--split", "wat"], "--split"),
     case("predict-top-zero", ["predict", "{ckpt}", "{digit}", "--top", "0"], "--top"),
+    case("predict-top-5000-digits", ["predict", "{ckpt}", "{digit}", "--top", "x" * 5000], "--top"),
     case("predict-top-not-int", ["predict", "{ckpt}", "{digit}", "--top", "2.5"], "--top"),
     case("predict-no-image", ["predict", "{ckpt}"], "IMAGE"),
     case("plot-unknown-option", ["plot", "activations", "-o", "a.png", "--bogus"], "--bogus"),
@@ -301,7 +302,18 @@ CLI_CASES = [
     ),
     case("kernels-unknown-suffix", ["kernels", "-o", "k.txt"], "k.txt"),
     case("kernels-output-under-a-file", ["kernels", "-o", "notes.txt/k.png"], "notes.txt"),
+    case(
+        "kernels-300-panels",
+        ["kernels", "-o", "k.png", "--kernels", ",".join(["box"] * 300)],
+        "at most 48",
+    ),
     # plot
+    case(
+        "plot-one-activation-300-times",
+        ["plot", "activations", "-o", "a.png", "--only", ",".join(["relu"] * 300)],
+        "'--only'",
+    ),
+    case("plot-empty-activation", ["plot", "activations", "-o", "a.png", "--only", "relu,"], "''"),
     case(
         "plot-range-overflowing",
         ["plot", "activations", "-o", "a.png", "--range", "-1e308", "1e308"],
@@ -1077,6 +1089,40 @@ def test_an_os_error_or_memory_error_in_a_command_is_one_line(monkeypatch, capsy
 def test_long_values_are_shortened_in_messages(capsys):
     code, _, err = run_in_process(["rf", "conv3*" + FIVE_THOUSAND_NINES], capsys)
     assert code == 2 and "(5,006 characters)" in err and len(err) < 600
+
+
+def test_data_info_and_load_dataset_read_the_gz_files_as_distributed(tmp_path, capsys):
+    if not SHARED_MNIST.is_dir():
+        pytest.skip("shared MNIST copy absent")
+    from cnnkit.data import load_dataset
+
+    folder = tmp_path / "data" / "mnist"
+    folder.mkdir(parents=True)
+    for gz in SHARED_MNIST.glob("*.gz"):
+        shutil.copy(gz, folder / gz.name)
+    code, out, _ = run_in_process(
+        ["data", "info", "mnist", "--data-dir", str(tmp_path / "data")], capsys
+    )
+    assert code == 0 and "mnist (MNIST): verified, 4/4 files" in out, out
+    test = load_dataset("mnist", "test", data_dir=tmp_path / "data")
+    assert test.images.shape == (10000, 28, 28)
+    # one damaged .gz is named, not read as data
+    damaged = folder / "t10k-labels-idx1-ubyte.gz"
+    damaged.write_bytes(damaged.read_bytes()[:-100])
+    with pytest.raises(DataError, match="t10k-labels-idx1-ubyte.gz"):
+        load_dataset("mnist", "test", data_dir=tmp_path / "data")
+
+
+def test_a_gzip_bomb_is_refused_after_reading_the_bound(tmp_path):
+    import gzip
+
+    from cnnkit.data.idx import read_decompressed
+
+    bomb = tmp_path / "train-images-idx3-ubyte.gz"
+    bomb.write_bytes(gzip.compress(bytes(10_000)))  # 10 kB of zeros in ~40 bytes
+    with pytest.raises(DataError, match="more than 9,999 bytes"):
+        read_decompressed(bomb, max_bytes=9_999)
+    assert len(read_decompressed(bomb, max_bytes=10_000)) == 10_000
 
 
 def test_a_wide_but_finite_range_still_plots(workspace, capsys):

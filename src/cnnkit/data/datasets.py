@@ -25,7 +25,7 @@ from cnnkit.data.registry import (
     from_dir_advice,
     get_spec,
 )
-from cnnkit.data.verify import read_verified
+from cnnkit.data.verify import read_verified, stored_path
 
 __all__ = ["Dataset", "load_dataset"]
 
@@ -95,12 +95,12 @@ def load_dataset(
         )
     folder = dataset_dir(name, data_dir)
     needed = spec.split_files(split)
-    missing = [n for n in needed if not (folder / n).is_file()]
+    missing = [n for n in needed if not stored_path(folder / n).is_file()]
     if missing and download:
         from cnnkit.data.fetching import fetch
 
         fetch(name, data_dir=data_dir)
-        missing = [n for n in needed if not (folder / n).is_file()]
+        missing = [n for n in needed if not stored_path(folder / n).is_file()]
     if missing:
         raise DataError(
             f"{spec.title} is not in {folder} (missing {', '.join(missing)}). To get it: "

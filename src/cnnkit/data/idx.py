@@ -25,9 +25,12 @@ import numpy as np
 from cnnkit.core.errors import DataError
 from cnnkit.core.files import atomic_path
 
+MAX_DECOMPRESSED_BYTES = 1 << 30  # no dataset file is larger (as fetching.MAX_MEMBER_BYTES)
+
 __all__ = [
     "GZIP_MAGIC",
     "IDX_DTYPES",
+    "MAX_DECOMPRESSED_BYTES",
     "idx_bytes",
     "parse_idx",
     "read_decompressed",
@@ -94,8 +97,14 @@ def parse_idx(data: bytes | bytearray, source: str = "<bytes>") -> np.ndarray:
     return array
 
 
-def read_decompressed(path: str | os.PathLike[str]) -> bytearray:
-    """The IDX content of `path`, decompressed when it is gzip (detected by its magic bytes)."""
+def read_decompressed(
+    path: str | os.PathLike[str], *, max_bytes: int = MAX_DECOMPRESSED_BYTES
+) -> bytearray:
+    """The IDX content of `path`, decompressed when it is gzip (detected by its magic bytes).
+
+    Gzip data that decompresses to more than `max_bytes` is refused after reading that much
+    (a "gzip bomb" of a few MB could otherwise ask for many GB).
+    """
     path = Path(path)
     try:
         with path.open("rb") as f:
@@ -103,7 +112,13 @@ def read_decompressed(path: str | os.PathLike[str]) -> bytearray:
             f.seek(0)
             if head == GZIP_MAGIC:
                 with gzip.GzipFile(fileobj=f) as gz:
-                    return bytearray(gz.read())
+                    data = bytearray(gz.read(max_bytes + 1))
+                if len(data) > max_bytes:
+                    raise DataError(
+                        f"{path}: decompresses to more than {max_bytes:,} bytes, larger than "
+                        "any dataset file"
+                    )
+                return data
             buffer = bytearray(os.fstat(f.fileno()).st_size)
             f.readinto(buffer)
             return buffer

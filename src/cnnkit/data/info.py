@@ -11,7 +11,7 @@ import numpy as np
 from cnnkit.core.errors import DataError
 from cnnkit.data.datasets import load_dataset
 from cnnkit.data.registry import DATASETS, DatasetSpec, dataset_dir, get_spec
-from cnnkit.data.verify import read_verified
+from cnnkit.data.verify import read_verified, stored_path
 
 __all__ = ["DatasetInfo", "FileInfo", "SplitInfo", "dataset_info"]
 
@@ -71,7 +71,7 @@ def dataset_info(
 def _one(name: str, data_dir: str | os.PathLike[str] | None) -> DatasetInfo:
     spec = get_spec(name)
     folder = dataset_dir(name, data_dir)
-    paths = {f.name: folder / f.name for f in spec.files}
+    paths = {f.name: stored_path(folder / f.name) for f in spec.files}  # raw, or NAME.gz
     present = {n for n, p in paths.items() if p.is_file()}
     verified: set[str] = set()
     splits: list[SplitInfo] = []
@@ -90,7 +90,7 @@ def _one(name: str, data_dir: str | os.PathLike[str] | None) -> DatasetInfo:
         splits.append(SplitInfo(split, len(data), data.images.shape[1:], counts.tolist()))
     problems = []
     for n in sorted(present - verified):
-        problem = _file_problem(spec, paths[n])
+        problem = _file_problem(spec, folder / n)
         if problem is None:
             verified.add(n)
         else:

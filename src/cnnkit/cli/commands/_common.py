@@ -46,10 +46,11 @@ def print_json(obj: Any) -> None:
 
 
 def _int_at_least(text: str, minimum: int, words: str) -> int:
+    shown = text if len(text) <= 40 else f"{text[:20]}...({len(text):,} characters)"
     try:
         value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected {words}, got {text!r}") from None
+    except ValueError:  # also more than 4,300 digits, which Python will not read
+        raise argparse.ArgumentTypeError(f"expected {words}, got {shown!r}") from None
     if value < minimum:
         raise argparse.ArgumentTypeError(f"expected {words}, got {value}")
     return value

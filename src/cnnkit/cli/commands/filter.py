@@ -19,6 +19,8 @@ __all__ = [
     "run_kernels",
 ]
 
+MAX_FIGURE_KERNELS = 48  # panels in one `cnnkit kernels` figure (the registry has 11)
+
 KERNEL_SYNTAX = """\
 kernel notation:
   NAME                    default parameters, e.g. sobel-x
@@ -179,6 +181,11 @@ def run_kernels(args: argparse.Namespace) -> None:
     refuse_overwriting_input(args.image, args.output)
     all_names = [k.name for k in list_kernels()]
     specs = all_names if args.kernels == "all" else parse_kernel_list(args.kernels)
+    if len(specs) > MAX_FIGURE_KERNELS:
+        raise CnnkitError(
+            f"The '--kernels' option takes at most {MAX_FIGURE_KERNELS} kernels (one panel "
+            f"each). Got {len(specs):,}."
+        )
     if args.image is None:
         image, title = chapter_test_pattern(), "The chapter's 6x7 test pattern (section 1.2)"
     else:

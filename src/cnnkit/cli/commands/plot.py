@@ -74,6 +74,12 @@ def run_activations(args: argparse.Namespace) -> None:
             "The '--range' option needs finite XMIN < XMAX (XMAX - XMIN at most "
             f"{sys.float_info.max:.4g}). Got {lo:g} {hi:g} instead."
         )
-    names = ACTIVATIONS if args.only == "all" else [n.strip() for n in args.only.split(",")]
+    names = list(ACTIVATIONS) if args.only == "all" else [n.strip() for n in args.only.split(",")]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:  # one panel per activation: at most len(ACTIVATIONS) panels
+        raise CnnkitError(
+            f"The '--only' option names each activation once. Got {', '.join(repeated)} "
+            "more than once."
+        )
     acts = [get_activation(n) for n in names]
     print(save_figure(activations_figure(acts, x_range=(lo, hi)), args.output))
