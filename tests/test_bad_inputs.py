@@ -1080,10 +1080,20 @@ def test_an_os_error_or_memory_error_in_a_command_is_one_line(monkeypatch, capsy
         (PermissionError(13, "Permission denied", "/some/out.png"), "/some/out.png: Permission"),
         (OSError(28, "No space left on device"), "No space left on device"),
         (MemoryError("Unable to allocate 298. GiB"), "not enough memory"),
+        (
+            RuntimeError(  # torch's CPU allocator, e.g. `summary simple-cnn --input 1x1e5x1e5`
+                "[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't "
+                "allocate memory: you tried to allocate 40000000000 bytes."
+            ),
+            "not enough memory for this request: 37.3 GiB asked",
+        ),
     ):
         monkeypatch.setattr(chapter, "_chapter", fail(error))
         code, _, err = run_in_process(["chapter"], capsys)
         assert code == 2 and words in err and len(err.strip().splitlines()) == 1, err
+    monkeypatch.setattr(chapter, "_chapter", fail(RuntimeError("a bug, not a user error")))
+    with pytest.raises(RuntimeError, match="a bug"):  # other errors are not hidden
+        main(["chapter"])
 
 
 def test_long_values_are_shortened_in_messages(capsys):

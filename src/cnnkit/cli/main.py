@@ -101,10 +101,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MemoryError as e:
         detail = f": {e}" if str(e) else ""
         return _usage_error(prog, f"not enough memory for this request{detail}", help_hint=False)
+    except RuntimeError as e:
+        if not _is_out_of_memory(e):
+            raise
+        # torch's allocator says so with a RuntimeError: "... you tried to allocate N bytes"
+        asked = re.search(r"allocate (\d+) bytes", str(e))
+        detail = f": {int(asked.group(1)) / 2**30:,.1f} GiB asked" if asked else ""
+        return _usage_error(prog, f"not enough memory for this request{detail}", help_hint=False)
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
     return 0 if code is None else int(code)
+
+
+def _is_out_of_memory(e: RuntimeError) -> bool:
+    text = str(e).lower()
+    return "can't allocate memory" in text or "out of memory" in text
 
 
 def _usage_error(
