@@ -337,3 +337,53 @@ def test_bad_inputs_are_cnnkit_errors(kwargs, needle):
 def test_a_failing_two_input_model_names_both_shapes():
     with pytest.raises(CnnkitError, match=r"input shapes \[\(1, 3, 8, 8\), \(1, 6\)\]"):
         summary(TwoInput(), [(3, 8, 8), (6,)])
+
+
+def fvcore_by_module(model: nn.Module, args: tuple) -> dict:
+    import warnings
+
+    from fvcore.nn import FlopCountAnalysis
+
+    flops = FlopCountAnalysis(model, args)
+    flops.unsupported_ops_warnings(False)
+    flops.uncalled_modules_warnings(False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return dict(flops.by_module())
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_linear_conv_and_attention_projections_equal_fvcore(name):
+    # fvcore counts one multiply-add as one flop for linear and conv (its rules coincide with
+    # ours there); for nn.MultiheadAttention it counts the projections only (it has no rule for
+    # the attention products), so ours is larger by exactly QKᵀ + attention × V = 2·L·S·E.
+    model, kwargs, _ = build(name)
+    args = tuple(dummy(kwargs))
+    theirs = fvcore_by_module(model, args)
+    s = summary(model, input_data=args)
+    compared = 0
+    for row in s.rows:
+        if row.type in ("Linear", "Conv2d"):
+            assert row.macs == theirs[row.name], row.name
+            compared += 1
+        elif row.type == "MultiheadAttention":
+            _, length, e = row.output_shape  # batch_first: (N, L, E), self-attention: S = L
+            assert row.macs - theirs[row.name] == 2 * length * length * e, row.name
+            compared += 1
+    assert compared >= 3
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_linear_and_conv_macs_equal_torchscan(name):
+    torchscan = pytest.importorskip("torchscan")
+    model, kwargs, _ = build(name)
+    args = tuple(dummy(kwargs))
+    report = torchscan.crawl_module(model, args=args)
+    theirs = {
+        layer["path"]: layer["metrics"]["macs"]["value"]
+        for layer in report["layers"]
+        if layer["type"] in ("Linear", "Conv2d")
+    }
+    s = summary(model, input_data=args)
+    rows = {r.name: r.macs for r in s.rows if r.type in ("Linear", "Conv2d")}
+    assert rows == theirs and len(rows) >= 2
