@@ -387,3 +387,75 @@ def test_linear_and_conv_macs_equal_torchscan(name):
     s = summary(model, input_data=args)
     rows = {r.name: r.macs for r in s.rows if r.type in ("Linear", "Conv2d")}
     assert rows == theirs and len(rows) >= 2
+
+
+class Fn(nn.Module):
+    def __init__(self, fn) -> None:
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        return self.fn(*xs)
+
+
+# (function, input shapes per sample, MACs by the rule written out)
+OP_CASES = {
+    "matmul 3-d @ 2-d": (lambda a, b: a @ b[0], [(4, 5), (5, 3)], 4 * 3 * 5),
+    "matmul vector": (lambda a, b: torch.matmul(a[0], b[0]), [(5,), (5, 3)], 3 * 5),
+    "bmm": (lambda a, b: torch.bmm(a, b), [(4, 5), (5, 6)], 4 * 6 * 5),
+    "baddbmm": (lambda a, b: torch.baddbmm(a @ b, a, b), [(4, 5), (5, 4)], 2 * 4 * 4 * 5),
+    "einsum ellipsis": (
+        lambda a, b: torch.einsum("...ij,...jk->...ik", a, b),
+        [(2, 3, 4), (2, 4, 5)],
+        2 * 3 * 4 * 5,
+    ),
+    "einsum three operands": (
+        lambda a, b, c: torch.einsum("ij,jk,kl->il", a[0], b[0], c[0]),
+        [(3, 4), (4, 5), (5, 6)],
+        3 * 4 * 5 + 3 * 5 * 6,  # (ij,jk)->ik, then (ik,kl)->il
+    ),
+    "linear on 4-d": (lambda a: F.linear(a, torch.ones(7, 5)), [(2, 3, 5)], 2 * 3 * 7 * 5),
+    "group_norm": (lambda a: F.group_norm(a, 2), [(4, 3, 3)], 2 * 4 * 3 * 3),
+    "instance_norm": (lambda a: F.instance_norm(a), [(4, 3, 3)], 2 * 4 * 3 * 3),
+    "bilinear": (
+        lambda a: F.interpolate(a, scale_factor=2, mode="bilinear"),
+        [(2, 3, 3)],
+        4 * 2 * 6 * 6,
+    ),
+    "nearest": (lambda a: F.interpolate(a, scale_factor=2), [(2, 3, 3)], 0),
+    "bicubic": (
+        lambda a: F.interpolate(a, size=(5, 4), mode="bicubic"),
+        [(2, 3, 3)],
+        16 * 2 * 5 * 4,
+    ),
+    "area": (lambda a: F.interpolate(a, size=(2, 2), mode="area"), [(2, 4, 4)], 2 * 4 * 4),
+    "sdpa, other value width": (
+        lambda q, k, v: F.scaled_dot_product_attention(q, k, v),
+        [(2, 3, 4), (2, 5, 4), (2, 5, 6)],
+        2 * 3 * 5 * (4 + 6),  # heads · L · S · (E + E_v)
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(OP_CASES))
+def test_functional_op_rules(case):
+    fn, shapes, expected = OP_CASES[case]
+    s = summary(Fn(fn), shapes)
+    assert s.uncounted == {}
+    assert s.total_macs == expected
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        c
+        for c in sorted(OP_CASES)
+        if c.split()[0] in ("matmul", "bmm", "baddbmm", "einsum", "linear", "sdpa,")
+    ],
+)
+def test_functional_matrix_products_equal_torch_flop_counter(case):
+    fn, shapes, expected = OP_CASES[case]
+    args = [torch.rand(1, *shape) for shape in shapes]
+    with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
+        fn(*args)
+    assert counter.get_total_flops() == 2 * expected
