@@ -101,8 +101,8 @@ def test_summary_html_has_the_cells_of_the_printed_table(input_size):
 
 
 def test_html_is_escaped():
-    Odd = type("A<b>&c", (nn.Module,), {"forward": lambda self, x: x * 2})
-    html = summary(Odd(), (1, 2, 2))._repr_html_()
+    odd = type("A<b>&c", (nn.Module,), {"forward": lambda self, x: x * 2})
+    html = summary(odd(), (1, 2, 2))._repr_html_()
     assert "A&lt;b&gt;&amp;c" in html and "A<b>" not in html
     assert parse(html).caption.startswith("A<b>&c on input")
 

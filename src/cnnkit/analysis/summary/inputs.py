@@ -54,9 +54,9 @@ def input_shape_of(input_size: Any) -> tuple[int, ...]:
 
 def _shapes(input_size: Any) -> list[tuple[int, ...]]:
     """`(C, H, W)` -> one shape; `[(C, H, W), (L,)]` -> one per input."""
-    if isinstance(input_size, Sequence) and input_size and not isinstance(input_size, str):
-        if all(isinstance(s, Sequence) and not isinstance(s, str) for s in input_size):
-            return [input_shape_of(s) for s in input_size]
+    several = isinstance(input_size, Sequence) and bool(input_size)
+    if several and all(isinstance(s, Sequence) and not isinstance(s, str) for s in input_size):
+        return [input_shape_of(s) for s in input_size]
     return [input_shape_of(input_size)]
 
 
