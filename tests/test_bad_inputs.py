@@ -572,6 +572,15 @@ def _data(func: str, *args: Any, **kw: Any) -> Any:
     return call
 
 
+def _digits(image: np.ndarray) -> Any:
+    def call() -> Any:
+        from cnnkit.imaging.digits import preprocess_digit
+
+        return preprocess_digit(image)
+
+    return call
+
+
 def _summary(model: Any, size: Any, **kw: Any) -> Any:
     def call() -> Any:
         import torch
@@ -790,6 +799,20 @@ API_CASES = [
     ),
     api("to-uint8-inf", _images("to_uint8", np.array([np.inf])), CnnkitError, "infinite"),
     api("to-uint8-complex", _images("to_uint8", np.ones(2) * 1j), CnnkitError, "complex"),
+    api(
+        "preprocess-digit-1x1",
+        _digits(np.ones((1, 1))),
+        CnnkitError,
+        "at least 2x2 pixels, got 1x1",
+    ),
+    api("preprocess-digit-nan", _digits(np.full((5, 5), NAN)), CnnkitError, "NaN"),
+    api("preprocess-digit-strings", _digits(np.array([["a"]])), CnnkitError, "'image'"),
+    api(
+        "preprocess-digit-noise-is-not-uniform",
+        _digits(np.random.default_rng(0).random((40, 50)) * 255),
+        CnnkitError,
+        "nothing stands out from the background",
+    ),
     api("load-dataset-unknown", _data("load_dataset", "nosuch"), DataError, "nosuch"),
     api("load-dataset-split", _data("load_dataset", "mnist", "wat"), DataError, "'split'"),
     api(

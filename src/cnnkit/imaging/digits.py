@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from cnnkit.core.errors import CnnkitError
+from cnnkit.imaging.images import real_array
 
 __all__ = ["BOX", "FIELD", "example_digits", "example_label", "load_digit", "preprocess_digit"]
 
@@ -64,13 +65,17 @@ def preprocess_digit(image: np.ndarray) -> np.ndarray:
     """
     from PIL import Image
 
-    a = np.asarray(image, dtype=np.float64)
+    a = real_array(image, "image", "preprocess_digit")
     if a.ndim == 3 and a.shape[2] in (3, 4):
         a = a[..., :3] @ _LUMA
-    if a.ndim != 2 or min(a.shape) < 2:
+    if a.ndim != 2:
         raise CnnkitError(
             f"expected a grayscale (H, W) or colour (H, W, 3) image, got shape {a.shape}"
         )
+    if min(a.shape) < 2:  # the border that gives the background would be the whole image
+        raise CnnkitError(f"a digit image needs at least 2x2 pixels, got {a.shape[0]}x{a.shape[1]}")
+    if not np.isfinite(a).all():
+        raise CnnkitError("the image holds NaN or infinite values")
     lo, hi = float(a.min()), float(a.max())
     if np.median(_border(a)) > (lo + hi) / 2:
         a = hi - a + lo  # dark on light -> light on dark (same range)
@@ -78,8 +83,13 @@ def preprocess_digit(image: np.ndarray) -> np.ndarray:
     noise = 1.4826 * np.median(np.abs(border - np.median(border)))  # robust std of the border
     ink = np.clip(a - (np.median(border) + 5 * noise), 0.0, None)
     rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
-    if rows.size == 0:
-        raise CnnkitError("no digit found: the image is uniform (no ink above the background)")
+    if rows.size == 0 and hi == lo:
+        raise CnnkitError("no digit found: the image is uniform (one value everywhere)")
+    if rows.size == 0:  # noise, a photo: the border varies as much as the middle
+        raise CnnkitError(
+            "no digit found: nothing stands out from the background, estimated from the "
+            "border (expected one digit, dark on light or light on dark, inside a plain border)"
+        )
     ink = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]  # bounding box (h, w)
     h, w = ink.shape
     scale = BOX / max(h, w)
