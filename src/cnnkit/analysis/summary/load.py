@@ -10,6 +10,8 @@ from typing import Any
 
 from cnnkit.core.errors import CnnkitError
 
+__all__ = ["LoadedModel", "load_model"]
+
 
 @dataclass
 class LoadedModel:

@@ -31,6 +31,19 @@ from cnnkit.analysis.summary.rules import Resample, Transposed, Window, effect
 from cnnkit.analysis.summary.trace import Node, Trace
 from cnnkit.calc.receptive_field import rf_step
 
+__all__ = [
+    "INPUT_RF",
+    "LOCAL",
+    "NONE",
+    "NOT_ALIGNED",
+    "NOT_SPATIAL",
+    "UNKNOWN",
+    "WHOLE",
+    "ReceptiveField",
+    "merge",
+    "propagate",
+]
+
 LOCAL, WHOLE, NOT_ALIGNED, UNKNOWN, NONE = "local", "whole-input", "not-aligned", "unknown", "none"
 NOT_SPATIAL = "not-spatial"  # the input is not an image (token ids, feature vectors)
 

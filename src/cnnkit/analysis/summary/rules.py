@@ -12,6 +12,21 @@ from typing import Any
 from cnnkit.analysis.summary.trace import Node
 from cnnkit.calc.arithmetic import effective_kernel_hw, resolve_padding
 
+__all__ = [
+    "NORMS_OVER_SPACE",
+    "POINTWISE",
+    "POINTWISE_EFFECT",
+    "SIGNATURES",
+    "ZERO_COST",
+    "Effect",
+    "Resample",
+    "Transposed",
+    "Window",
+    "arg",
+    "as_pair",
+    "effect",
+]
+
 # Positional parameter names of the torch functions we read arguments from.
 SIGNATURES = {
     "conv2d": ("input", "weight", "bias", "stride", "padding", "dilation", "groups"),

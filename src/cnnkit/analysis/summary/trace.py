@@ -26,6 +26,8 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_flatten
 
+__all__ = ["ModelInputs", "ModuleCall", "Node", "Replace", "Trace", "op_name", "record"]
+
 # A hook that may compute a function's result instead of the function (used by the gradient
 # oracle to swap ReLU for identity and max- for sum-pooling); NotImplemented means "run it".
 Replace = Callable[[Callable[..., Any], tuple[Any, ...], dict[str, Any]], Any]

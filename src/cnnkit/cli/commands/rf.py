@@ -10,6 +10,8 @@ from cnnkit.cli.commands._common import print_json
 from cnnkit.cli.commands.arithmetic import parse_dims
 from cnnkit.cli.commands.summary import add_format_flags, output_format
 
+__all__ = ["EPILOG", "register", "run"]
+
 EPILOG = """\
 layer notation (comma-separated):
   conv3            3×3 convolution, stride 1, no padding

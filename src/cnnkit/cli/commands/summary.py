@@ -10,6 +10,21 @@ from cnnkit.cli.commands.arithmetic import parse_dims
 from cnnkit.core.checks import pair
 from cnnkit.core.errors import CnnkitError
 
+__all__ = [
+    "DTYPES",
+    "ERF_EPILOG",
+    "FORMATS",
+    "SUMMARY_EPILOG",
+    "add_format_flags",
+    "output_format",
+    "parse_input",
+    "parse_shape",
+    "register",
+    "run_erf",
+    "run_summary",
+    "summary_json",
+]
+
 SUMMARY_EPILOG = """\
 MODEL is a registry name (see `cnnkit models`), FILE.py:FACTORY (a function returning an
 nn.Module, or a module object; give --input), or a checkpoint written by `cnnkit train`.
