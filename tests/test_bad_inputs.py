@@ -1167,3 +1167,27 @@ def test_a_wide_but_finite_range_still_plots(workspace, capsys):
 
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__, "-q"]))
+
+
+def _parsers(parser: Any, name: str = "cnnkit") -> Any:
+    import argparse
+
+    yield name, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub_name, sub in action.choices.items():
+                yield from _parsers(sub, f"{name} {sub_name}")
+
+
+def test_every_option_has_help_and_help_shows_no_python_values():
+    import argparse
+
+    from cnnkit.cli.main import build_parser
+
+    for name, parser in _parsers(build_parser()):
+        for action in parser._actions:
+            if isinstance(action, argparse._HelpAction | argparse._SubParsersAction):
+                continue
+            assert action.help, f"{name} {action.option_strings or action.dest}: no help text"
+        for line in parser.format_help().splitlines():
+            assert "None" not in line and "default: (" not in line, f"{name}: {line}"

@@ -29,11 +29,12 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescript
     """Shows defaults and keeps the hand-made line breaks of descriptions and epilogs.
 
     A default of None (an optional value left unset) says nothing, and a flag's default is
-    its absence, so neither is printed.
+    its absence, so neither is printed; nor is one the help text already states.
     """
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
-        if action.default is None or action.nargs == 0:
+        # a help text that states its default itself (a tuple would print as Python's) keeps it
+        if action.default is None or action.nargs == 0 or "default:" in (action.help or ""):
             return action.help
         return super()._get_help_string(action)
 

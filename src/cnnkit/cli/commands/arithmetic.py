@@ -273,10 +273,14 @@ def register(subparsers: Any) -> None:
         "biases.\n\nexample:\n  cnnkit params --in 3 --out 64 --kernel 7",
         formatter_class=HelpFormatter,
     )
-    p.add_argument("--in", dest="in_channels", required=True, metavar="C_IN")
-    p.add_argument("--out", dest="out_channels", required=True, metavar="C_OUT")
+    p.add_argument("--in", dest="in_channels", required=True, metavar="C_IN", help="input channels")
+    p.add_argument(
+        "--out", dest="out_channels", required=True, metavar="C_OUT", help="output channels"
+    )
     p.add_argument("--kernel", "-k", default="3", help="kernel size, N or HxW")
-    p.add_argument("--groups", default="1")
+    p.add_argument(
+        "--groups", default="1", help="groups; must divide C_IN and C_OUT (1: an ordinary conv)"
+    )
     p.add_argument("--no-bias", dest="bias", action="store_false", help="no bias term")
     add_json_flag(p)
     p.set_defaults(func=_params)
@@ -291,7 +295,9 @@ def register(subparsers: Any) -> None:
         "  cnnkit compare --input 224x224x3 --hidden 1000 --conv 64,64,64",
         formatter_class=HelpFormatter,
     )
-    p.add_argument("--input", default="224x224x3", metavar="HxWxC")
+    p.add_argument(
+        "--input", default="224x224x3", metavar="HxWxC", help="image height, width, channels"
+    )
     p.add_argument("--hidden", default="1000", help="units of the fully-connected layer")
     p.add_argument(
         "--conv", default="64", metavar="C1,C2,...", help="output channels of each convolution"

@@ -100,7 +100,10 @@ def register(subparsers: Any) -> None:
         formatter_class=HelpFormatter,
     )
     q.add_argument(
-        "image", metavar="IMAGE", nargs="?", help="image to filter; None: the chapter's pattern"
+        "image",
+        metavar="IMAGE",
+        nargs="?",
+        help="image to filter (default: the chapter's 6x7 test pattern)",
     )
     q.add_argument("-o", "--output", metavar="PATH", help="output figure (.png, .pdf, .svg, ...)")
     q.add_argument(

@@ -27,7 +27,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=HelpFormatter,
     )
     evaluate.add_argument("checkpoint", metavar="CKPT", help="a checkpoint.pt written by training")
-    evaluate.add_argument("--split", choices=("test", "train"), default="test")
+    evaluate.add_argument(
+        "--split", choices=("test", "train"), default="test", help="which images to score"
+    )
     evaluate.add_argument(
         "--data-dir", default=None, help="where the dataset is (default: the run's data dir)"
     )

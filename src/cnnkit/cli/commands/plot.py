@@ -58,7 +58,7 @@ def _register_activations(plots: Any) -> None:
         type=float,
         default=(-4.0, 4.0),
         metavar=("XMIN", "XMAX"),
-        help="x range",
+        help="x range (default: -4 4)",
     )
     p.set_defaults(func=run_activations)
 
