@@ -409,7 +409,7 @@ def test_conv_explorer_equals_torch_and_scipy(client, inp, kernel, stride, paddi
     r = client.post("/api/conv", json=body)
     assert r.status_code == 200, r.text
     got = r.json()
-    image, k = np.array(got["input"]), np.array(got["kernel"])
+    image, k = np.array(got["input"], dtype=float), np.array(got["kernel"], dtype=float)
     pads = tuple(tuple(p) for p in got["pads"])
     s, d = pair(stride, "stride"), pair(dilation, "dilation")
     out = np.array(got["output"])
@@ -722,3 +722,55 @@ def test_bundled_model_reaches_recorded_accuracy():
     result = evaluate(BUNDLED, data_dir=SHARED_MNIST)
     assert result.num_images == recorded["num_images"] == 10_000
     assert result.accuracy == pytest.approx(recorded["accuracy"], abs=5e-4)
+
+
+def test_fast_path_equals_the_tracer(client):
+    """The counted forward pass (cnnkit.web.capture) gives the tracer's rows exactly."""
+    pg: Playground = client.app.state.playground
+    assert pg.plan is not None
+    pixels = np.array(_predict(client, _image_for("simple-cnn"), layers=False).json()["pixels"])
+    x = torch.from_numpy(pg.normalized(pixels))
+    fast = pg._forward_counted(x, pg.plan, grad=False)
+    slow = pg._forward_traced(x, grad=False)
+    assert fast is not None
+    for a, b in zip(fast.rows, slow.rows, strict=True):
+        assert torch.equal(a, b)
+
+
+class _Branchy(torch.nn.Module):
+    """Data-dependent control flow: an extra op when the input's mean is positive."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(1, 2, 3)
+        self.fc = torch.nn.Linear(2 * 26 * 26, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x)
+        if x.mean() > 0:
+            y = y * 2
+        return self.fc(torch.relu(y).flatten(1))
+
+
+def test_a_pass_off_the_plan_falls_back_to_the_tracer():
+    from cnnkit.models.checkpoint import LoadedCheckpoint
+
+    model = _Branchy().eval()
+    ckpt = LoadedCheckpoint(model, "branchy", {}, {"normalize": (0.0, 1.0)}, 0, [], {}, Path("x"))
+    from cnnkit.analysis.summary import summary
+
+    pg = Playground(name="branchy", source="test", input_shape=(1, 28, 28),
+                    classes=list("0123456789"), normalize=(0.0, 1.0), accuracy=None,
+                    summary=summary(model, (1, 28, 28)), checkpoint=ckpt)  # fmt: skip
+    pg._pool.put(model)
+    pg.plan = pg._make_plan()  # traced on noise in [0, 1): mean > 0, the branch taken
+    assert pg.plan is not None
+    dark = np.zeros((28, 28))  # normalised mean 0: the branch is not taken, one call less
+    x = torch.from_numpy(pg.normalized(dark))
+    assert pg._forward_counted(x, pg.plan, grad=False) is None
+    with pytest.raises(cnnkit.CnnkitError, match="different layers"):
+        pg.forward(dark)  # the tracer sees other rows than the summary's: refused, not wrong
+    bright = np.full((28, 28), 200.0)
+    fwd = pg.forward(bright)
+    want = model(torch.from_numpy(pg.normalized(bright)))
+    torch.testing.assert_close(fwd.logits, want)

@@ -59,19 +59,28 @@ class BodyTooLarge(CnnkitError):
 
 
 def u8_map(array: Any, lo: float | None = None, hi: float | None = None) -> dict[str, Any]:
-    """A float array as a u8 map (module docstring); `lo`/`hi` fix the range (values clipped)."""
-    a = np.nan_to_num(np.asarray(array, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    """A float array as a u8 map (module docstring); `lo`/`hi` fix the range (values clipped).
+
+    Non-finite values count as 0. Rounding is half up (floor(v + 0.5)), within the map's
+    quantisation step either way.
+    """
+    a = np.asarray(array, dtype=np.float32)
+    if not np.isfinite(a).all():
+        a = np.nan_to_num(a, nan=0.0, posinf=0.0, neginf=0.0)
+    if a.size == 0:
+        return {"shape": list(a.shape), "min": 0.0, "max": 0.0, "data": ""}
     lo = float(a.min()) if lo is None else float(lo)
     hi = float(a.max()) if hi is None else float(hi)
-    if a.size == 0 or hi <= lo:
-        data = np.zeros(a.shape, dtype=np.uint8)
+    if hi > lo:
+        scaled = (np.clip(a, lo, hi) - np.float32(lo)) * np.float32(255.0 / (hi - lo))
+        data = (scaled + np.float32(0.5)).astype(np.uint8)  # (same shape), C order
     else:
-        data = np.rint((np.clip(a, lo, hi) - lo) * (255.0 / (hi - lo))).astype(np.uint8)
+        data = np.zeros(a.shape, dtype=np.uint8)
     return {
         "shape": list(a.shape),
-        "min": lo if a.size else 0.0,
-        "max": hi if a.size else 0.0,
-        "data": base64.b64encode(np.ascontiguousarray(data).tobytes()).decode("ascii"),
+        "min": lo,
+        "max": hi,
+        "data": base64.b64encode(data.tobytes()).decode("ascii"),
     }
 
 

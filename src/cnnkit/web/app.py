@@ -32,7 +32,8 @@ from typing import Any
 from cnnkit.core.errors import CnnkitError
 from cnnkit.web.api import BodyTooLarge, UnsupportedMedia
 
-__all__ = ["CSP", "MAX_BODY", "create_app", "preferred_language"]
+__all__ = ["CSP", "ENV_CHECKPOINT", "MAX_BODY", "app_from_environment", "create_app",
+           "preferred_language"]  # fmt: skip
 
 MAX_BODY = 4 * 1024 * 1024  # bytes
 CSP = "default-src 'self'; img-src 'self' data: blob:"
@@ -43,6 +44,8 @@ SECURITY_HEADERS = [
 ]
 IMAGE_TYPES = ("image/png", "image/jpeg", "application/octet-stream", "")
 LANGUAGES = ("en", "ja")
+# For server worker processes (`cnnkit serve --workers N`): what each one loads.
+ENV_CHECKPOINT, ENV_SOURCE = "CNNKIT_SERVE_CHECKPOINT", "CNNKIT_SERVE_SOURCE"
 log = logging.getLogger("cnnkit.web")
 
 
@@ -271,3 +274,12 @@ def create_app(
     )
     app.state.playground = pg
     return app
+
+
+def app_from_environment() -> Any:
+    """The app for the checkpoint named by $CNNKIT_SERVE_CHECKPOINT (a uvicorn factory, for
+    worker processes; `cnnkit serve` sets it to the file it has already checked)."""
+    path = os.environ.get(ENV_CHECKPOINT)
+    if not path:
+        raise CnnkitError(f"${ENV_CHECKPOINT} is not set (the checkpoint to serve)")
+    return create_app(path, source=os.environ.get(ENV_SOURCE) or path)

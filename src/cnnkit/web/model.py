@@ -21,7 +21,7 @@ import copy
 import json
 import os
 import queue
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,10 +29,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from cnnkit.core.errors import CnnkitError
+from cnnkit.web.capture import Counter, Plan, align, make_plan, snapshot_hook
 
 if TYPE_CHECKING:
-    import torch
-
     from cnnkit.analysis.summary.core import Summary
     from cnnkit.models.checkpoint import LoadedCheckpoint
 
@@ -134,6 +133,7 @@ class Playground:
     checkpoint: LoadedCheckpoint
     _pool: queue.Queue[Any] = field(default_factory=queue.Queue, repr=False)
     replicas: int = 1
+    plan: Plan | None = None  # the fast path (cnnkit.web.capture); None: always trace
 
     @classmethod
     def load(
@@ -173,7 +173,42 @@ class Playground:
         pg._pool.put(ckpt.model)
         for _ in range(replicas - 1):
             pg._pool.put(copy.deepcopy(ckpt.model))
+        pg.plan = pg._make_plan()
         return pg
+
+    def _make_plan(self) -> Plan | None:
+        """Trace once with a recording counter alongside; keep the plan only if a counted pass
+        gives exactly the tracer's rows (module docstring of cnnkit.web.capture)."""
+        import torch
+
+        from cnnkit.analysis.summary.core import row_names, row_output
+        from cnnkit.analysis.summary.trace import record
+
+        gen = torch.Generator().manual_seed(0)
+        x = torch.rand((1, *self.input_shape), generator=gen)
+        recorder = Counter(record=True)
+        with self.replica() as model:
+            if model.training:
+                return None  # the fast path never changes modes; checkpoints load in eval
+            with torch.no_grad(), recorder:  # the tracer itself, in the counted calls only
+                trace = record(model, x)
+            named = row_names(trace, self.summary.depth)
+            row_nodes = [row_output(trace, call, group) for (call, group), _ in named]
+            plan = make_plan(trace.nodes, row_nodes, recorder.recorded)
+            if plan is None or [n for _, n in named] != [r.name for r in self.summary.rows]:
+                return None
+            plain = Counter()
+            with torch.no_grad(), plain:
+                model(x)
+            plan = Plan(plan.calls, plan.names, plan.input_rows, plain.count)
+        fast = self._forward_counted(x, plan, grad=False)
+        slow = self._forward_traced(x, grad=False)
+        if fast is None or len(fast.rows) != len(slow.rows):
+            return None
+        for a, b in zip(fast.rows, slow.rows, strict=True):
+            if (a is None) != (b is None) or (a is not None and not torch.equal(a, b)):
+                return None
+        return plan
 
     @contextlib.contextmanager
     def replica(self) -> Iterator[Any]:
@@ -194,17 +229,44 @@ class Playground:
         """Run the model on one input; every summary row's output (see the module docstring)."""
         import torch
 
-        from cnnkit.analysis.summary.core import row_names, row_output, run_traced
-
         x = torch.from_numpy(self.normalized(pixels))  # (1, C, H, W)
         if grad:
             x.requires_grad_(True)
-        snapshots: list[tuple[int, torch.Tensor]] = []
+        if self.plan is not None:
+            fwd = self._forward_counted(x, self.plan, grad=grad)
+            if fwd is not None:
+                return fwd
+        return self._forward_traced(x, grad=grad)
+
+    def _forward_counted(self, x: Any, plan: Plan, *, grad: bool) -> Forward | None:
+        """The fast path; None when this pass did not follow the plan."""
+        import torch
+
+        counter = Counter(plan.calls)
+        with self.replica() as model, torch.set_grad_enabled(grad):
+            try:
+                with counter:
+                    out = model(x)
+            except Exception as e:
+                first = (str(e).strip().splitlines() or [""])[0]
+                raise CnnkitError(
+                    f"{self.name} failed on this input: {type(e).__name__}: {first}"
+                ) from e
+        rows = plan.rows(counter, x, len(self.summary.rows))
+        return None if rows is None else Forward(x=x, logits=_first(out), rows=rows)
+
+    def _forward_traced(self, x: Any, *, grad: bool) -> Forward:
+        """The slow path: the summary's tracer, copying every op's output as it is made."""
+        from cnnkit.analysis.summary.core import row_names, row_output, run_traced
+
+        snapshots: list[tuple[int, Any]] = []
         with self.replica() as model:
             trace, _ = run_traced(
-                model, tuple(x.shape), x=x, grad=grad, replace=_snapshot_into(snapshots)
+                model, tuple(x.shape), x=x, grad=grad, replace=snapshot_hook(snapshots)
             )
-        copies = _align(trace.nodes, snapshots)
+        copies = align(trace.nodes, snapshots)
+        if copies is None:
+            raise CnnkitError("internal error: the traced ops and their copies do not line up")
         named = row_names(trace, self.summary.depth)
         if [name for _, name in named] != [r.name for r in self.summary.rows]:
             raise CnnkitError(
@@ -215,53 +277,11 @@ class Playground:
         for (call, group), _name in named:
             node = row_output(trace, call, group)
             rows.append(None if node is None else copies.get(node.index, node.output))
-        logits = trace.output
-        while isinstance(logits, list | tuple):
-            logits = logits[0]
-        return Forward(x=x, logits=logits, rows=rows)
+        return Forward(x=x, logits=_first(trace.output), rows=rows)
 
 
-def _snapshot_into(snapshots: list[tuple[int, Any]]) -> Callable[..., Any]:
-    """A tracer `replace` hook: runs each op as it is and keeps (id, copy) of its first output.
-
-    The tracer calls the hook for every op with a traced input and records a node for each of
-    those with a tensor output (for `x[...] = y`, x itself), in the same order (`_align`).
-    """
-    import torch
-    from torch.utils._pytree import tree_flatten
-
-    def hook(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        out = func(*args, **kwargs)
-        name = getattr(func, "__name__", "")
-        if name == "__setitem__" and args and isinstance(args[0], torch.Tensor):
-            snapshots.append((id(args[0]), args[0].clone()))
-            return out
-        first = next((t for t in tree_flatten(out)[0] if isinstance(t, torch.Tensor)), None)
-        if first is not None:
-            snapshots.append((id(first), first.clone()))
-        return out
-
-    return hook
-
-
-def _align(nodes: list[Any], snapshots: list[tuple[int, Any]]) -> dict[int, Any]:
-    """node index -> the copy of its output taken when it ran.
-
-    Nodes and copies come in the same order; a node without a copy is an op the hook did not
-    see (an input, or an op on weights only, whose output no later op changes in place).
-    The output tensors stay alive during the trace, so an id names one tensor, and an op
-    done in place (same tensor as its input) takes the next copy in order.
-    """
-    copies: dict[int, Any] = {}
-    k = 0
-    for node in nodes:
-        if node.op == "input" or node.output is None:
-            continue
-        if k < len(snapshots) and snapshots[k][0] == id(node.output):
-            copies[node.index] = snapshots[k][1]
-            k += 1
-    if k != len(snapshots):
-        raise CnnkitError(
-            f"internal error: {len(snapshots) - k} op outputs could not be matched to the trace"
-        )
-    return copies
+def _first(out: Any) -> Any:
+    """The first tensor of a model's output (the logits)."""
+    while isinstance(out, list | tuple):
+        out = out[0]
+    return out

@@ -15,7 +15,6 @@ import sys
 import threading
 import time
 import webbrowser
-from collections.abc import Callable
 from typing import Any, TextIO
 
 from cnnkit.core.errors import CnnkitError
@@ -77,19 +76,28 @@ def serve(
     *,
     host: str = "127.0.0.1",
     port: int = 8000,
+    workers: int = 1,
     open_browser: bool = False,
     out: TextIO | None = None,
-    on_ready: Callable[[str], None] | None = None,
 ) -> int:
-    """Serve `app` until interrupted; prints the URL to `out` (default stdout)."""
+    """Serve `app` until interrupted; prints the URL to `out` (default stdout).
+
+    `workers` > 1: that many server processes share the socket (each its own interpreter
+    and model: Python's GIL lets one process use about one core); `app` must then be an
+    import string "module:factory" (uvicorn's factory=True), such as
+    "cnnkit.web.app:app_from_environment".
+    """
     import torch
     import uvicorn
 
     out = out or sys.stdout
+    if workers < 1:
+        raise CnnkitError(f"The '--workers' option must be a positive int. Got {workers}.")
+    if workers > 1 and not isinstance(app, str):
+        raise CnnkitError("serve(workers > 1) needs the app as an import string 'module:factory'")
     torch.set_num_threads(1)
     sock = bind(host, port)
-    bound_port = sock.getsockname()[1]
-    url = url_for(host, bound_port)
+    url = url_for(host, sock.getsockname()[1])
     if not is_loopback(host):
         print(
             f"warning: serving on {host}, reachable from other machines; the playground has "
@@ -97,23 +105,31 @@ def serve(
             file=sys.stderr,
         )
     config = uvicorn.Config(
-        app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=5
-    )
+        app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=5,
+        factory=isinstance(app, str), workers=workers,
+    )  # fmt: skip
     server = uvicorn.Server(config)
+
+    def ready() -> None:
+        print(f"cnnkit playground: {url}  (Ctrl-C to stop)", file=out, flush=True)
+        if open_browser:
+            webbrowser.open(url)
 
     def announce() -> None:
         while not server.started and not server.should_exit:
             time.sleep(0.02)
         if server.started:
-            print(f"cnnkit playground: {url}  (Ctrl-C to stop)", file=out, flush=True)
-            if on_ready is not None:
-                on_ready(url)
-            if open_browser:
-                webbrowser.open(url)
+            ready()
 
-    threading.Thread(target=announce, name="cnnkit-announce", daemon=True).start()
     try:
-        server.run(sockets=[sock])
+        if workers == 1:
+            threading.Thread(target=announce, name="cnnkit-announce", daemon=True).start()
+            server.run(sockets=[sock])
+        else:
+            from uvicorn.supervisors import Multiprocess
+
+            ready()  # the socket already listens: connections wait for the workers
+            Multiprocess(config, sockets=[sock]).run()
     except KeyboardInterrupt:
         pass  # uvicorn has shut down cleanly, then re-raised the Ctrl-C it caught
     finally:

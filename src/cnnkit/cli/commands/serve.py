@@ -20,6 +20,7 @@ examples:
 
 
 def register(subparsers: Any) -> None:
+    from cnnkit.cli.commands._common import positive_int
     from cnnkit.cli.main import HelpFormatter
 
     p = subparsers.add_parser(
@@ -40,18 +41,28 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on")
     p.add_argument("--port", type=int, default=8000, help="port to listen on (0: any free one)")
+    p.add_argument(
+        "--workers",
+        type=positive_int,
+        default=1,
+        help="server processes (each with its own copy of the model; about one core each)",
+    )
     p.add_argument("--open", action="store_true", help="open the page in the web browser")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from cnnkit.web.app import create_app
+    import os
+
+    from cnnkit.web.app import ENV_CHECKPOINT, ENV_SOURCE, create_app
     from cnnkit.web.model import find_checkpoint
     from cnnkit.web.server import bind, serve
 
     path, source = find_checkpoint(args.checkpoint)
     bind(args.host, args.port).close()  # a port in use fails before the model loads
-    app = create_app(path, source=source)
-    pg = app.state.playground
-    print(f"model: {pg.name} from {source}", file=sys.stdout, flush=True)
-    return serve(app, host=args.host, port=args.port, open_browser=args.open)
+    app = create_app(path, source=source)  # loads and checks the checkpoint here, once
+    print(f"model: {app.state.playground.name} from {source}", file=sys.stdout, flush=True)
+    if args.workers > 1:
+        os.environ[ENV_CHECKPOINT], os.environ[ENV_SOURCE] = str(path), source
+        app = "cnnkit.web.app:app_from_environment"
+    return serve(app, host=args.host, port=args.port, workers=args.workers, open_browser=args.open)
