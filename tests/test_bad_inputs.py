@@ -155,6 +155,16 @@ CLI_CASES = [
     case("predict-top-5000-digits", ["predict", "{ckpt}", "{digit}", "--top", "x" * 5000], "--top"),
     case("predict-top-not-int", ["predict", "{ckpt}", "{digit}", "--top", "2.5"], "--top"),
     case("predict-no-image", ["predict", "{ckpt}"], "IMAGE"),
+    case(
+        "predict-top-past-the-classes",
+        ["predict", "{ckpt}", "{digit}", "--top", "11"],
+        "at most 10",
+    ),
+    case(
+        "predict-top-10-to-the-20",
+        ["predict", "{ckpt}", "{digit}", "--top", "1" + "0" * 20],
+        "--top",
+    ),
     case("plot-unknown-option", ["plot", "activations", "-o", "a.png", "--bogus"], "--bogus"),
     case("plot-without-name", ["plot"], "activations"),
     case("data-without-action", ["data"], "fetch"),

@@ -120,6 +120,11 @@ def predict_cli(args: argparse.Namespace) -> int | None:
         from cnnkit.analysis.predict import predict
 
         results = predict(args.checkpoint, paths, top=args.top)
+    classes = len(results[0].top) if results else args.top  # predict caps top at the classes
+    if args.top > classes:  # like torch.topk, a k past the classes is refused, not capped
+        args.parser.error(
+            f"argument --top: expected at most {classes} (the model's classes), got {args.top}"
+        )
     if args.json:
         print_json(results)
         return None
