@@ -8,7 +8,7 @@ Each CLI case is `(argv, fragment)`: the one stderr line must contain `fragment`
 the parameter (or the value) at fault. Placeholders in argv: `{ckpt}` a real checkpoint,
 `{nan_ckpt}` / `{std0_ckpt}` / `{damaged_ckpt}` broken ones, `{mnist}` the shared MNIST copy,
 `{ro}` a folder nothing can be written into, `{digit}` a bundled MNIST digit.
-Cases in the training code's area that its fix has not reached yet are strict xfails.
+A case that waits for a fix elsewhere is marked `pytest.mark.xfail(strict=True)`; none is now.
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ from conftest import SHARED_MNIST, run_cli
 from cnnkit.cli.main import main
 from cnnkit.core.errors import CnnkitError, DataError, ShapeError
 
-TRAINING = pytest.mark.xfail(strict=True, reason="training helper: fix not landed yet")
 needs_mnist = pytest.mark.skipif(not SHARED_MNIST.is_dir(), reason="shared MNIST copy absent")
 FIVE_THOUSAND_NINES = "9" * 5000
 
