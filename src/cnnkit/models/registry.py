@@ -136,6 +136,14 @@ def custom_cnn(**kwargs: Any) -> Any:
     return CustomCNN(**kwargs)
 
 
+@register_model(input_shape=(1, 28, 28))
+def fast_cnn(**kwargs: Any) -> Any:
+    """A speed net for MNIST (after tuomaso/train_mnist_fast): the `fast` recipe's model."""
+    from cnnkit.models.speed import FastCNN
+
+    return FastCNN(**kwargs)
+
+
 @register_model(input_shape=(1, 28, 28), engine="numpy")
 def simple_cnn_numpy(**kwargs: Any) -> Module:
     """The chapter's SimpleCNN on the NumPy engine, torch's parameter names."""

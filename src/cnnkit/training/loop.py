@@ -101,6 +101,9 @@ def train(
     engine: str | None = None,
     threads: int | None = None,
     report: bool | None = None,
+    recipe: str | None = None,
+    device: str | None = None,
+    precision: str | None = None,
     data_dir: str | os.PathLike[str] | None = None,
     out_dir: str | os.PathLike[str] | None = None,
     run_name: str | None = None,
@@ -127,9 +130,12 @@ def train(
     plan = plan_run(given, out_dir=out_dir, run_name=run_name, resume=resume, dry_run=dry_run)
     with compute_threads(plan.config.threads) as threads_used:
         plan = replace(plan, config=replace(plan.config, threads=threads_used))
+        plan = replace(plan, config=_resolve_hardware(plan.config))  # before any work
         data = _load_data(plan.config, data_dir)
         config = _run_record(plan.config, data, data_dir)
-        eng, shuffle_rng, initial_conv1 = _start_engine(plan.config)
+        eng, shuffle_rng, initial_conv1 = _start_engine(plan.config, len(data.train_y))
+        if hasattr(eng, "attach_data"):  # the torch engine: the training set on its device
+            eng.attach_data(data.train_x, data.train_y)
         if dry_run:
             return _dry_run(eng, data, config)
         result = _open_run(plan, config, data, eng, shuffle_rng, initial_conv1)
@@ -147,11 +153,65 @@ def _load_data(c: TrainConfig, data_dir: str | os.PathLike[str] | None) -> Train
     return data
 
 
-def _start_engine(c: TrainConfig) -> tuple[Engine, np.random.Generator, np.ndarray | None]:
+def _resolve_hardware(c: TrainConfig) -> TrainConfig:
+    """The device and precision the run uses (`auto` resolved, recorded with the run)."""
+    from cnnkit.models.device import resolve_device, resolve_precision
+
+    if c.engine == "numpy":
+        return replace(c, device="cpu", precision="fp32")
+    device = resolve_device(c.device)
+    pays_off = None
+    if c.precision == "auto" and device == "cpu":
+        pays_off = _bf16_timing(c)
+    return replace(
+        c, device=device, precision=resolve_precision(c.precision, device, pays_off=pays_off)
+    )
+
+
+def _bf16_timing(c: TrainConfig) -> Callable[[], bool]:
+    """A one-step timing of the run's model, fp32 against bf16 autocast (torch's RNG state
+    kept: it must not change the run)."""
+
+    def pays_off() -> bool:
+        import torch
+
+        from cnnkit.models.device import autocast_dtype, bf16_pays_off
+        from cnnkit.models.registry import create_model, model_input_shape
+
+        rng = torch.get_rng_state()
+        model = create_model(c.model)
+        x = torch.randn(c.batch_size, *model_input_shape(c.model))
+
+        def step(precision: str) -> None:
+            with torch.autocast(
+                "cpu", dtype=autocast_dtype(precision), enabled=precision != "fp32"
+            ):
+                model(x).float().sum().backward()
+
+        try:
+            return bf16_pays_off(step)
+        finally:
+            torch.set_rng_state(rng)
+
+    return pays_off
+
+
+def _start_engine(
+    c: TrainConfig, train_size: int
+) -> tuple[Engine, np.random.Generator, np.ndarray | None]:
     """Every RNG seeded, the engine built: (engine, shuffling generator, conv1's initial
     weights)."""
     seed_everything(c.seed)
-    eng = make_engine(c.engine, c.model, lr=c.lr, seed=c.seed)
+    eng = make_engine(
+        c.engine,
+        c.model,
+        lr=c.lr,
+        seed=c.seed,
+        device=c.device,
+        precision=c.precision,
+        recipe=c.recipe_spec,
+        total_steps=c.epochs * math.ceil(train_size / c.batch_size),
+    )
     shuffle_rng = np.random.default_rng(c.seed)
     return eng, shuffle_rng, _first_conv_weight(eng.model_state_dict())
 
@@ -299,10 +359,14 @@ def _train_epoch(
         leave=False,
         dynamic_ncols=True,
     )
+    on_device = getattr(eng, "train_indices", None)  # batches gathered where the data lives
     try:
         for step in range(num_batches):
             idx = order[step * batch_size : (step + 1) * batch_size]
-            loss, batch_correct = eng.train_batch(data.train_x[idx], data.train_y[idx])
+            if on_device is not None:
+                loss, batch_correct = on_device(idx)
+            else:
+                loss, batch_correct = eng.train_batch(data.train_x[idx], data.train_y[idx])
             if not math.isfinite(loss):
                 return Divergence(epoch, "training loss", loss, step + 1, num_batches)
             loss_sum += loss

@@ -32,7 +32,7 @@ import numpy as np
 from cnnkit.core.checks import bad_parameter
 from cnnkit.core.errors import CnnkitError
 from cnnkit.core.files import atomic_write_text
-from cnnkit.training.config import DEFAULT_OUT_DIR, TrainConfig, check_names
+from cnnkit.training.config import DEFAULT_OUT_DIR, TrainConfig, check_names, new_config
 from cnnkit.training.engine import Engine
 
 __all__ = [
@@ -96,7 +96,7 @@ def plan_run(
     dry_run: bool,
 ) -> RunPlan:
     """The run to do, checked before any work: `given` holds the settings given explicitly."""
-    explicit = TrainConfig(**given)  # the given values' own checks come first
+    explicit = new_config(given)  # the given values' own checks come first
     if resume is not None:
         return _resume_plan(resume, given, out_dir=out_dir, run_name=run_name)
     check_names(explicit)

@@ -12,6 +12,7 @@ from typing import Any
 from cnnkit.core.errors import CnnkitError
 
 __all__ = [
+    "add_device_flag",
     "add_json_flag",
     "non_negative_int",
     "positive_int",
@@ -24,6 +25,24 @@ __all__ = [
 def add_json_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--json", action="store_true", help="print the result as JSON instead of a table"
+    )
+
+
+def add_device_flag(parser: argparse.ArgumentParser, *, default: str | None = "auto") -> None:
+    """--device auto|cpu|cuda|mps (`cnnkit.models.device.resolve_device`: auto is CUDA, then
+    MPS, then the CPU; a device asked for that is not there is one line, exit 2)."""
+    from cnnkit.models.device import DEVICES
+
+    shown = "auto: CUDA, then MPS, then CPU"
+    if default is None:  # train: None lets a resumed run keep its own
+        shown += "; on --resume: the run's"
+    elif default != "auto":
+        shown = default
+    parser.add_argument(
+        "--device",
+        choices=DEVICES,
+        default=default,
+        help=f"where the model runs (default: {shown})",
     )
 
 

@@ -15,10 +15,17 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cnnkit.cli.commands._common import positive_int
+from cnnkit.cli.commands._common import add_device_flag, positive_int
 from cnnkit.data.registry import DATASETS
+from cnnkit.models.device import PRECISIONS
 from cnnkit.models.registry import ENGINES
-from cnnkit.training.config import DEFAULT_OUT_DIR, MAX_EPOCHS, SEED_LIMIT, TrainConfig
+from cnnkit.training.config import (
+    DEFAULT_OUT_DIR,
+    MAX_EPOCHS,
+    RECIPES,
+    SEED_LIMIT,
+    TrainConfig,
+)
 
 if TYPE_CHECKING:
     from cnnkit.training.loop import TrainResult
@@ -67,7 +74,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "  cnnkit train                                # the chapter's recipe on MNIST\n"
         "  cnnkit train --limit 2000 --epochs 1        # a quick run\n"
         "  cnnkit train --resume runs/NAME --epochs 5  # continue a run to epoch 5\n"
-        "  cnnkit train --engine numpy                 # the same loop in pure NumPy",
+        "  cnnkit train --engine numpy                 # the same loop in pure NumPy\n"
+        "  cnnkit train --recipe fast                  # 99% on MNIST in one epoch",
         formatter_class=HelpFormatter,
     )
     r = RECIPE
@@ -97,6 +105,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--engine", choices=ENGINES, help=f"compute engine (default: {r.engine}; {ON_RESUME})"
     )
+    fast = RECIPES["fast"].defaults
+    parser.add_argument(
+        "--recipe",
+        choices=list(RECIPES),
+        help=f"chapter: section 1.6's recipe; fast: model {fast['model']}, OneCycle Adam lr "
+        f"{fast['lr']:g} betas {RECIPES['fast'].betas}, label smoothing "
+        f"{RECIPES['fast'].label_smoothing}, batch {fast['batch_size']}, channels-last, "
+        f"{fast['epochs']} epoch, precision {fast['precision']}; each option given still wins "
+        f"(default: {r.recipe}; {ON_RESUME})",
+    )
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        help="autocast precision with fp32 master weights; auto: bf16 only on a CUDA device "
+        "with bf16 or a CPU with avx512_bf16/AMX (confirmed by timing one step), else fp32 "
+        f"(default: {r.precision}, the fast recipe's: auto; {ON_RESUME})",
+    )
+    add_device_flag(parser, default=None)
     parser.add_argument("--name", help="run folder name; DATASET-MODEL-TIMESTAMP when not given")
     parser.add_argument(
         "--resume",
@@ -143,8 +169,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--threads",
         type=positive_int,
-        help="threads for torch and for NumPy's BLAS, at most 4 per CPU; torch's own choice "
-        "when not given (on --resume: the run's, as the count changes the exact results)",
+        help="threads for torch and for NumPy's BLAS, at most 4 per CPU; when not given, the "
+        "cores this process may use less those busy (1-minute load average), at least 1 (on "
+        "--resume: the run's, as the count changes the exact results)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -169,7 +196,15 @@ def format_epoch(row: dict[str, Any], epochs: int) -> str:
 
 
 def print_start(plan: RunPlan) -> None:
-    """Where a resumed run starts (nothing for a new run: its epochs say it)."""
+    """The device, precision and threads in use; where a resumed run starts."""
+    from cnnkit.models.device import describe_threads
+
+    c = plan.config
+    print(
+        f"{c.recipe} recipe, model {c.model}: device {c.device}, precision {c.precision}, "
+        f"{describe_threads(c.threads or 1)}",
+        flush=True,
+    )
     if not plan.resumed:
         return
     if plan.start_epoch == 0:
@@ -250,6 +285,9 @@ def train_cli(args: argparse.Namespace) -> int:
         report=args.report,
         progress=not args.no_progress,
         threads=args.threads,
+        recipe=args.recipe,
+        device=args.device,
+        precision=args.precision,
     )
     if args.dry_run:
         print(
