@@ -18,7 +18,10 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from cnnkit import __version__
+from cnnkit.cli.translate import prepare_parser
 from cnnkit.core.errors import CnnkitError
+from cnnkit.core.i18n import detect_language, install_argparse, set_language
+from cnnkit.core.i18n import gettext as _
 
 __all__ = ["EXIT_USAGE", "NEGATIVE_NUMBER", "CnnkitParser", "HelpFormatter", "build_parser", "main"]
 
@@ -34,9 +37,16 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescript
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
         # a help text that states its default itself (a tuple would print as Python's) keeps it
-        if action.default is None or action.nargs == 0 or "default:" in (action.help or ""):
+        help_text = action.help or ""
+        if action.default is None or action.nargs == 0 or "default:" in help_text:
             return action.help
-        return super()._get_help_string(action)
+        if _("default:") in help_text:  # the same, in the chosen language
+            return action.help
+        text = super()._get_help_string(action)
+        suffix = " (default: %(default)s)"  # argparse's own words, not in its catalog
+        if text and text.endswith(suffix) and not help_text.endswith(suffix):
+            text = text[: -len(suffix)] + _(" (default: %(default)s)")
+        return text
 
 
 # Option values that are numbers, however they are written: -1, -1.5, -.5, -1e308, -1,0, -1x2,
@@ -54,7 +64,10 @@ class CnnkitParser(argparse.ArgumentParser):
         self._negative_number_matcher = NEGATIVE_NUMBER
 
     def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+        line = _("{prog}: error: {message} (see `{prog} --help`)").format(
+            prog=self.prog, message=message
+        )
+        self.exit(EXIT_USAGE, line + "\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -63,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = CnnkitParser(
         prog="cnnkit",
         description="Convolutional neural network fundamentals you can run, measure and look "
-        "inside.",
+        "inside.",  # translated by prepare_parser, like every help text
         formatter_class=HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"cnnkit {__version__}")
@@ -71,10 +84,14 @@ def build_parser() -> argparse.ArgumentParser:
     for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
         if not info.name.startswith("_"):
             importlib.import_module(f"cnnkit.cli.commands.{info.name}").register(sub)
+    prepare_parser(parser)  # --lang on every command, help texts in the chosen language
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # the language first, so that the parser (and --help) is built in it
+    set_language(detect_language(sys.argv[1:] if argv is None else argv))
+    install_argparse()
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if getattr(args, "func", None) is None:
@@ -85,7 +102,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # the sub-command's parser left these: point to its own --help (`cnnkit plot activations`)
         words = [getattr(args, k, None) for k in ("command", "plot", "action")]
         where = " ".join(["cnnkit", *(w for w in words if isinstance(w, str))])
-        return _usage_error(prog, f"unrecognized arguments: {' '.join(extra)}", help_of=where)
+        message = _("unrecognized arguments: %s") % " ".join(extra)
+        return _usage_error(prog, message, help_of=where)
     try:
         code = args.func(args)
     except CnnkitError as e:
@@ -101,16 +119,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _usage_error(prog, f"{where}{e.strerror or e}", help_hint=False)
     except MemoryError as e:
         detail = f": {e}" if str(e) else ""
-        return _usage_error(prog, f"not enough memory for this request{detail}", help_hint=False)
+        return _usage_error(prog, _("not enough memory for this request") + detail, help_hint=False)
     except RuntimeError as e:
         if not _is_out_of_memory(e):
             raise
         # torch's allocator says so with a RuntimeError: "... you tried to allocate N bytes"
         asked = re.search(r"allocate (\d+) bytes", str(e))
         detail = f": {int(asked.group(1)) / 2**30:,.1f} GiB asked" if asked else ""
-        return _usage_error(prog, f"not enough memory for this request{detail}", help_hint=False)
+        return _usage_error(prog, _("not enough memory for this request") + detail, help_hint=False)
     except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
+        print(_("{prog}: interrupted").format(prog=prog), file=sys.stderr)
         return 130
     return 0 if code is None else int(code)
 
@@ -124,7 +142,7 @@ def _usage_error(
     prog: str, message: str, *, help_hint: bool = True, help_of: str | None = None
 ) -> int:
     """One line on stderr (newlines in a message folded), exit code 2."""
-    hint = f" (see `{help_of or prog} --help`)" if help_hint else ""
+    hint = _(" (see `{command} --help`)").format(command=help_of or prog) if help_hint else ""
     line = " ".join(part.strip() for part in message.splitlines() if part.strip())
-    print(f"{prog}: error: {line}{hint}", file=sys.stderr)
+    print(_("{prog}: error: {message}").format(prog=prog, message=line) + hint, file=sys.stderr)
     return EXIT_USAGE

@@ -1,0 +1,127 @@
+"""The language of cnnkit's words: one gettext catalog (`cnnkit.po` -> `cnnkit.mo`), stdlib only.
+
+The English sentence is the message id (gettext's design), so code reads in English and a
+missing translation falls back to it. The language is chosen once per process, in this order:
+
+1. `--lang ja|en` anywhere on the command line (read from argv before the parser is built,
+   so `--help` is translated too);
+2. the `CNNKIT_LANG` environment variable;
+3. the POSIX variables `LANGUAGE` (a colon list), `LC_ALL`, `LC_MESSAGES`, `LANG` (the first
+   one set wins, as in gettext), e.g. `ja_JP.UTF-8`;
+4. English.
+
+`locale.setlocale` is never called: containers rarely have a `ja_JP` locale generated, and
+the catalog does not need one. Machine-readable output (JSON, CSV, metrics, checkpoints) never
+goes through `_()`, so it is the same in every language.
+
+`install_argparse()` routes argparse's own words ("usage: ", "options", its errors) through
+the same catalog: argparse calls the `gettext`/`ngettext` names it imported, and they are
+replaced by functions that look the message up in the current language.
+"""
+
+from __future__ import annotations
+
+import gettext as _gettext
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+__all__ = [
+    "DOMAIN",
+    "LANGUAGES",
+    "LOCALE_DIR",
+    "detect_language",
+    "get_language",
+    "gettext",
+    "install_argparse",
+    "language_from_argv",
+    "ngettext",
+    "normalize_language",
+    "set_language",
+]
+
+DOMAIN = "cnnkit"
+LANGUAGES = ("en", "ja")
+LOCALE_DIR = Path(__file__).resolve().parent.parent / "locale"
+_POSIX_VARS = ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG")
+
+_translations: _gettext.NullTranslations = _gettext.NullTranslations()
+_language = "en"
+
+
+def normalize_language(value: str | None) -> str | None:
+    """`ja_JP.UTF-8`, `ja-JP`, `JA` -> `ja`; `en_US`, `C`, `POSIX` -> `en`; others -> None."""
+    if not value:
+        return None
+    code = value.strip().split(".")[0].split("@")[0].replace("-", "_").split("_")[0].lower()
+    if code in ("c", "posix"):
+        return "en"
+    return code if code in LANGUAGES else None
+
+
+def language_from_argv(argv: Sequence[str]) -> str | None:
+    """The value of `--lang X` / `--lang=X` in argv (before a bare `--`), normalised, or None.
+
+    An unknown value returns None here; the parser's own `--lang` option refuses it."""
+    for i, arg in enumerate(argv):
+        if arg == "--":
+            break
+        if arg == "--lang" and i + 1 < len(argv):
+            return normalize_language(argv[i + 1])
+        if arg.startswith("--lang="):
+            return normalize_language(arg.split("=", 1)[1])
+    return None
+
+
+def detect_language(argv: Sequence[str] = (), environ: Mapping[str, str] | None = None) -> str:
+    """The language to use: `--lang` in argv, else `CNNKIT_LANG`, else the POSIX variables."""
+    env = os.environ if environ is None else environ
+    chosen = language_from_argv(argv) or normalize_language(env.get("CNNKIT_LANG"))
+    if chosen:
+        return chosen
+    for var in _POSIX_VARS:
+        value = env.get(var)
+        if value:
+            # LANGUAGE is a priority list (ja:en); the first variable that is set decides
+            for part in value.split(":"):
+                code = normalize_language(part)
+                if code:
+                    return code
+            return "en"
+    return "en"
+
+
+def set_language(language: str) -> None:
+    """Make `language` ('en' or 'ja') the language of every later `gettext` call."""
+    global _translations, _language
+    code = normalize_language(language)
+    if code is None:
+        raise ValueError(f"unknown language {language!r}; choose from {', '.join(LANGUAGES)}")
+    if code == "en":
+        _translations = _gettext.NullTranslations()
+    else:
+        _translations = _gettext.translation(DOMAIN, LOCALE_DIR, [code], fallback=True)
+    _language = code
+
+
+def get_language() -> str:
+    """The current language code ('en' unless `set_language` chose another)."""
+    return _language
+
+
+def gettext(message: str) -> str:
+    """`message` in the current language (itself when the catalog has no translation)."""
+    return _translations.gettext(message)
+
+
+def ngettext(singular: str, plural: str, n: int) -> str:
+    """The singular or plural form for `n`, in the current language."""
+    return _translations.ngettext(singular, plural, n)
+
+
+def install_argparse() -> None:
+    """Let argparse's own strings follow the current language (idempotent)."""
+    import argparse
+
+    argparse._ = gettext  # type: ignore[attr-defined]  # argparse's module-level gettext alias
+    argparse.ngettext = ngettext  # type: ignore[attr-defined]  # same, for plural forms
