@@ -171,12 +171,14 @@ def conv_output_size(
     # Without ceil_mode, out < 1 exactly when the kernel is larger than the padded input. With
     # it, torch accepts a single window that runs past the end (input 2, kernel 3, stride 2).
     if out < 1:
-        where = f" along {axis}" if axis else ""
-        dil = f" (kernel {k}, dilation {d})" if d != 1 else ""
-        raise ShapeError(
-            f"Kernel size {k_eff}{dil} is larger than the padded input size {padded}{where} "
-            f"(input {size} + padding {before} + {after}) in {func or 'the layer'}."
-        )
+        fields = dict(k_eff=k_eff, padded=padded, size=size, before=before, after=after)
+        fields.update(axis=axis or "", func=func or "the layer", k=k, d=d)
+        # the template (not an f-string) so that the CLI can word it in another language
+        template = "Kernel size {k_eff}{dil} is larger than the padded input size {padded}"
+        template = template.replace("{dil}", " (kernel {k}, dilation {d})" if d != 1 else "")
+        template += " along {axis}" if axis else ""
+        template += " (input {size} + padding {before} + {after}) in {func}."
+        raise ShapeError.from_template(template, **fields)
     return out
 
 

@@ -36,7 +36,7 @@ __all__ = [
 ]
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
-_GETTEXT_NAMES = {"_", "gettext", "ngettext"}
+_GETTEXT_NAMES = {"_", "N_", "gettext", "ngettext"}
 
 
 def po_path(language: str = "ja") -> Path:

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from cnnkit import __version__
-from cnnkit.cli.translate import prepare_parser
+from cnnkit.cli.translate import error_message, prepare_parser
 from cnnkit.core.errors import CnnkitError
 from cnnkit.core.i18n import detect_language, install_argparse, set_language
 from cnnkit.core.i18n import gettext as _
@@ -107,7 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code = args.func(args)
     except CnnkitError as e:
-        return _usage_error(prog, str(e), help_hint=False)
+        return _usage_error(prog, error_message(e), help_hint=False)
     except BrokenPipeError:
         # `cnnkit ... | head` closed the pipe: not an error. Silence the flush at exit.
         devnull = os.open(os.devnull, os.O_WRONLY)

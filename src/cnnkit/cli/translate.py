@@ -12,9 +12,16 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable, Iterator
 
+from cnnkit.core.errors import CnnkitError
 from cnnkit.core.i18n import LANGUAGES, gettext
 
-__all__ = ["LANG_HELP", "parser_messages", "prepare_parser"]
+__all__ = ["ERROR_WORDS", "LANG_HELP", "N_", "error_message", "parser_messages", "prepare_parser"]
+
+
+def N_(message: str) -> str:  # noqa: N802  gettext's name for the marker
+    """Marks a message for the catalog without translating it (gettext's convention)."""
+    return message
+
 
 LANG_HELP = (
     "language of help, messages, tables, figures and the report: ja or en (default: "
@@ -74,3 +81,55 @@ def parser_messages(parser: argparse.ArgumentParser) -> set[str]:
     for p in _parsers(parser):
         _texts(p, keep)
     return found
+
+
+# The templates and words of the library's most common errors (cnnkit.core.checks,
+# cnnkit.calc.arithmetic): the library raises them in English with their fields, and the CLI
+# words them in the reader's language.
+ERROR_WORDS = (
+    N_("The {name!r} parameter of {func} must be {allowed}. Got {got!r} instead."),
+    N_("The {name!r} parameter must be {allowed}. Got {got!r} instead."),
+    N_(
+        "Kernel size {k_eff} is larger than the padded input size {padded}"
+        " (input {size} + padding {before} + {after}) in {func}."
+    ),
+    N_(
+        "Kernel size {k_eff} is larger than the padded input size {padded} along {axis}"
+        " (input {size} + padding {before} + {after}) in {func}."
+    ),
+    N_(
+        "Kernel size {k_eff} (kernel {k}, dilation {d}) is larger than the padded input size"
+        " {padded} (input {size} + padding {before} + {after}) in {func}."
+    ),
+    N_(
+        "Kernel size {k_eff} (kernel {k}, dilation {d}) is larger than the padded input size"
+        " {padded} along {axis} (input {size} + padding {before} + {after}) in {func}."
+    ),
+    N_("height"),
+    N_("width"),
+    N_("the layer"),
+    N_("a positive int or pair of ints"),
+    N_("a non-negative int or pair of ints"),
+    N_("an int or a pair of ints"),
+    N_("a positive int"),
+    N_("a non-negative int"),
+    N_("an int"),
+    N_("a bool (True or False)"),
+)
+_TRANSLATED_FIELDS = ("allowed", "axis", "func")
+
+
+def error_message(err: CnnkitError) -> str:
+    """`err` in the current language: its template translated and filled in when it has one
+    (words such as 'a positive int' translated too), else its English line, translated when
+    the catalog knows the whole sentence."""
+    if err.template is None or err.fields is None:
+        return gettext(str(err))
+    fields = {
+        k: gettext(v) if k in _TRANSLATED_FIELDS and isinstance(v, str) else v
+        for k, v in err.fields.items()
+    }
+    try:
+        return gettext(err.template).format(**fields)
+    except (KeyError, IndexError, ValueError):  # a translation with a broken placeholder
+        return str(err)

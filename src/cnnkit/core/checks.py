@@ -47,8 +47,15 @@ def bad_parameter(func: str | None, name: str, allowed: str, got: object) -> Cnn
     >>> str(bad_parameter("conv2d", "stride", "a positive int or pair of ints", 0))
     "The 'stride' parameter of conv2d must be a positive int or pair of ints. Got 0 instead."
     """
-    of = f" of {func}" if func else ""
-    return CnnkitError(f"The {name!r} parameter{of} must be {allowed}. Got {got!r} instead.")
+    if func:
+        return CnnkitError.from_template(
+            "The {name!r} parameter of {func} must be {allowed}. Got {got!r} instead.",
+            name=name, func=func, allowed=allowed, got=got,
+        )  # fmt: skip
+    return CnnkitError.from_template(
+        "The {name!r} parameter must be {allowed}. Got {got!r} instead.",
+        name=name, allowed=allowed, got=got,
+    )  # fmt: skip
 
 
 _BOUND_WORD = {1: "positive ", 0: "non-negative "}

@@ -14,6 +14,8 @@ import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from cnnkit.core.text import display_width, ljust, rjust
+
 __all__ = [
     "Table",
     "csv_table",
@@ -56,15 +58,18 @@ def render_table(
 ) -> str:
     """Columns padded to their widest cell; `align` has one 'l' or 'r' per column.
 
+    Widths are display widths (`cnnkit.core.text`): a Japanese header takes two cells a
+    character, so columns stay aligned in every language.
+
     A rule separates the header from the rows, and the rows from the `footer` rows (totals).
     """
     align = Table(headers, rows, align, footer).check()
     n = len(headers)
-    widths = [max(len(str(r[i])) for r in [headers, *rows, *footer]) for i in range(n)]
+    widths = [max(display_width(str(r[i])) for r in [headers, *rows, *footer]) for i in range(n)]
 
     def line(cells: Sequence[str]) -> str:
         out = [
-            str(c).rjust(w) if a == "r" else str(c).ljust(w)
+            rjust(str(c), w) if a == "r" else ljust(str(c), w)
             for c, w, a in zip(cells, widths, align, strict=True)
         ]
         return "  ".join(out).rstrip()

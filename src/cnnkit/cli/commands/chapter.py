@@ -6,6 +6,9 @@ import argparse
 from typing import Any
 
 from cnnkit.cli.commands._common import add_json_flag, print_json
+from cnnkit.core.i18n import gettext as _
+from cnnkit.core.i18n import ngettext
+from cnnkit.core.text import display_width, ljust
 
 __all__ = ["SECTION_CHOICES", "register", "render"]
 
@@ -38,27 +41,33 @@ def render(entries: list[Any], *, only_differences: bool = False) -> str:
         shown += 1
         if e.section != section:
             section = e.section
-            title = f"{section}  {SECTIONS[section]}"
-            lines += [title, "─" * len(title)]
-        lines.append(f"[{e.key}] {e.question}")
+            # the library's words are English message ids; the catalog translates them here
+            title = f"{section}  {_(SECTIONS[section])}"
+            lines += [title, "─" * display_width(title)]
+        lines.append(f"[{e.key}] {_(e.question)}")
         lines.append(f"  cnnkit: {e.summary}")
         if e.via:
-            lines.append(f"  computed with {e.via}")
+            lines.append("  " + _("computed with {via}").format(via=e.via))
+        printed, ours = _("chapter prints:"), "cnnkit:"
+        width = max(display_width(printed), display_width(ours)) + 1
         for d in e.differences:
-            lines.append(f"  ≠ chapter differs on {d.item}:")
-            lines.append(f"      chapter prints: {_value(d.chapter, '      ')}")
-            lines.append(f"      cnnkit:         {_value(d.cnnkit, '      ')}")
-            lines.append(f"      note: {d.note}")
+            lines.append("  ≠ " + _("chapter differs on {item}:").format(item=_(d.item)))
+            lines.append(f"      {ljust(printed, width)}{_value(d.chapter, '      ')}")
+            lines.append(f"      {ljust(ours, width)}{_value(d.cnnkit, '      ')}")
+            lines.append("      " + _("note: {note}").format(note=_(d.note)))
         if e.remark:
-            lines.append(f"  note: {e.remark}")
+            lines.append("  " + _("note: {note}").format(note=_(e.remark)))
         lines.append("")
     n_diff = sum(len(e.differences) for e in entries)
     lines.append(
-        f"{len(entries)} examples reproduced; {n_diff} value(s) differ from the chapter's "
-        "printed output."
+        ngettext(
+            "{n} examples reproduced; {d} value differs from the chapter's printed output.",
+            "{n} examples reproduced; {d} values differ from the chapter's printed output.",
+            n_diff,
+        ).format(n=len(entries), d=n_diff)
     )
     if only_differences and not shown:
-        lines.insert(0, "no differences in this section.")
+        lines.insert(0, _("no differences in this section."))
     return "\n".join(lines)
 
 
