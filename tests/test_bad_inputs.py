@@ -772,9 +772,9 @@ API_CASES = [
     ),
     api(
         "filter-image-too-much-work",
-        _kernels("filter_image", np.broadcast_to(0.0, (6000, 6000)), np.ones((3, 3))),
+        _kernels("filter_image", np.broadcast_to(0.0, (20000, 20000)), np.ones((7, 7))),
         ShapeError,
-        "268,435,456",
+        "19,600,000,000 multiply-adds per channel, more than the 17,179,869,184 (2**34)",
     ),
     api(
         "kernel-responses-a-string",
@@ -1097,6 +1097,24 @@ def test_filter_image_one_channel_at_a_time_matches_scipy():
     for c in range(3):
         want = scipy_signal.correlate2d(image[:, :, c], kernel, mode="same", boundary="symm")
         np.testing.assert_allclose(got[:, :, c], want, rtol=1e-12)
+
+
+@pytest.mark.parametrize("boundary", ["symmetric", "zeros", "reflect", "replicate", "circular"])
+def test_filter_image_in_strips_equals_one_padded_convolution(boundary, monkeypatch):
+    """The strips that bound filter_image's memory give conv2d(padding="same")'s result."""
+    import cnnkit.imaging.kernels as kernels
+    from cnnkit.ops import conv2d
+
+    rng = np.random.default_rng(2)
+    image = rng.random((13, 11))
+    for shape in ((3, 3), (4, 2), (1, 5), (6, 6)):
+        kernel = rng.random(shape)
+        want = conv2d(image[None, None], kernel[None, None], padding="same",
+                      padding_mode=boundary)[0, 0]  # fmt: skip
+        for strip_values in (1, 200, 10**9):  # one output row per strip, a few, all at once
+            monkeypatch.setattr(kernels, "MAX_FILTER_STRIP_VALUES", strip_values)
+            got = kernels.filter_image(image, kernel, boundary=boundary)
+            np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
 
 
 def test_an_os_error_or_memory_error_in_a_command_is_one_line(monkeypatch, capsys):
