@@ -19,11 +19,14 @@ __all__ = ["FastCNN"]
 class FastCNN(nn.Module):
     """conv 5×5 (24) → pool → ReLU → conv 3×3 (32) → pool → ReLU → fc 256 → ReLU → fc."""
 
-    def __init__(self, in_channels: int = 1, num_classes: int = 10) -> None:
+    def __init__(
+        self, in_channels: int = 1, num_classes: int = 10, input_hw: tuple[int, int] = (28, 28)
+    ) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(in_channels, 24, kernel_size=5)  # 28 → 24 → pool 12
         self.conv2 = nn.Conv2d(24, 32, kernel_size=3)  # 12 → 10 → pool 5
-        self.fc1 = nn.Linear(32 * 5 * 5, 256)
+        h, w = (((n - 4) // 2 - 2) // 2 for n in input_hw)  # 28 → 5
+        self.fc1 = nn.Linear(32 * h * w, 256)
         self.fc2 = nn.Linear(256, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -42,6 +42,7 @@ __all__ = [
     "METRIC_KEYS",
     "Divergence",
     "RunPlan",
+    "default_run_name",
     "diverged_row",
     "plan_run",
     "prepare_run_dir",
@@ -116,8 +117,7 @@ def _new_run_dir(
 ) -> Path:
     """OUT/NAME, once NAME is a plain folder name and the folder can be written."""
     if run_name is None:
-        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        run_name = f"{config.dataset}-{config.model}-{stamp}"
+        run_name = default_run_name(config)
     if not isinstance(run_name, str) or not run_name or run_name in (".", ".."):
         raise bad_parameter("train", "run_name", "a plain folder name", run_name)
     if "/" in run_name or os.sep in run_name:
@@ -125,6 +125,13 @@ def _new_run_dir(
     run_dir = Path(DEFAULT_OUT_DIR if out_dir is None else out_dir) / run_name
     _check_writable(run_dir)
     return run_dir
+
+
+def default_run_name(config: TrainConfig) -> str:
+    """DATASET-MODEL-YYYYmmdd-HHMMSS; an image folder's DATASET is its folder name."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    dataset = Path(config.dataset).name or "images"
+    return f"{dataset}-{config.model}-{stamp}"
 
 
 def _check_writable(run_dir: Path) -> None:
@@ -165,6 +172,11 @@ def _resume_plan(
                 "change)"
             )
     epochs = given.get("epochs", saved.epochs)
+    if saved.recipe_spec.one_cycle and epochs != saved.epochs:
+        raise CnnkitError(
+            f"cannot resume {resume} with epochs={epochs}: its {saved.recipe} recipe's OneCycle "
+            f"schedule spans its {saved.epochs} epoch(s); start a new run for a longer one"
+        )
     if epochs <= completed:
         raise CnnkitError(
             f"{run_dir} has already completed {completed} epoch(s); to continue it, ask for "
