@@ -698,6 +698,33 @@ def test_real_server_answers_and_stops_cleanly_on_sigint(tmp_path):
             proc.communicate()
 
 
+def test_real_server_with_two_workers(tmp_path):
+    import httpx
+
+    port = _free_port()
+    proc = _start_serve(tmp_path, str(BUNDLED), "--port", str(port), "--workers", "2")
+    try:
+        assert proc.stdout is not None
+        while "http://" not in (line := proc.stdout.readline()):
+            assert line, proc.stderr.read() if proc.stderr else ""
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}/", timeout=60, trust_env=False) as c:
+            digits = example_digits()
+            png = {"content-type": "image/png"}
+            with ThreadPoolExecutor(4) as pool:
+                got = list(pool.map(
+                    lambda p: c.post("api/predict", content=p.read_bytes(), headers=png).json(),
+                    digits))  # fmt: skip
+        right = [g["predicted"] == example_label(p) for g, p in zip(got, digits, strict=True)]
+        assert sum(right) >= 9
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0 and "stopped" in out, err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
 def test_serve_refuses_a_missing_checkpoint(cli):
     r = cli("serve", "nowhere.pt", "--port", "0")
     assert r.returncode == 2

@@ -131,6 +131,23 @@ async def read_json(request: Any, limit: int) -> Any:
         raise CnnkitError(f"the body must be JSON: {e}") from None
 
 
+def encoded(fn: Callable[..., Any]) -> Callable[..., bytes]:
+    """`fn`'s JSON answer encoded where it was computed (a worker thread, not the event loop)."""
+
+    def call(*args: Any, **kwargs: Any) -> bytes:
+        obj = fn(*args, **kwargs)
+        text = json.dumps(obj, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        return text.encode("utf-8")
+
+    return call
+
+
+def json_bytes(body: bytes) -> Any:
+    from starlette.responses import Response
+
+    return Response(body, media_type="application/json")
+
+
 def error_response(status: int, message: str) -> Any:
     from starlette.responses import JSONResponse
 
@@ -227,24 +244,24 @@ def create_app(
             )
         layers = request.query_params.get("layers", "1") not in ("0", "false", "no")
         body = await read_body(request, max_body)
-        return JSONResponse(await on_model(api.predict, pg, body, layers=layers))
+        return json_bytes(await on_model(encoded(api.predict), pg, body, layers=layers))
 
     async def unit(request: Any) -> Any:
         body = await read_json(request, max_body)
-        return JSONResponse(await on_model(api.unit, pg, body))
+        return json_bytes(await on_model(encoded(api.unit), pg, body))
 
     async def kernel_list(request: Any) -> Any:
         return JSONResponse(kernels)
 
     async def conv(request: Any) -> Any:
         body = await read_json(request, max_body)
-        return JSONResponse(await on_numpy(explore.conv, body))
+        return json_bytes(await on_numpy(encoded(explore.conv), body))
 
     async def rf(request: Any) -> Any:
         if request.method == "GET":
             return JSONResponse(explore.rf(None))
         body = await read_json(request, max_body)
-        return JSONResponse(await on_numpy(explore.rf, body))
+        return json_bytes(await on_numpy(encoded(explore.rf), body))
 
     async def not_found(request: Any, exc: Any) -> Any:
         code = getattr(exc, "status_code", 404)
