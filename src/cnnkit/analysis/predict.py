@@ -85,17 +85,28 @@ def predict(
     *,
     top: int = 3,
 ) -> list[Prediction]:
-    """Classify image files of single digits (any size, either polarity) with a checkpoint.
+    """Classify image files of single digits (any size, either polarity) with a checkpoint;
+    a checkpoint trained on an image folder reads each file as its training images were read
+    (resized to their size, 1 or 3 channels; `cnnkit.data.folder.read_for_model`).
 
     Every file is read and preprocessed before the model runs, so a bad file fails the call
     (CnnkitError naming it) without partial output.
     """
     top = positive_int(top, "top", func="predict")  # "3" or 2.0 are refused, not compared
     ckpt = resolve_checkpoint(checkpoint)
-    check_grayscale_28(ckpt)
+    folder = ckpt.config.get("image_folder")  # trained on an image folder: read as it was
+    if folder is None:
+        check_grayscale_28(ckpt)
     if not paths:
         return []
-    digits = np.stack([load_digit(p) for p in paths])  # (N, 28, 28)
+    if folder is not None:
+        from cnnkit.data.folder import read_for_model
+
+        size = (int(folder["image_size"][0]), int(folder["image_size"][1]))
+        # (N, H, W) or (N, H, W, 3), resized as the training images were
+        digits = np.stack([read_for_model(p, size, int(folder["channels"])) for p in paths])
+    else:
+        digits = np.stack([load_digit(p) for p in paths])  # (N, 28, 28)
     results = []
     for path, ranked in zip(paths, predict_arrays(ckpt, digits, top=top), strict=True):
         best = ranked[0]

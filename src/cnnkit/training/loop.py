@@ -28,14 +28,16 @@ import numpy as np
 
 from cnnkit.core.errors import CnnkitError
 from cnnkit.nn.functional import cross_entropy
-from cnnkit.training.config import TEST_BATCH_SIZE, TrainConfig
-from cnnkit.training.dataset import TrainData, check_model_fits, load_train_data
+from cnnkit.training import distributed
+from cnnkit.training.config import TEST_BATCH_SIZE, TrainConfig, new_config
+from cnnkit.training.dataset import TrainData, fit_model, load_train_data
 from cnnkit.training.engine import Engine
 from cnnkit.training.engines import compute_threads, make_engine
 from cnnkit.training.runs import (
     CHECKPOINT,
     Divergence,
     RunPlan,
+    default_run_name,
     diverged_row,
     plan_run,
     prepare_run_dir,
@@ -104,6 +106,10 @@ def train(
     recipe: str | None = None,
     device: str | None = None,
     precision: str | None = None,
+    image_size: str | int | None = None,
+    channels: int | None = None,
+    test_fraction: float | None = None,
+    on_bad_image: str | None = None,
     data_dir: str | os.PathLike[str] | None = None,
     out_dir: str | os.PathLike[str] | None = None,
     run_name: str | None = None,
@@ -121,25 +127,38 @@ def train(
     run's own target when not given); any other setting given must equal the run's.
     `threads` sets torch's and BLAS's threads for the run (the previous counts come back).
     `report` is recorded with the run for the caller (`cnnkit train` writes report.html).
+    `dataset` may be an image folder (docs/own_data.md): `image_size`, `channels`,
+    `test_fraction` and `on_bad_image` say how it is read. Under torchrun the run is
+    distributed (`cnnkit.training.distributed`).
     `on_start(plan)` is called once the run is set up, `on_epoch(row, epochs)` after each
     epoch. Raises `TrainingDiverged` when the loss becomes non-finite.
     """
     # The settings are train's own parameters named as TrainConfig's fields (first statement:
     # locals() holds only the parameters here); None means "not given".
     given = {k: v for k, v in locals().items() if k in _SETTINGS and v is not None}
+    ranks = distributed.cluster()  # under torchrun: joins its process group (docs/own_data.md)
+    if ranks.active and run_name is None and resume is None and not dry_run:
+        run_name = distributed.agree(default_run_name(new_config(given)))  # one time stamp
+    progress = progress and ranks.is_main
     plan = plan_run(given, out_dir=out_dir, run_name=run_name, resume=resume, dry_run=dry_run)
-    with compute_threads(plan.config.threads) as threads_used:
+    with (
+        compute_threads(plan.config.threads) as threads_used,
+        distributed.stop_cleanly(str(plan.run_dir)),
+    ):
         plan = replace(plan, config=replace(plan.config, threads=threads_used))
         plan = replace(plan, config=_resolve_hardware(plan.config))  # before any work
         data = _load_data(plan.config, data_dir)
         config = _run_record(plan.config, data, data_dir)
-        eng, shuffle_rng, initial_conv1 = _start_engine(plan.config, len(data.train_y))
+        eng, shuffle_rng, initial_conv1 = _start_engine(
+            plan.config, len(data.train_y), data.model_args
+        )
+        eng = distributed.wrap_engine(eng, plan.config.seed)  # DDP under torchrun
         if hasattr(eng, "attach_data"):  # the torch engine: the training set on its device
             eng.attach_data(data.train_x, data.train_y)
         if dry_run:
             return _dry_run(eng, data, config)
         result = _open_run(plan, config, data, eng, shuffle_rng, initial_conv1)
-        if on_start is not None:
+        if on_start is not None and ranks.is_main:
             on_start(plan)
         _run_epochs(result, eng, data, shuffle_rng, plan, progress, on_epoch)
     if result.diverged is not None:
@@ -148,8 +167,18 @@ def train(
 
 
 def _load_data(c: TrainConfig, data_dir: str | os.PathLike[str] | None) -> TrainData:
-    data = load_train_data(c.dataset, data_dir=data_dir, limit=c.limit, test_limit=c.test_limit)
-    check_model_fits(c.model, c.dataset, data)
+    data = load_train_data(
+        c.dataset,
+        data_dir=data_dir,
+        limit=c.limit,
+        test_limit=c.test_limit,
+        image_size=c.image_size,
+        channels=c.channels,
+        test_fraction=c.test_fraction,
+        seed=c.seed,
+        on_bad_image=c.on_bad_image,
+    )
+    data.model_args = fit_model(c.model, c.dataset, data, engine=c.engine)  # checked here
     return data
 
 
@@ -197,7 +226,7 @@ def _bf16_timing(c: TrainConfig) -> Callable[[], bool]:
 
 
 def _start_engine(
-    c: TrainConfig, train_size: int
+    c: TrainConfig, train_size: int, model_args: dict[str, Any] | None = None
 ) -> tuple[Engine, np.random.Generator, np.ndarray | None]:
     """Every RNG seeded, the engine built: (engine, shuffling generator, conv1's initial
     weights)."""
@@ -211,6 +240,7 @@ def _start_engine(
         precision=c.precision,
         recipe=c.recipe_spec,
         total_steps=c.epochs * math.ceil(train_size / c.batch_size),
+        model_args=model_args,
     )
     shuffle_rng = np.random.default_rng(c.seed)
     return eng, shuffle_rng, _first_conv_weight(eng.model_state_dict())
@@ -241,7 +271,8 @@ def _open_run(
         result.history = list(plan.checkpoint["history"])
         result.checkpoint = plan.run_dir / CHECKPOINT
         result.initial_conv1_weight = plan.checkpoint.get("initial_conv1_weight")
-    prepare_run_dir(plan.run_dir, config, fresh=plan.checkpoint is None)
+    if distributed.is_main():  # under torchrun rank 0 alone writes the run's files
+        prepare_run_dir(plan.run_dir, config, fresh=plan.checkpoint is None)
     return result
 
 
@@ -251,7 +282,9 @@ def _run_record(c: TrainConfig, data: TrainData, data_dir: Any) -> dict[str, Any
 
     return {
         **c.as_dict(),
-        "model_args": {},
+        "model_args": data.model_args,
+        **({"image_folder": data.image_folder} if data.image_folder is not None else {}),
+        "world_size": distributed.cluster().world_size,
         "test_batch_size": TEST_BATCH_SIZE,
         "optimizer": "Adam",
         "loss": "CrossEntropyLoss",
@@ -284,6 +317,7 @@ def _run_epochs(
     non-finite value, stop with `result.diverged` set and the last good checkpoint kept."""
     epochs, run_dir = plan.config.epochs, plan.run_dir
     assert run_dir is not None
+    main = distributed.is_main()  # under torchrun only rank 0 writes files
     for epoch in range(plan.start_epoch + 1, epochs + 1):
         started = time.perf_counter()
         outcome = _train_epoch(
@@ -296,7 +330,8 @@ def _run_epochs(
             result.diverged = _check_finite(eng, test_loss, epoch)
         if result.diverged is not None:
             row = diverged_row(result.diverged, time.perf_counter() - started)
-            write_metrics(run_dir, [*result.history, row])
+            if main:
+                write_metrics(run_dir, [*result.history, row])
             return
         assert not isinstance(outcome, Divergence)
         row = {
@@ -308,8 +343,10 @@ def _run_epochs(
             "seconds": round(time.perf_counter() - started, 3),
         }
         result.history.append(row)
-        write_metrics(run_dir, result.history)
         result.checkpoint = run_dir / CHECKPOINT
+        if not main:
+            continue
+        write_metrics(run_dir, result.history)
         save_epoch_checkpoint(
             result.checkpoint,
             eng,

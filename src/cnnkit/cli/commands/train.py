@@ -80,7 +80,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     r = RECIPE
     parser.add_argument(
-        "--dataset", choices=list(DATASETS), help=f"dataset (default: {r.dataset}; {ON_RESUME})"
+        "--dataset",
+        metavar="NAME|FOLDER",
+        help=f"{', '.join(DATASETS)}, or a folder of your images with one subfolder per class "
+        f"(docs/own_data.md) (default: {r.dataset}; {ON_RESUME})",
     )
     parser.add_argument("--model", help=f"registry model name (default: {r.model}; {ON_RESUME})")
     parser.add_argument(
@@ -151,8 +154,43 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         const=False,
         help="skip report.html (kept by --resume)",
     )
+    add_image_folder_arguments(parser)
     add_train_arguments(parser)
-    parser.set_defaults(func=train_cli)
+    parser.add_argument(
+        "--nproc",
+        type=positive_int,
+        help="train on N local processes: launches torchrun (DistributedDataParallel, gloo on "
+        "CPU); the global batch stays --batch-size (default: one process)",
+    )
+    parser.set_defaults(func=train_cli, parser=parser)
+
+
+def add_image_folder_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options for --dataset FOLDER (cnnkit.data.folder); kept by --resume."""
+    r = RECIPE
+    parser.add_argument(
+        "--image-size",
+        metavar="N|HxW",
+        help="resize every image to this size (default: the folder's median height and width)",
+    )
+    parser.add_argument(
+        "--channels",
+        type=int,
+        choices=(1, 3),
+        help="1 (grayscale) or 3 (RGB) (default: 1 when every image is grayscale, else 3)",
+    )
+    parser.add_argument(
+        "--test-fraction",
+        type=positive_float,
+        help="the share of each class held out for testing, seeded by --seed, when the folder "
+        f"has no train/ and test/ subfolders (default: {r.test_fraction})",
+    )
+    parser.add_argument(
+        "--on-bad-image",
+        choices=("skip", "fail"),
+        help="an image that cannot be decoded: skip it (named in a warning) or stop "
+        f"(default: {r.on_bad_image})",
+    )
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
@@ -264,8 +302,83 @@ def run_training(command: str, **options: Any) -> tuple[TrainResult, Path | None
     return result, write_report(result), 0
 
 
+def _forwarded_argv(args: argparse.Namespace) -> list[str]:
+    """The options of `args` as a command line for the ranks (all but --nproc)."""
+    argv = ["train"]
+    for action in args.parser._actions:  # argparse keeps its actions here
+        if not action.option_strings or action.dest in ("help", "nproc"):
+            continue
+        value = getattr(args, action.dest, None)
+        if value is None or value == action.default:
+            continue
+        if action.nargs == 0:  # store_true / store_const
+            argv.append(action.option_strings[-1])
+        else:
+            argv += [action.option_strings[-1], str(value)]
+    return argv
+
+
+def launch_nproc(args: argparse.Namespace) -> int:
+    """`--nproc N`: this command again on N processes under torchrun, on 127.0.0.1."""
+    import subprocess
+
+    from cnnkit.training.distributed import free_port, launch_command
+    from cnnkit.training.runs import default_run_name
+
+    if args.name is None and args.resume is None and not args.dry_run:
+        given = {k: getattr(args, k) for k in ("dataset", "model") if getattr(args, k)}
+        args.name = default_run_name(TrainConfig(**given))  # known here, for the message
+    command = launch_command(sys.executable, args.nproc, _forwarded_argv(args), free_port())
+    code = subprocess.run(command, check=False).returncode
+    if code == 0:
+        return 0
+    run_dir = Path(args.resume) if args.resume else Path(args.out or DEFAULT_OUT_DIR) / args.name
+    if run_dir.is_file():
+        run_dir = run_dir.parent
+    checkpoint = run_dir / "checkpoint.pt"
+    kept = (
+        f"its last good checkpoint stays: {checkpoint}; continue with "
+        f"`cnnkit train --nproc {args.nproc} --resume {run_dir}`"
+        if checkpoint.is_file()
+        else "no epoch completed, so no checkpoint was written"
+    )
+    print(
+        f"cnnkit train: error: the {args.nproc}-process run stopped (torchrun exit status "
+        f"{code}; the failing process is named above); {kept}",
+        file=sys.stderr,
+    )
+    return EXIT_DIVERGED
+
+
+def _print_image_folder(config: dict[str, Any]) -> None:
+    """What an image folder became: classes, sizes, skipped files (warnings on stderr)."""
+    facts = config.get("image_folder")
+    if not facts:
+        return
+    h, w = facts["image_size"]
+    mh, mw = facts["median_size"]
+    print(
+        f"data:       {config['dataset']}: {len(config['classes'])} classes "
+        f"({', '.join(config['classes'])}), {config['train_size']} train / "
+        f"{config['test_size']} test images ({facts['split']} split), resized to {h}x{w} "
+        f"(median size {mh}x{mw}), {facts['channels']} channel(s)"
+    )
+    for bad in facts["skipped"]:
+        print(f"warning: skipped an unreadable image: {bad['reason']}", file=sys.stderr)
+    if facts["skipped"]:
+        print(
+            f"warning: {len(facts['skipped'])} image(s) skipped (--on-bad-image fail refuses "
+            "them instead)",
+            file=sys.stderr,
+        )
+
+
 def train_cli(args: argparse.Namespace) -> int:
+    from cnnkit.training.distributed import is_main
+
     prefer_passive_openmp()
+    if getattr(args, "nproc", None) is not None and "LOCAL_RANK" not in os.environ:
+        return launch_nproc(args)
     result, report, code = run_training(
         "train",
         dataset=args.dataset,
@@ -288,7 +401,14 @@ def train_cli(args: argparse.Namespace) -> int:
         recipe=args.recipe,
         device=args.device,
         precision=args.precision,
+        image_size=args.image_size,
+        channels=args.channels,
+        test_fraction=args.test_fraction,
+        on_bad_image=args.on_bad_image,
     )
+    if not is_main():  # under torchrun rank 0 alone prints and writes the report
+        return code
+    _print_image_folder(result.config)
     if args.dry_run:
         print(
             f"dry run: one batch of {result.config['batch_size']} trained "
