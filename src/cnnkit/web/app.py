@@ -180,6 +180,104 @@ def guarded(handler: Handler) -> Handler:
     return endpoint
 
 
+class Endpoints:
+    """The routes' handlers over one loaded `Playground` (each handler: request -> response).
+
+    Thread-side bounds (not anyio limiters: those belong to one event loop, and a test client
+    may run a loop per request): a model call waits in its worker thread for a free replica
+    (`Playground.replica`), an explorer call for one of two slots.
+    """
+
+    def __init__(self, pg: Any, max_body: int) -> None:
+        from cnnkit.web import api, explore
+
+        self.pg = pg
+        self.max_body = max_body
+        self.info = api.model_info(pg)
+        self.kernels = explore.kernels()
+        self.folder = static_dir()
+        self.numpy_slots = threading.BoundedSemaphore(2)
+
+    async def on_model(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        import anyio
+
+        return await anyio.to_thread.run_sync(lambda: fn(*args, **kwargs))
+
+    async def on_numpy(self, fn: Callable[..., Any], *args: Any) -> Any:
+        import anyio
+
+        def bounded() -> Any:
+            with self.numpy_slots:
+                return fn(*args)
+
+        return await anyio.to_thread.run_sync(bounded)
+
+    async def index(self, request: Any) -> Any:
+        from starlette.responses import HTMLResponse
+
+        html = (self.folder / "index.html").read_text(encoding="utf-8")
+        lang = preferred_language(request.headers.get("accept-language"))
+        html = re.sub(r"<html([^>]*?)\slang=\"[^\"]*\"", rf'<html\1 lang="{lang}"', html, count=1)
+        if f'lang="{lang}"' not in html:
+            html = html.replace("<html", f'<html lang="{lang}"', 1)
+        return HTMLResponse(html, headers={"Vary": "Accept-Language"})
+
+    async def model(self, request: Any) -> Any:
+        from starlette.responses import JSONResponse
+
+        return JSONResponse(self.info)
+
+    async def predict(self, request: Any) -> Any:
+        from cnnkit.web import api
+
+        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if ctype not in IMAGE_TYPES:
+            raise UnsupportedMedia(
+                f"send the image as image/png or image/jpeg (got Content-Type {ctype!r})"
+            )
+        layers = request.query_params.get("layers", "1") not in ("0", "false", "no")
+        body = await read_body(request, self.max_body)
+        return json_bytes(await self.on_model(encoded(api.predict), self.pg, body, layers=layers))
+
+    async def unit(self, request: Any) -> Any:
+        from cnnkit.web import api
+
+        body = await read_json(request, self.max_body)
+        return json_bytes(await self.on_model(encoded(api.unit), self.pg, body))
+
+    async def kernel_list(self, request: Any) -> Any:
+        from starlette.responses import JSONResponse
+
+        return JSONResponse(self.kernels)
+
+    async def conv(self, request: Any) -> Any:
+        from cnnkit.web import explore
+
+        body = await read_json(request, self.max_body)
+        return json_bytes(await self.on_numpy(encoded(explore.conv), body))
+
+    async def rf(self, request: Any) -> Any:
+        from cnnkit.web import explore
+
+        if request.method == "GET":
+            return json_bytes(encoded(explore.rf)(None))
+        body = await read_json(request, self.max_body)
+        return json_bytes(await self.on_numpy(encoded(explore.rf), body))
+
+
+async def not_found(request: Any, exc: Any) -> Any:
+    code = getattr(exc, "status_code", 404)
+    if code == 405:
+        return error_response(405, f"{request.method} is not allowed on {request.url.path}")
+    if code == 404:
+        return error_response(404, f"no such page or API route: {request.url.path}")
+    return error_response(code, str(getattr(exc, "detail", "")) or "bad request")
+
+
+async def server_error(request: Any, exc: Exception) -> Any:
+    return error_response(500, f"internal error: {type(exc).__name__}")
+
+
 def create_app(
     checkpoint: str | os.PathLike[str] | Any,
     *,
@@ -191,98 +289,27 @@ def create_app(
 
     `source` is what /api/model reports as the model's origin ("bundled", or the path).
     """
-    import anyio
     from starlette.applications import Starlette
     from starlette.middleware import Middleware
-    from starlette.responses import HTMLResponse, JSONResponse
     from starlette.routing import Mount, Route
     from starlette.staticfiles import StaticFiles
 
-    from cnnkit.web import api, explore
     from cnnkit.web.model import Playground
 
     if isinstance(checkpoint, Playground):
         pg = checkpoint
     else:
         pg = Playground.load(checkpoint, source=source, replicas=replicas)
-    # Thread-side bounds (not anyio limiters: those belong to one event loop, and a test
-    # client may run a loop per request): a model call waits for a free replica, an
-    # explorer call for one of two slots, each inside its worker thread.
-    numpy_slots = threading.BoundedSemaphore(2)
-    info = api.model_info(pg)
-    kernels = explore.kernels()
-    folder = static_dir()
-
-    async def on_model(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        # Playground.forward takes a replica from its pool (blocking this worker thread)
-        return await anyio.to_thread.run_sync(lambda: fn(*args, **kwargs))
-
-    def bounded(fn: Callable[..., Any], *args: Any) -> Any:
-        with numpy_slots:
-            return fn(*args)
-
-    async def on_numpy(fn: Callable[..., Any], *args: Any) -> Any:
-        return await anyio.to_thread.run_sync(lambda: bounded(fn, *args))
-
-    async def index(request: Any) -> Any:
-        page = folder / "index.html"
-        html = page.read_text(encoding="utf-8")
-        lang = preferred_language(request.headers.get("accept-language"))
-        html = re.sub(r"<html([^>]*?)\slang=\"[^\"]*\"", rf'<html\1 lang="{lang}"', html, count=1)
-        if f'lang="{lang}"' not in html:
-            html = html.replace("<html", f'<html lang="{lang}"', 1)
-        return HTMLResponse(html, headers={"Vary": "Accept-Language"})
-
-    async def model(request: Any) -> Any:
-        return JSONResponse(info)
-
-    async def predict(request: Any) -> Any:
-        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if ctype not in IMAGE_TYPES:
-            raise UnsupportedMedia(
-                f"send the image as image/png or image/jpeg (got Content-Type {ctype!r})"
-            )
-        layers = request.query_params.get("layers", "1") not in ("0", "false", "no")
-        body = await read_body(request, max_body)
-        return json_bytes(await on_model(encoded(api.predict), pg, body, layers=layers))
-
-    async def unit(request: Any) -> Any:
-        body = await read_json(request, max_body)
-        return json_bytes(await on_model(encoded(api.unit), pg, body))
-
-    async def kernel_list(request: Any) -> Any:
-        return JSONResponse(kernels)
-
-    async def conv(request: Any) -> Any:
-        body = await read_json(request, max_body)
-        return json_bytes(await on_numpy(encoded(explore.conv), body))
-
-    async def rf(request: Any) -> Any:
-        if request.method == "GET":
-            return JSONResponse(explore.rf(None))
-        body = await read_json(request, max_body)
-        return json_bytes(await on_numpy(encoded(explore.rf), body))
-
-    async def not_found(request: Any, exc: Any) -> Any:
-        code = getattr(exc, "status_code", 404)
-        if code == 405:
-            return error_response(405, f"{request.method} is not allowed on {request.url.path}")
-        if code == 404:
-            return error_response(404, f"no such page or API route: {request.url.path}")
-        return error_response(code, str(getattr(exc, "detail", "")) or "bad request")
-
-    async def server_error(request: Any, exc: Exception) -> Any:
-        return error_response(500, f"internal error: {type(exc).__name__}")
-
+    e = Endpoints(pg, max_body)
     routes = [
-        Route("/", guarded(index), methods=["GET"]),
-        Route("/api/model", guarded(model), methods=["GET"]),
-        Route("/api/predict", guarded(predict), methods=["POST"]),
-        Route("/api/unit", guarded(unit), methods=["POST"]),
-        Route("/api/kernels", guarded(kernel_list), methods=["GET"]),
-        Route("/api/conv", guarded(conv), methods=["POST"]),
-        Route("/api/rf", guarded(rf), methods=["GET", "POST"]),
-        Mount("/static", app=StaticFiles(directory=folder), name="static"),
+        Route("/", guarded(e.index), methods=["GET"]),
+        Route("/api/model", guarded(e.model), methods=["GET"]),
+        Route("/api/predict", guarded(e.predict), methods=["POST"]),
+        Route("/api/unit", guarded(e.unit), methods=["POST"]),
+        Route("/api/kernels", guarded(e.kernel_list), methods=["GET"]),
+        Route("/api/conv", guarded(e.conv), methods=["POST"]),
+        Route("/api/rf", guarded(e.rf), methods=["GET", "POST"]),
+        Mount("/static", app=StaticFiles(directory=e.folder), name="static"),
     ]
     app = Starlette(
         routes=routes,
