@@ -531,6 +531,7 @@ BAD = [
     ("unit bad pixels", "POST", "/api/unit",
      {"json": {"pixels": [[1, 2]], "layer": 0, "channel": 0, "y": 0, "x": 0}}, 422),
     ("unit not object", "POST", "/api/unit", {"json": [1, 2]}, 422),
+    ("json nested too deeply", "POST", "/api/conv", {"content": b"[" * 200_000}, 422),
     ("conv bad stride", "POST", "/api/conv", {"json": {"input": "chapter", "stride": 0}}, 422),
     ("conv bad mode", "POST", "/api/conv", {"json": {"input": "chapter", "padding": 1,
                                                       "padding_mode": "mirror"}}, 422),

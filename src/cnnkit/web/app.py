@@ -129,6 +129,8 @@ async def read_json(request: Any, limit: int) -> Any:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError) as e:
         raise CnnkitError(f"the body must be JSON: {e}") from None
+    except RecursionError:
+        raise CnnkitError("the body must be JSON of reasonable depth (nested too deeply)") from None
 
 
 def encoded(fn: Callable[..., Any]) -> Callable[..., bytes]:
