@@ -11,6 +11,9 @@ from typing import Any
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+# Tests assert on English output: a developer's LANG=ja_JP.UTF-8 must not change it (tests of
+# the Japanese output pass --lang ja). Subprocesses inherit it too.
+os.environ["CNNKIT_LANG"] = "en"
 # The shared MNIST copy beside the checkout (development and CI convenience only).
 SHARED_MNIST = REPO.parent / "shared" / "data" / "mnist"
 MNIST_FILES = (

@@ -1,0 +1,238 @@
+"""cnnkit in Japanese: the catalog is complete, compiled, chosen as documented, and never
+changes machine-readable output.
+
+Oracles: the messages are found in the code (ast, the parser, argparse's source), not listed
+here; the committed `.mo` is compared with the `.po` compiled by our msgfmt and, where GNU
+gettext's `msgfmt` is installed, by it; JSON output is compared byte for byte across languages.
+"""
+
+from __future__ import annotations
+
+import gettext
+import os
+import re
+import shutil
+import string
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from cnnkit.cli.catalog import collect_messages, po_path
+from cnnkit.cli.main import main
+from cnnkit.core import i18n
+from cnnkit.core.po import mo_bytes, read_po
+from cnnkit.core.tables import render_table
+from cnnkit.core.text import display_width
+
+PO = po_path("ja")
+MO = PO.with_suffix(".mo")
+
+
+@pytest.fixture(autouse=True)
+def _english_after() -> Iterator[None]:
+    yield
+    i18n.set_language("en")  # main(--lang ja) leaves the process in Japanese
+
+
+def _placeholders(text: str) -> tuple[list[str], list[str]]:
+    """The `{field}` names (sorted) and the printf conversions (`%(x)s`, `%s`, in order)."""
+    fields = sorted(
+        f"{name}!{conv}" if conv else name
+        for _, name, _, conv in string.Formatter().parse(text)
+        if name is not None
+    )
+    printf = re.findall(r"%(?:\([^)]*\))?[-#0 +]*\d*(?:\.\d+)?[sdrfgeix%]", text)
+    return fields, sorted(p for p in printf if p != "%%")
+
+
+def _entries() -> dict[tuple[str, str | None], list[str]]:
+    return {(e.msgid, e.msgid_plural): e.msgstr for e in read_po(PO) if e.msgid}
+
+
+def test_every_message_has_a_japanese_translation() -> None:
+    catalog = _entries()
+    missing = sorted(key[0][:70] for key in collect_messages() if not all(catalog.get(key) or [""]))
+    assert not missing, (
+        f"{len(missing)} messages without a Japanese translation: run "
+        f"`python -m cnnkit.cli.catalog`, then translate them in {PO}: {missing}"
+    )
+
+
+@pytest.mark.parametrize("language", ["ja"])
+def test_translations_keep_every_placeholder(language: str) -> None:
+    for (msgid, plural), msgstr in _entries().items():
+        for text in msgstr:
+            if not text:
+                continue
+            # braces in a message that is not a format string (R_{l-1}) are compared too
+            assert _placeholders(text) == _placeholders(msgid), (msgid, text)
+            if plural is not None:
+                assert _placeholders(text)[1] == _placeholders(plural)[1], (plural, text)
+
+
+def test_help_translations_keep_the_help_formatting_valid() -> None:
+    """argparse %-formats each help text: a stray % in a translation would crash --help."""
+    for (msgid, _), msgstr in _entries().items():
+        if "%(default)s" in msgid:
+            assert all(text % {"default": 1} for text in msgstr)
+
+
+def test_committed_mo_is_the_po_compiled() -> None:
+    assert MO.read_bytes() == mo_bytes(read_po(PO)), "run `python -m cnnkit.core.po`"
+    with MO.open("rb") as f:
+        ours = gettext.GNUTranslations(f)
+    assert ours.gettext("options") == "オプション"
+    assert ours.gettext("usage: ") == "使い方: "
+
+
+@pytest.mark.skipif(shutil.which("msgfmt") is None, reason="GNU gettext's msgfmt not installed")
+def test_our_msgfmt_agrees_with_gnu_msgfmt(tmp_path: Path) -> None:
+    out = tmp_path / "gnu.mo"
+    subprocess.run(["msgfmt", "--check-format", "-o", str(out), str(PO)], check=True)
+    with out.open("rb") as f, MO.open("rb") as g:
+        gnu, ours = gettext.GNUTranslations(f), gettext.GNUTranslations(g)
+    assert gnu._catalog == ours._catalog  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "expected"),
+    [
+        ([], {}, "en"),
+        (["size", "--lang", "ja"], {"LANG": "en_US.UTF-8"}, "ja"),
+        (["--lang=ja", "size"], {}, "ja"),
+        (["size", "--lang", "en"], {"CNNKIT_LANG": "ja"}, "en"),
+        ([], {"CNNKIT_LANG": "ja", "LANG": "en_US.UTF-8"}, "ja"),
+        ([], {"CNNKIT_LANG": "ja_JP.UTF-8"}, "ja"),
+        ([], {"LANG": "ja_JP.UTF-8"}, "ja"),
+        ([], {"LC_ALL": "ja_JP.eucJP", "LANG": "en_US.UTF-8"}, "ja"),
+        ([], {"LC_ALL": "C", "LANG": "ja_JP.UTF-8"}, "en"),  # LC_ALL wins over LANG
+        ([], {"LANGUAGE": "fr:ja", "LANG": "en_US"}, "ja"),  # the first known of the list
+        ([], {"LC_MESSAGES": "ja_JP", "LANG": "C"}, "ja"),
+        ([], {"LANG": "de_DE.UTF-8"}, "en"),
+        (["size", "--", "--lang", "ja"], {}, "en"),  # after `--` it is not an option
+    ],
+)
+def test_language_is_chosen_in_the_documented_order(
+    argv: list[str], env: dict[str, str], expected: str
+) -> None:
+    assert i18n.detect_language(argv, env) == expected
+
+
+def test_help_and_argparse_words_are_japanese(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["size", "--lang", "ja", "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("使い方: cnnkit size")
+    assert "位置引数:" in out and "オプション:" in out
+    assert "このヘルプを表示して終了する" in out
+    assert "一つの層の出力サイズを" in out  # the command's own description
+    assert "--lang {en,ja}" in out  # every command has --lang
+
+
+def test_default_suffix_is_translated(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["rf", "--lang", "ja", "--help"])
+    out = capsys.readouterr().out
+    assert "（既定値: " in out and "(default: " not in out
+
+
+def test_argparse_errors_are_japanese(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["size", "28", "--lang", "ja", "--pool", "--padding"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("cnnkit size: エラー: 引数 --padding")
+    assert err.endswith(": 値を一つ指定してください（`cnnkit size --help` を参照）\n")
+    with pytest.raises(SystemExit):
+        main(["--lang", "ja", "sizee"])
+    assert "無効な選択肢です: 'sizee'" in capsys.readouterr().err
+
+
+def test_library_errors_are_worded_in_japanese(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["size", "28", "--kernel", "0", "--lang", "ja"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        "cnnkit size: エラー: conv2d の引数 'kernel_size' には正の整数か整数の組を指定して"
+        "ください。0 が渡されました。"
+    )
+    assert main(["size", "3", "--kernel", "5", "--lang", "ja"]) == 2
+    err = capsys.readouterr().err
+    assert "高さ方向のカーネルサイズ 5 がパディング後の入力サイズ 3" in err
+    # the same errors in English are the library's own lines
+    assert main(["size", "28", "--kernel", "0", "--lang", "en"]) == 2
+    assert "The 'kernel_size' parameter of conv2d must be" in capsys.readouterr().err
+
+
+def test_lang_variable_alone_switches_to_japanese() -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("CNNKIT_LANG", "LANGUAGE", "LC_ALL")}
+    env.update(LANG="ja_JP.UTF-8", LC_MESSAGES="")
+    out = subprocess.run(
+        [sys.executable, "-m", "cnnkit", "size", "28", "--kernel", "0"],
+        capture_output=True, text=True, env=env, encoding="utf-8",
+    )  # fmt: skip
+    assert out.returncode == 2
+    assert "エラー: conv2d の引数 'kernel_size'" in out.stderr
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["size", "28", "--kernel", "3", "--padding", "same", "--json"],
+        ["params", "--in", "3", "--out", "64", "--kernel", "7", "--json"],
+        ["rf", "vgg-like", "--chapter", "--json"],
+        ["chapter", "--json"],
+    ],
+)
+def test_json_is_identical_in_every_language(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    outputs = []
+    for lang in ("en", "ja"):
+        assert main([*argv, "--lang", lang]) == 0
+        outputs.append(capsys.readouterr().out)
+    assert outputs[0] == outputs[1]
+    assert outputs[0].lstrip().startswith(("{", "["))
+
+
+def test_chapter_reads_in_japanese(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["chapter", "1.2", "--lang", "ja"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("1.2  畳み込み演算の基礎\n")
+    assert "本文と値が違う項目: 出力" in out
+    assert "注: 本文に印刷された 3×3 の出力は" in out
+    assert "3 個の例を再現しました。本文の出力と値が違うのは 2 箇所です。" in out
+
+
+def test_tables_align_by_display_width() -> None:
+    text = render_table(
+        ["層", "出力サイズ", "受容野"], [["conv1", "26", "3"], ["プーリング", "13", "4"]]
+    )
+    lines = text.splitlines()
+    # every column starts at the same terminal cell on every line (the rule excepted)
+    starts = []
+    for line in (lines[0], lines[2], lines[3]):
+        cells = re.finditer(r"\S+", line)
+        starts.append([display_width(line[: m.start()]) for m in cells])
+    assert starts[0] == starts[1] == starts[2]
+    assert display_width(lines[1]) == max(display_width(line) for line in lines)
+    assert display_width("受容野") == 6 and display_width("MACs") == 4
+
+
+def test_size_in_japanese_still_loads_no_torch() -> None:
+    """Translation adds no heavy import: the same modules as in English, and never torch."""
+    loaded = []
+    for lang in ("en", "ja"):
+        code = (
+            "import sys; from cnnkit.cli.main import main; "
+            f"main(['size', '28', '--kernel', '3', '--lang', '{lang}']); "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('torch', 'numpy', 'matplotlib', 'PIL')))"
+        )
+        run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        loaded.append(run.stdout.strip().splitlines()[-1])
+    assert loaded[0] == loaded[1]
+    assert "'torch'" not in loaded[1]
