@@ -268,3 +268,26 @@ def test_fast_recipe_on_a_12k_subset_reaches_its_measured_accuracy(mnist_data_di
     result = train(recipe="fast", limit=12_000, seed=0, data_dir=mnist_data_dir,
                    out_dir=tmp_path, report=False, progress=False)  # fmt: skip
     assert result.history[-1]["test_acc"] >= 0.97, result.history
+
+
+def test_the_gpu_pass_without_per_step_sync_equals_the_step_by_step_pass():
+    """`train_order` (the loop's path on a GPU) run here on the CPU: the same sums, counts and
+    weights as the loop's step-by-step path, and the first non-finite step found."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((300, 1, 28, 28)).astype(np.float32)
+    y = rng.integers(0, 10, 300)
+    order = rng.permutation(300)
+    a, b = (TorchEngine("fast-cnn", lr=1e-2, seed=0, recipe=RECIPES["fast"], total_steps=5)
+            for _ in range(2))  # fmt: skip
+    a.attach_data(x, y), b.attach_data(x, y)
+    steps = []
+    total, correct, bad = a.train_order(order, 64, lambda: steps.append(1))
+    results = [b.train_indices(order[i : i + 64]) for i in range(0, 300, 64)]
+    assert total == sum(r[0] for r in results) and correct == sum(r[1] for r in results)
+    assert bad is None and len(steps) == 5
+    for k, v in a.model.state_dict().items():
+        assert torch.equal(v, b.model.state_dict()[k]), k
+    c = TorchEngine("fast-cnn", lr=1e-2, seed=0)
+    x[order[64:128]] = np.nan  # the second batch
+    c.attach_data(x, y)
+    assert c.train_order(order, 64)[2] == 1

@@ -9,7 +9,7 @@ threads while a run is inside it.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -132,6 +132,31 @@ class TorchEngine:
         index = torch.as_tensor(idx).to(self.device, non_blocking=True)
         loss, correct = self._step(self._train_x[index], self._train_y[index])
         return loss.item(), int(correct)
+
+    def train_order(
+        self, order: np.ndarray, batch_size: int, on_step: Callable[[], None] | None = None
+    ) -> tuple[float, int, int | None]:
+        """A pass over the attached training set in `order`, without a host sync per step
+        (for a GPU): the losses, correct counts and the first non-finite step stay on the
+        device until the end. Returns (sum of batch losses, correct, first non-finite step
+        (0-based) or None); the pass goes on after a non-finite loss, the caller stops there."""
+        import torch
+
+        index = torch.as_tensor(order).to(self.device, non_blocking=True)
+        loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
+        correct = torch.zeros((), dtype=torch.int64, device=self.device)
+        first_bad = torch.full((), -1, dtype=torch.int64, device=self.device)
+        for step, start in enumerate(range(0, len(order), batch_size)):
+            idx = index[start : start + batch_size]
+            loss, batch_correct = self._step(self._train_x[idx], self._train_y[idx])
+            bad = ~torch.isfinite(loss)
+            first_bad = torch.where(bad & (first_bad < 0), step, first_bad)
+            loss_sum += loss.double()
+            correct += batch_correct
+            if on_step is not None:
+                on_step()
+        bad_step = int(first_bad)  # the one sync of the pass
+        return float(loss_sum), int(correct), None if bad_step < 0 else bad_step
 
     def eval_logits(self, x: np.ndarray) -> np.ndarray:
         import torch
