@@ -291,3 +291,27 @@ def test_the_gpu_pass_without_per_step_sync_equals_the_step_by_step_pass():
     x[order[64:128]] = np.nan  # the second batch
     c.attach_data(x, y)
     assert c.train_order(order, 64)[2] == 1
+
+
+@needs_mnist
+def test_evaluate_and_predict_take_a_device(cli, mnist_data_dir, tmp_path):
+    from cnnkit.analysis.evaluate import evaluate, model_logits
+
+    run = train(limit=64, test_limit=200, epochs=1, threads=1, data_dir=mnist_data_dir,
+                out_dir=tmp_path, run_name="r", report=False, progress=False)  # fmt: skip
+    ckpt = str(run.checkpoint)
+    on_cpu = evaluate(ckpt, data_dir=mnist_data_dir)
+    assert evaluate(ckpt, data_dir=mnist_data_dir, device="auto" if not torch.cuda.is_available()
+                    else "cpu") == on_cpu  # fmt: skip
+    model = create_model("simple-cnn")
+    model_logits(model, np.zeros((2, 1, 28, 28), np.float32), device="cpu")
+    assert next(model.parameters()).device.type == "cpu" and model.training
+    r = cli("predict", ckpt, "--examples", "--device", "cpu", "--top", "1")
+    assert r.returncode == 0, r.stderr
+    assert len(r.stdout.strip().splitlines()) == 10
+    if not torch.cuda.is_available():
+        data = ["--data-dir", str(mnist_data_dir)]
+        for command in (["evaluate", ckpt, *data], ["predict", ckpt, "--examples"]):
+            r = cli(*command, "--device", "cuda")
+            assert r.returncode == 2, r.stderr
+            assert r.stderr.count("\n") == 1 and "no CUDA device is available" in r.stderr

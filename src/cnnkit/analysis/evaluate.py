@@ -100,23 +100,30 @@ def classification_metrics(
 
 
 def model_logits(
-    model: torch.nn.Module, x: np.ndarray, *, batch_size: int = EVAL_BATCH
+    model: torch.nn.Module, x: np.ndarray, *, batch_size: int = EVAL_BATCH, device: str = "cpu"
 ) -> np.ndarray:
     """Logits (N, num_classes) float32 of a torch model on normalised inputs (N, C, H, W).
 
-    Runs in eval mode without gradients; the model's train/eval mode is restored afterwards.
+    Runs in eval mode without gradients on `device` (`cnnkit.models.device.resolve_device`:
+    auto, cpu, cuda, mps); the model's train/eval mode and its device are restored afterwards.
     """
     import torch
 
+    from cnnkit.models.device import resolve_device
+
+    target = torch.device(resolve_device(device, func="evaluate"))
+    home = next(model.parameters(), torch.empty(0)).device
     was_training = model.training
     try:
         model.eval()
+        model.to(target)
         with torch.no_grad():
             chunks = [
-                model(torch.from_numpy(x[i : i + batch_size])).float().numpy()
+                model(torch.from_numpy(x[i : i + batch_size]).to(target)).float().cpu().numpy()
                 for i in range(0, len(x), batch_size)
             ]
     finally:
+        model.to(home)
         model.train(was_training)
     return np.concatenate(chunks) if chunks else np.zeros((0, 0), np.float32)
 
@@ -127,12 +134,13 @@ def evaluate(
     split: str = "test",
     data_dir: str | os.PathLike[str] | None = None,
     dataset: Dataset | None = None,
+    device: str = "cpu",
 ) -> Evaluation:
     """Run a checkpoint on its dataset's `split` ("train" or "test") and measure it.
 
     The dataset and normalisation come from the checkpoint's config; `data_dir` overrides
     the run's data directory. Pass `dataset` (a `cnnkit.data.Dataset`, raw uint8 images) to
-    evaluate on other data instead.
+    evaluate on other data instead. `device`: where the model runs (auto, cpu, cuda, mps).
     """
     from cnnkit.data.transforms import normalize_images
     from cnnkit.models.checkpoint import resolve_checkpoint
@@ -147,7 +155,7 @@ def evaluate(
         )
     data = dataset
     x = normalize_images(data.images, config["normalize"])
-    logits = model_logits(ckpt.model, x)
+    logits = model_logits(ckpt.model, x, device=device)
     labels = np.asarray(data.labels, dtype=np.int64)
     metrics = classification_metrics(labels, logits.argmax(axis=1), list(data.classes))
     source = os.fspath(checkpoint) if isinstance(checkpoint, str | os.PathLike) else "(loaded)"

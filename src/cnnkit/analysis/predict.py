@@ -62,13 +62,14 @@ def check_grayscale_28(ckpt: LoadedCheckpoint) -> None:
 
 
 def predict_arrays(
-    ckpt: LoadedCheckpoint, digits: np.ndarray, *, top: int = 3
+    ckpt: LoadedCheckpoint, digits: np.ndarray, *, top: int = 3, device: str = "cpu"
 ) -> list[list[ClassProbability]]:
     """Top-`top` classes for preprocessed digits (N, 28, 28) in [0, 255]."""
     from cnnkit.analysis.evaluate import model_logits
     from cnnkit.nn.functional import log_softmax
 
-    logits = model_logits(ckpt.model, normalize_images(digits, ckpt.config["normalize"]))
+    x = normalize_images(digits, ckpt.config["normalize"])
+    logits = model_logits(ckpt.model, x, device=device)
     probs = np.exp(log_softmax(logits.astype(np.float64), axis=1))  # (N, num_classes)
     names = class_names(ckpt, probs.shape[1])
     top = max(1, min(top, probs.shape[1]))
@@ -84,6 +85,7 @@ def predict(
     paths: Sequence[str | os.PathLike[str]],
     *,
     top: int = 3,
+    device: str = "cpu",
 ) -> list[Prediction]:
     """Classify image files of single digits (any size, either polarity) with a checkpoint;
     a checkpoint trained on an image folder reads each file as its training images were read
@@ -108,7 +110,8 @@ def predict(
     else:
         digits = np.stack([load_digit(p) for p in paths])  # (N, 28, 28)
     results = []
-    for path, ranked in zip(paths, predict_arrays(ckpt, digits, top=top), strict=True):
+    ranking = predict_arrays(ckpt, digits, top=top, device=device)
+    for path, ranked in zip(paths, ranking, strict=True):
         best = ranked[0]
         results.append(Prediction(os.fspath(path), best.label, best.name, best.probability, ranked))
     return results

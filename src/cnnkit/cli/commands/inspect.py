@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from cnnkit.cli.commands._common import (
+    add_device_flag,
     add_json_flag,
     positive_int,
     print_json,
@@ -34,6 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--data-dir", default=None, help="where the dataset is (default: the run's data dir)"
     )
     add_json_flag(evaluate)
+    add_device_flag(evaluate)
     evaluate.set_defaults(func=evaluate_cli)
 
     predict = subparsers.add_parser(
@@ -58,6 +60,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     predict.add_argument("--top", type=positive_int, default=3, help="how many classes to show")
     add_json_flag(predict)
+    add_device_flag(predict)
     predict.set_defaults(func=predict_cli, parser=predict)
 
     visualize = subparsers.add_parser(
@@ -80,7 +83,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def evaluate_cli(args: argparse.Namespace) -> None:
     from cnnkit.analysis.evaluate import evaluate
 
-    result = evaluate(args.checkpoint, split=args.split, data_dir=args.data_dir)
+    result = evaluate(args.checkpoint, split=args.split, data_dir=args.data_dir, device=args.device)
     if args.json:
         print_json(result)
         return
@@ -119,7 +122,7 @@ def predict_cli(args: argparse.Namespace) -> int | None:
     else:
         from cnnkit.analysis.predict import predict
 
-        results = predict(args.checkpoint, paths, top=args.top)
+        results = predict(args.checkpoint, paths, top=args.top, device=args.device)
     classes = len(results[0].top) if results else args.top  # predict caps top at the classes
     if args.top > classes:  # like torch.topk, a k past the classes is refused, not capped
         args.parser.error(
