@@ -292,7 +292,11 @@ def test_unit_box_equals_rf_box(clients, checkpoints, name):
     for layer, ch, y, x in _units(info):
         got = c.post("/api/unit", json={"pixels": pixels, "layer": layer, "channel": ch,
                                         "y": y, "x": x}).json()  # fmt: skip
-        box = cnnkit.rf_box(model, info["layers"][layer]["name"], (y, x), shape)
+        name = info["layers"][layer]["name"]
+        if "flatten_of" in info["layers"][layer]:  # a flattened feature: its upstream unit
+            src = got["source"]
+            name, y, x = info["layers"][src["layer"]]["name"], src["y"], src["x"]
+        box = cnnkit.rf_box(model, name, (y, x), shape)
         assert got["box"] == {"top": box.top, "left": box.left, "bottom": box.bottom + 1,
                               "right": box.right + 1}  # fmt: skip
         t, b, left, r = box.clipped
@@ -323,6 +327,57 @@ def test_saliency_lies_inside_the_receptive_field(client):
     body = {"pixels": pixels.tolist(), "layer": 3, "channel": 5, "y": 6, "x": 7}
     decoded = decode(client.post("/api/unit", json=body).json()["saliency"])
     assert decoded.shape == (28, 28) and decoded.min() >= 0
+
+
+@pytest.mark.parametrize("name", ["simple-cnn", "custom-cnn"])
+def test_flattened_feature_has_its_upstream_units_field(clients, checkpoints, name):
+    """Feature f of a flatten row is unit unravel_index(f, (C, H, W)) of the spatial row it
+    flattens: its box is that unit's `cnnkit.rf_box`, its saliency lies inside it (and inside
+    `gradient_receptive_field` of that unit); the linear layers after it keep the whole input."""
+    c = clients[name]
+    info = c.get("/api/model").json()
+    rows = info["layers"]
+    flat = next(r for r in rows if r["kind"] == "flatten")
+    up = rows[flat["flatten_of"]]
+    assert up["index"] == flat["index"] - 1 and up["spatial"]  # relu#2 in both models
+    cu, hu, wu = up["output_shape"]
+    assert flat["output_shape"] == [cu * hu * wu]
+    pixels = _predict(c, _image_for(name), layers=False).json()["pixels"]
+    maps = decode(_predict(c, _image_for(name)).json()["layers"][up["index"]]["maps"])
+    model = load_checkpoint(checkpoints[name]).model
+    shape = tuple(info["input_shape"])
+    features = [0, cu * hu * wu - 1, (cu // 2) * hu * wu + (hu // 2) * wu + 1, 5 * hu * wu + wu]
+    features += [int(np.argmax(maps.reshape(-1)))]  # a live unit: a non-zero saliency
+    live = 0
+    for f in features:
+        body = {"pixels": pixels, "layer": flat["index"], "channel": f}
+        got = c.post("/api/unit", json=body).json()
+        ch, y, x = np.unravel_index(f, (cu, hu, wu))
+        assert got["source"] == {"layer": up["index"], "channel": int(ch), "y": int(y), "x": int(x)}
+        box = cnnkit.rf_box(model, up["name"], (int(y), int(x)), shape)
+        assert got["box"] == {"top": box.top, "left": box.left, "bottom": box.bottom + 1,
+                              "right": box.right + 1}  # fmt: skip
+        t, b, lo, r = box.clipped
+        assert got["clipped"] == {"top": t, "left": lo, "bottom": b + 1, "right": r + 1}
+        assert got["rf_status"] == "local"
+        upstream = c.post("/api/unit", json={**body, "layer": up["index"], "channel": int(ch),
+                                             "y": int(y), "x": int(x)}).json()  # fmt: skip
+        assert got["value"] == pytest.approx(upstream["value"], rel=1e-6, abs=1e-6)
+        sal = decode(got["saliency"])  # (H, W)
+        live += bool(sal.any())
+        if sal.any():
+            st, sb, sl, sr = _support(sal)
+            assert t <= st and sb <= b and lo <= sl and sr <= r
+            g = gradient_receptive_field(model, up["name"], (int(y), int(x)), shape)
+            assert g.top <= st and sb <= g.bottom and g.left <= sl and sr <= g.right
+            assert (t, b, lo, r) == (g.top, g.bottom, g.left, g.right)
+    assert live >= 1
+    for row in rows[flat["index"] + 1 :]:  # linear layers depend on the whole input
+        got = c.post("/api/unit", json={"pixels": pixels, "layer": row["index"],
+                                        "channel": 0}).json()  # fmt: skip
+        assert "source" not in got and got["rf_status"] == "whole-input"
+        h, w = shape[1:]
+        assert got["box"] == got["clipped"] == {"top": 0, "left": 0, "bottom": h, "right": w}
 
 
 @pytest.mark.parametrize("module,layer,unit", [("conv1", 0, (3, 4, 5)), ("conv2", 3, (9, 6, 7)),

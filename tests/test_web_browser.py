@@ -397,6 +397,28 @@ def click_unit(page, layer: int, channel: int, y: int, x: int, *, hover: bool = 
     return {"drawn": drawn, "box": json.loads(page.get_attribute("#unit-info", "data-box"))}
 
 
+def click_feature(page, layer: int, index: int) -> dict:
+    """Click feature `index` of a vector layer's strip (or bars); the drawn box and the source."""
+    canvas = page.locator(f'canvas.fvec[data-layer="{layer}"]')
+    canvas.scroll_into_view_if_needed()
+    mode, f = canvas.get_attribute("data-mode"), int(canvas.get_attribute("data-f"))
+    cw, ch = (int(v) for v in canvas.evaluate("c => [c.width, c.height]"))
+    bb = canvas.bounding_box()
+    if mode == "bars":
+        at = (bb["x"] + (index + 0.5) * bb["width"] / f, bb["y"] + bb["height"] / 2)
+    else:  # a heat strip, cw features a row
+        row, col = divmod(index, cw)
+        at = (bb["x"] + (col + 0.5) * bb["width"] / cw, bb["y"] + (row + 0.5) * bb["height"] / ch)
+    page.mouse.click(*at)
+    page.wait_for_selector(f'#unit-info[data-state="ready"][data-unit="{layer}/{index}/0/0"]')
+    box = canvas_rgba(page, "#unit-box")
+    scale = int(page.get_attribute("#unit-box", "data-scale"))
+    ys, xs = np.nonzero(box[..., 3])
+    drawn = (ys.min() / scale, (ys.max() + 1) / scale, xs.min() / scale, (xs.max() + 1) / scale)
+    source = page.get_attribute("#unit-info", "data-source")
+    return {"drawn": drawn, "source": json.loads(source) if source else None}
+
+
 @needs_browser
 def test_clicked_unit_draws_its_rf_box(watched, screenshot):
     import cnnkit
@@ -421,6 +443,19 @@ def test_clicked_unit_draws_its_rf_box(watched, screenshot):
         # the saliency view is painted (the unit depends on some input pixel)
         assert canvas_rgba(page, "#unit-saliency")[..., :3].std() > 0
     assert "pinned" in page.get_attribute(".unit-marker", "class")
+    # a flattened feature is one unit of relu#2 (C order): that unit's box, said so on the page
+    flat = next(i for i, r in enumerate(rows) if r.type == "flatten")
+    _, c, h, w = rows[flat - 1].output_shape
+    for f in (0, 9 * h * w + 3 * w + 5, c * h * w - 1):
+        got = click_feature(page, flat, f)
+        ch, y, x = (int(v) for v in np.unravel_index(f, (c, h, w)))
+        assert got["source"] == {"layer": flat - 1, "channel": ch, "y": y, "x": x}
+        ref = cnnkit.rf_box(model, rows[flat - 1].name, (y, x), (1, 28, 28))
+        top, bottom, left, right = ref.clipped
+        assert got["drawn"] == (top, bottom + 1, left, right + 1), (f, got)
+        assert rows[flat - 1].name in page.inner_text("#unit-info")
+    got = click_feature(page, flat + 1, 7)  # fc1 depends on the whole input: the whole image
+    assert got["source"] is None and got["drawn"] == (0, 28, 0, 28)
     click_unit(page, 3, 5, 6, 9)
     page.mouse.move(0, 0)
     page.eval_on_selector(  # conv2's maps (the unit's marker) at the top of the maps column
@@ -495,6 +530,20 @@ def test_conv_step_through_the_chapter_example(watched, screenshot):
     )[0, 0]
     assert np.array_equal(grid("#conv-output"), oracle2.numpy())
     assert "floor((5 + 2 - 1*(3-1) - 1)/2) + 1 = 3" in page.inner_text("#conv-formula")
+    # stride 0 goes to the server as typed: its one-line refusal is shown, the page keeps working
+    page.fill("#conv-stride", "0")
+    page.wait_for_selector("#message:not([hidden])")
+    text = page.inner_text("#message-text")
+    assert "'stride'" in text and "Got 0" in text and "\n" not in text.strip(), text
+    page.fill("#conv-stride", "1")
+    page.wait_for_function(
+        "() => document.querySelector('#conv-output .grid').dataset.rows === '5'"
+        " && document.querySelector('#message').hidden"
+    )
+    oracle3 = F.conv2d(
+        torch.tensor(image)[None, None], torch.tensor(kernel)[None, None], padding=1
+    )[0, 0]
+    assert np.array_equal(grid("#conv-output"), oracle3.numpy())
 
 
 @needs_browser

@@ -33,6 +33,7 @@ __all__ = [
     "BodyTooLarge",
     "UnsupportedMedia",
     "decode_image",
+    "flatten_source",
     "layer_kind",
     "model_info",
     "predict",
@@ -130,6 +131,8 @@ def model_info(pg: Playground) -> dict[str, Any]:
                 "rf_approximate": rf.approximate,
             }
         )
+        if i in pg.flatten_sources:
+            layers[-1]["flatten_of"] = pg.flatten_sources[i]
     return {
         "name": pg.name,
         "source": pg.source,
@@ -326,11 +329,25 @@ def unit_arrays(
     std = np.asarray(pg.normalize[1], dtype=np.float64).reshape(-1, 1, 1)  # (C, 1, 1)
     grad = fwd.x.grad[0].double().numpy() / (255.0 * std)  # (C, H, W) d value / d pixel
     saliency = np.abs(grad).sum(axis=0)  # (H, W)
+    src = flatten_source(pg, layer, channel)
+    rf, at, name = (row.rf, (y, x), row.name) if src is None else (
+        rows[src["layer"]].rf, (src["y"], src["x"]), rows[src["layer"]].name)  # fmt: skip
     try:
-        box = box_of(row.rf, (y, x), pg.input_shape[1:], row.name)
+        box = box_of(rf, at, pg.input_shape[1:], name)
     except CnnkitError:
         box = None  # not one box: unknown or misaligned paths (the model info says why)
     return float(v.detach()), box, saliency
+
+
+def flatten_source(pg: Playground, layer: int, feature: int) -> dict[str, int] | None:
+    """Feature `feature` of a flatten row -> the unit of the spatial row it copies:
+    {"layer", "channel", "y", "x"} (C order); None for any other row."""
+    src = pg.flatten_sources.get(layer)
+    if src is None:
+        return None
+    _, c, h, w = pg.summary.rows[src].output_shape
+    ch, y, x = np.unravel_index(feature, (c, h, w))
+    return {"layer": src, "channel": int(ch), "y": int(y), "x": int(x)}
 
 
 def _box_json(top: int, bottom: int, left: int, right: int) -> dict[str, int]:
@@ -350,13 +367,19 @@ def unit(pg: Playground, request: Any) -> dict[str, Any]:
         pg, pixels, request["layer"], request["channel"], request.get("y", 0), request.get("x", 0)
     )
     row = pg.summary.rows[request["layer"]]
+    source = flatten_source(pg, request["layer"], request["channel"])
     out: dict[str, Any] = {
         "value": value if math.isfinite(value) else None,
         "box": None,
         "clipped": None,
-        "rf_status": row.rf.status,
+        # a flattened feature is one unit of the row before: that unit's (local) field
+        "rf_status": row.rf.status
+        if source is None
+        else pg.summary.rows[source["layer"]].rf.status,
         "saliency": u8_map(saliency),
     }
+    if source is not None:
+        out["source"] = source
     if box is not None:
         out["box"] = _box_json(box.top, box.bottom, box.left, box.right)
         out["clipped"] = _box_json(*box.clipped)

@@ -134,6 +134,8 @@ class Playground:
     _pool: queue.Queue[Any] = field(default_factory=queue.Queue, repr=False)
     replicas: int = 1
     plan: Plan | None = None  # the fast path (cnnkit.web.capture); None: always trace
+    # flatten row -> the spatial row it flattens (C order), checked on a test input at load
+    flatten_sources: dict[int, int] = field(default_factory=dict)
 
     @classmethod
     def load(
@@ -174,7 +176,43 @@ class Playground:
         for _ in range(replicas - 1):
             pg._pool.put(copy.deepcopy(ckpt.model))
         pg.plan = pg._make_plan()
+        pg.flatten_sources = pg._find_flatten_sources()
         return pg
+
+    def _find_flatten_sources(self) -> dict[int, int]:
+        """Each flatten row (N, F) -> the nearest earlier spatial row (N, C, H, W) whose
+        output, flattened in C order, is exactly the row's output on a test input: feature
+        f of the row is then unit (c, y, x) = unravel_index(f, (C, H, W)) of that row."""
+        import torch
+
+        rows = self.summary.rows
+        flats = [
+            i
+            for i, r in enumerate(rows)
+            if len(r.output_shape) == 2 and r.type.lower() in ("flatten", "view", "reshape")
+        ]
+        if not flats:
+            return {}
+        gen = torch.Generator().manual_seed(1)
+        pixels = torch.rand(
+            self.input_shape[1:]
+            if self.input_shape[0] == 1
+            else (*self.input_shape[1:], self.input_shape[0]),
+            generator=gen,
+        )
+        fwd = self.forward(pixels.double().numpy() * 255.0)
+        found: dict[int, int] = {}
+        for i in flats:
+            out = fwd.rows[i]
+            for j in range(i - 1, -1, -1):
+                src = fwd.rows[j]
+                if len(rows[j].output_shape) != 4 or out is None or src is None:
+                    continue
+                if src.numel() == out.numel() and torch.equal(src.reshape(out.shape), out):
+                    if rows[j].rf.status == "local":
+                        found[i] = j
+                    break
+        return found
 
     def _make_plan(self) -> Plan | None:
         """Trace once with a recording counter alongside; keep the plan only if a counted pass

@@ -6,7 +6,7 @@
 import { getJSON, postJSON } from "./api.js";
 import { onLangChange, t } from "./i18n.js";
 import { colourFor, fmt } from "./maps.js";
-import { reportError } from "./messages.js";
+import { hideMessage, reportError } from "./messages.js";
 import { debounce, state } from "./state.js";
 
 const PLAY_MS = 650;
@@ -19,6 +19,7 @@ const conv = {
   step: 0,
   timer: null,
   resultDilation: 1, // the dilation the shown result was computed with
+  failed: false, // the last request was refused (its message is shown)
   uploaded: null, // [[gray 0..255]] of the uploaded image
   offset: [0, 0], // where the input sits inside the padded input
   seq: 0,
@@ -213,12 +214,17 @@ function kernelValue() {
 
 function paddingValue() {
   const kind = $("conv-padding-kind").value;
-  if (kind === "number") return Math.max(0, Math.round(Number($("conv-padding").value) || 0));
+  if (kind === "number") return typedNumber("conv-padding");
   return kind;
 }
 
-function positiveInt(id) {
-  return Math.max(1, Math.round(Number($(id).value) || 1));
+/** A number field as the user typed it (0, -1, 1.5 included: the server says what it takes);
+ * undefined while the field is empty (nothing typed yet: no request). */
+function typedNumber(id) {
+  const raw = $(id).value.trim();
+  if (raw === "") return undefined;
+  const n = Number(raw);
+  return Number.isFinite(n) ? n : raw;
 }
 
 async function runConv() {
@@ -227,15 +233,16 @@ async function runConv() {
     payload = {
       input: inputValue(),
       kernel: kernelValue(),
-      stride: positiveInt("conv-stride"),
+      stride: typedNumber("conv-stride"),
       padding: paddingValue(),
-      dilation: positiveInt("conv-dilation"),
+      dilation: typedNumber("conv-dilation"),
       padding_mode: $("conv-mode").value,
     };
   } catch (err) {
     reportError(err);
     return;
   }
+  if ([payload.stride, payload.padding, payload.dilation].includes(undefined)) return;
   conv.seq += 1;
   const mine = conv.seq;
   const form = $("conv-form");
@@ -253,8 +260,12 @@ async function runConv() {
     conv.step = Math.min(conv.step, Math.max(0, result.steps.length - 1));
     render();
     form.dataset.state = "ready";
+    if (conv.failed) hideMessage(); // the server's earlier refusal no longer applies
+    conv.failed = false;
   } catch (err) {
-    if (mine === conv.seq) form.dataset.state = "error";
+    if (mine !== conv.seq) return;
+    form.dataset.state = "error";
+    conv.failed = true;
     reportError(err, t("conv.failed"));
   }
 }

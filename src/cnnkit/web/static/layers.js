@@ -472,6 +472,22 @@ function renderUnit() {
       : t("inside.unit_value_vector", { index: u.channel }),
   );
   infoRow(info, "inside.info_value", result.value === null ? "—" : fmt(result.value));
+  if (result.source) {
+    // a flattened feature is one unit of the spatial layer before it: that unit's field
+    const src = result.source;
+    const srcMeta = layerMeta(src.layer);
+    infoRow(
+      info,
+      "inside.info_source",
+      t("inside.source_value", {
+        layer: `${src.layer} · ${srcMeta ? srcMeta.name : ""}`,
+        channel: src.channel,
+        y: src.y,
+        x: src.x,
+      }),
+    );
+  }
+  info.dataset.source = result.source ? JSON.stringify(result.source) : "";
   if (result.box && result.clipped) {
     infoRow(info, "inside.info_box", boxText(result.box));
     const same = ["top", "left", "bottom", "right"].every((k) => result.box[k] === result.clipped[k]);
