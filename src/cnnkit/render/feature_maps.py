@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from cnnkit.analysis.feature_maps import LayerMaps, conv_feature_maps
+from cnnkit.render.fonts import figure_text as _
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -45,7 +46,7 @@ def tile(maps: np.ndarray, *, gap: int = 1) -> np.ndarray:
 
 
 def feature_maps_figure(
-    image: np.ndarray, layers: list[LayerMaps], *, title: str = "", input_title: str = "input"
+    image: np.ndarray, layers: list[LayerMaps], *, title: str = "", input_title: str = ""
 ) -> Figure:
     """The input image and each layer's maps (tiled, after ReLU), left to right."""
     from cnnkit.render.figures import new_figure
@@ -55,11 +56,13 @@ def feature_maps_figure(
     fig = new_figure(figsize=(2.8 * sum(widths) + 0.6, 3.6))
     axes = fig.subplots(1, 1 + len(layers), width_ratios=widths, squeeze=False)[0]
     axes[0].imshow(image, cmap="gray", interpolation="nearest")
+    input_title = input_title or _("input")
     axes[0].set_title(f"{input_title}\n{image.shape[0]}x{image.shape[1]}", fontsize=10)
     for ax, lm, mosaic in zip(axes[1:], layers, mosaics, strict=True):
         c, h, w = lm.maps.shape
         ax.imshow(mosaic, cmap="magma", vmin=0, vmax=1, interpolation="nearest")
-        ax.set_title(f"{lm.name} + ReLU\n{c} maps of {h}x{w}", fontsize=10)
+        maps = _("{c} maps of {h}x{w}").format(c=c, h=h, w=w)
+        ax.set_title(f"{lm.name} + ReLU\n{maps}", fontsize=10)
     for ax in axes:
         ax.set_xticks([])
         ax.set_yticks([])
@@ -89,6 +92,8 @@ def visualize(
     x = normalize_images(digit[None], ckpt.config["normalize"])  # (1, 1, 28, 28)
     layers = conv_feature_maps(ckpt.model, x)[0]
     best = predict_arrays(ckpt, digit[None], top=1)[0][0]
-    title = f"{source.name}: predicted {best.name} ({best.probability:.1%})"
-    figure = feature_maps_figure(digit, layers, title=title, input_title="preprocessed input")
+    title = _("{name}: predicted {label} ({probability:.1%})").format(
+        name=source.name, label=best.name, probability=best.probability
+    )
+    figure = feature_maps_figure(digit, layers, title=title, input_title=_("preprocessed input"))
     return save_figure(figure, output)

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from cnnkit.core.errors import CnnkitError
+from cnnkit.render.fonts import apply_fonts
+from cnnkit.render.fonts import figure_text as _
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -70,6 +72,7 @@ def save_figure(fig: Figure, path: str | os.PathLike[str], *, dpi: int = 120) ->
     from cnnkit.imaging.images import output_file
 
     fmt = check_figure_path(path)
+    apply_fonts(fig)  # in Japanese: the Japanese font on every text (cnnkit.render.fonts)
     with output_file(path, "figure") as tmp:
         fig.savefig(tmp, format=fmt, dpi=dpi, facecolor="white")
     return Path(path)
@@ -143,7 +146,7 @@ def kernel_comparison_figure(
     panel_h = min(max((panel_w - 0.7) * h / w, 1.6), 5.0) + 0.5  # + the title
     fig = new_figure(figsize=(panel_w * cols, panel_h * rows))
     axes = fig.subplots(rows, cols, squeeze=False).ravel()
-    _show(axes[0], fig, image, "original", signed=False)
+    _show(axes[0], fig, image, _("original"), signed=False)
     for ax, r in zip(axes[1:], responses, strict=False):
         _show(ax, fig, r.response, r.title, signed=r.signed)
     for ax in axes[len(responses) + 1 :]:
@@ -191,5 +194,5 @@ def activations_figure(
         ax.legend(loc="upper left", fontsize=8, frameon=False)
     for ax in axes[len(activations) :]:
         ax.set_axis_off()
-    fig.suptitle("Activation functions f and their derivatives f' (dot: f'(0), as torch)")
+    fig.suptitle(_("Activation functions f and their derivatives f' (dot: f'(0), as torch)"))
     return fig

@@ -27,8 +27,10 @@ import numpy as np
 
 from cnnkit.analysis.report import HISTORY_KEYS, RunReport, analyse_run
 from cnnkit.core.files import atomic_write_text
+from cnnkit.core.i18n import get_language, gettext
 from cnnkit.render.feature_maps import feature_maps_figure
 from cnnkit.render.figures import SIGNED_CMAP, new_figure, save_figure
+from cnnkit.render.fonts import figure_text as _
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -53,17 +55,24 @@ def curves_figure(history: Sequence[dict[str, Any]]) -> Figure:
     fig = new_figure(figsize=(10, 3.8))
     loss_ax, acc_ax = fig.subplots(1, 2)
     single = len(epochs) == 1  # one point per curve: big markers, and their values written
-    for ax, key, label in ((loss_ax, "loss", "cross-entropy loss"), (acc_ax, "acc", "accuracy")):
-        for split, style in (("train", "o-"), ("test", "s--")):
+    panels = (
+        (loss_ax, "loss", _("cross-entropy loss"), _("Cross-entropy loss")),
+        (acc_ax, "acc", _("accuracy"), _("Accuracy")),
+    )
+    splits = (("train", "o-", _("train")), ("test", "s--", _("test")))
+    for ax, key, label, title in panels:
+        for split, style, split_label in splits:
             values = [row[f"{split}_{key}"] for row in history]
-            ax.plot(epochs, values, style, label=split, linewidth=2, markersize=12 if single else 6)
+            ax.plot(epochs, values, style, label=split_label, linewidth=2,
+                    markersize=12 if single else 6)  # fmt: skip
             if single:
                 text = f"{values[0]:.2%}" if key == "acc" else f"{values[0]:.4f}"
-                ax.annotate(f"{split} {text}", (epochs[0], values[0]), xytext=(10, 0),
+                ax.annotate(f"{split_label} {text}", (epochs[0], values[0]), xytext=(10, 0),
                             textcoords="offset points", va="center")  # fmt: skip
-        ax.set_xlabel("epoch")
+        ax.set_xlabel(_("epoch"))
         ax.set_ylabel(label)
-        ax.set_title(label.capitalize() + (" (one epoch)" if single else " per epoch"))
+        per = _("{title} (one epoch)") if single else _("{title} per epoch")
+        ax.set_title(per.format(title=title))
         if len(epochs) <= 12:
             ax.set_xticks(epochs)
             ax.set_xlim(min(epochs) - 0.5, max(epochs) + 0.5)
@@ -97,11 +106,11 @@ def confusion_figure(confusion: list[list[int]], class_names: list[str]) -> Figu
             )
     ax.set_xticks(range(k), class_names, rotation=45 if max(map(len, class_names)) > 2 else 0)
     ax.set_yticks(range(k), class_names)
-    ax.set_xlabel("predicted class")
-    ax.set_ylabel("true class")
-    ax.set_title(f"Confusion matrix (test set, {counts.sum()} images)")
+    ax.set_xlabel(_("predicted class"))
+    ax.set_ylabel(_("true class"))
+    ax.set_title(_("Confusion matrix (test set, {n} images)").format(n=counts.sum()))
     colorbar = fig.colorbar(image, ax=ax, shrink=0.8)
-    colorbar.set_label("count (log scale)")
+    colorbar.set_label(_("count (log scale)"))
     ticks = [t for t in (0, 1, 10, 100, 1000, 10000) if t < counts.max()] + [int(counts.max())]
     colorbar.set_ticks(np.log1p(ticks).tolist(), labels=[str(t) for t in ticks])
     return fig
@@ -121,16 +130,21 @@ def misclassified_figure(report: RunReport) -> Figure:
     for ax, i in zip(axes, shown, strict=False):
         ax.imshow(images[i], cmap="gray", interpolation="nearest")
         ax.set_title(
-            f"pred {class_names[predictions[i]]} ({confidence[i]:.0%})\n"
-            f"true {class_names[labels[i]]}",
+            _("pred {predicted} ({confidence:.0%})\ntrue {true}").format(
+                predicted=class_names[predictions[i]],
+                confidence=confidence[i],
+                true=class_names[labels[i]],
+            ),
             fontsize=8,
             color="firebrick",
         )
     if len(shown) == 0:
-        axes[0].text(0.5, 0.5, "no misclassified test images", ha="center", va="center")
+        axes[0].text(0.5, 0.5, _("no misclassified test images"), ha="center", va="center")
     fig.suptitle(
-        f"Misclassified test images: {len(wrong)} of {len(labels)}"
-        + (f" (first {len(shown)} shown)" if len(wrong) > len(shown) else ""),
+        _("Misclassified test images: {wrong} of {total}").format(
+            wrong=len(wrong), total=len(labels)
+        )
+        + (_(" (first {n} shown)").format(n=len(shown)) if len(wrong) > len(shown) else ""),
         fontsize=11,
     )
     return fig
@@ -164,8 +178,8 @@ def filters_figure(initial: np.ndarray, trained: np.ndarray, layer_name: str) ->
     # one symmetric colour scale for both panels, so the change in magnitude is visible
     limit = float(max(np.abs(initial).max(), np.abs(trained).max())) or 1.0
     for ax, weight, title in (
-        (axes[0], initial, "at initialisation"),
-        (axes[1], trained, "trained"),
+        (axes[0], initial, _("at initialisation")),
+        (axes[1], trained, _("trained")),
     ):
         mosaic = _filter_mosaic(weight, columns)
         if c_in == 3:
@@ -178,10 +192,10 @@ def filters_figure(initial: np.ndarray, trained: np.ndarray, layer_name: str) ->
         ax.set_xticks([])
         ax.set_yticks([])
     if c_in != 3:
-        fig.colorbar(image, ax=list(axes), shrink=0.8, label="weight")
+        fig.colorbar(image, ax=list(axes), shrink=0.8, label=_("weight"))
     fig.suptitle(
-        f"{layer_name}: {c_out} filters of {kh}x{kw}"
-        + (f" (input channel 0 of {c_in})" if c_in not in (1, 3) else ""),
+        _("{layer}: {n} filters of {kh}x{kw}").format(layer=layer_name, n=c_out, kh=kh, kw=kw)
+        + (_(" (input channel 0 of {c})").format(c=c_in) if c_in not in (1, 3) else ""),
         fontsize=11,
     )
     return fig
@@ -207,7 +221,8 @@ def _history_table(history: Sequence[dict[str, Any]], report: RunReport) -> str:
         epoch = "" if files.diverged_epoch is None else str(files.diverged_epoch)
         rows.append(
             f'<tr class="diverged"><td>{html.escape(epoch)}</td>'
-            f'<td colspan="{len(HISTORY_KEYS) - 1}">diverged: {html.escape(files.diverged)}'
+            f'<td colspan="{len(HISTORY_KEYS) - 1}">{gettext("diverged:")} '
+            f"{html.escape(files.diverged)}"
             "</td></tr>"
         )
     return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
@@ -219,10 +234,9 @@ def _per_class_table(report: RunReport) -> str:
         f"<td>{m.f1:.2%}</td><td>{m.support}</td></tr>"
         for m in report.metrics.per_class
     )
-    return (
-        "<table><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th>"
-        f"<th>support</th></tr>{rows}</table>"
-    )
+    heads = (gettext("class"), gettext("precision"), gettext("recall"), "F1", gettext("support"))
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in heads)
+    return f"<table><tr>{head}</tr>{rows}</table>"
 
 
 # The settings shown, in this order, when config.json has them (its other keys follow).
@@ -238,13 +252,14 @@ def _settings_rows(report: RunReport) -> list[tuple[str, str]]:
     """(name, value) rows: the test data the report measured, then the run's config.json."""
     mean, std = report.normalize
     rows = [
-        ("report evaluated on", f"{len(report.labels)} test images, {len(report.class_names)} "
-                                "classes"),
-        ("normalisation", f"mean {mean}, std {std} (on the [0, 1] scale)"),
+        (gettext("report evaluated on"), gettext("{n} test images, {k} classes").format(
+            n=len(report.labels), k=len(report.class_names))),
+        (gettext("normalisation"), gettext("mean {mean}, std {std} (on the [0, 1] scale)").format(
+            mean=mean, std=std)),
     ]  # fmt: skip
     settings = report.files.settings
     if not settings:
-        rows.append(("settings", "no config.json in the run folder"))
+        rows.append((gettext("settings"), gettext("no config.json in the run folder")))
     ordered = [k for k in SETTING_KEYS if k in settings]
     ordered += sorted(k for k in settings if k not in SETTING_KEYS and k not in _NOT_SETTINGS)
     rows += [(k, "all" if settings[k] is None and "limit" in k else str(settings[k]))
@@ -257,17 +272,22 @@ def _notices(report: RunReport) -> str:
     out = []
     if report.files.diverged:
         last = report.history[-1]["epoch"] if report.history else None
-        kept = f"the last good epoch ({last})" if last is not None else "no completed epoch"
-        out.append(
-            '<p class="notice diverged"><strong>This run diverged</strong>'
-            f" ({html.escape(report.files.diverged)}). Everything below is measured on "
-            f"{kept}; a smaller lr usually helps.</p>"
+        kept = (
+            gettext("the last good epoch ({epoch})").format(epoch=last)
+            if last is not None
+            else gettext("no completed epoch")
         )
+        text = gettext(
+            "<strong>This run diverged</strong> ({why}). Everything below is measured on "
+            "{kept}; a smaller lr usually helps."
+        ).format(why=html.escape(report.files.diverged), kept=kept)
+        out.append(f'<p class="notice diverged">{text}</p>')
     if report.single_epoch:
-        out.append(
-            '<p class="notice">This run trained for a <strong>single epoch</strong>: each curve '
-            "is one point, and there is no trend to read yet.</p>"
+        text = gettext(
+            "This run trained for a <strong>single epoch</strong>: each curve is one point, "
+            "and there is no trend to read yet."
         )
+        out.append(f'<p class="notice">{text}</p>')
     return "".join(out)
 
 
@@ -288,16 +308,18 @@ tr.diverged td { color: #b00; text-align: left; }
 def _html(report: RunReport, pictures: list[tuple[str, Path]]) -> str:
     history, metrics = report.history, report.metrics
     name = html.escape(report.run_name)
+    diverged = gettext(" (diverged after it)") if report.files.diverged else ""
     summary = [
-        ("run", name),
-        ("epochs", str(len(history)) + (" (diverged after it)" if report.files.diverged else "")),
-        ("final test accuracy", f"{metrics.accuracy:.2%}"),
-        ("final test loss", f"{report.test_loss:.4f}"),
-        ("macro F1", f"{metrics.macro_f1:.2%}"),
+        (gettext("run"), name),
+        (gettext("epochs"), str(len(history)) + diverged),
+        (gettext("final test accuracy"), f"{metrics.accuracy:.2%}"),
+        (gettext("final test loss"), f"{report.test_loss:.4f}"),
+        (gettext("macro F1"), f"{metrics.macro_f1:.2%}"),
     ]
     if history:
-        summary.append(("final train accuracy", f"{history[-1]['train_acc']:.2%}"))
-        summary.append(("training time", f"{sum(r['seconds'] for r in history):.1f} s"))
+        summary.append((gettext("final train accuracy"), f"{history[-1]['train_acc']:.2%}"))
+        seconds = sum(r["seconds"] for r in history)
+        summary.append((gettext("training time"), gettext("{s:.1f} s").format(s=seconds)))
     summary_rows = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in summary)
     settings_rows = "".join(
         f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>"
@@ -309,16 +331,16 @@ def _html(report: RunReport, pictures: list[tuple[str, Path]]) -> str:
         for caption, path in pictures
     )
     return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<title>cnnkit report: {name}</title><style>{_CSS}</style></head>
+<html lang="{get_language()}"><head><meta charset="utf-8">
+<title>{gettext("cnnkit report: {name}").format(name=name)}</title><style>{_CSS}</style></head>
 <body>
-<h1>Training report: {name}</h1>
+<h1>{gettext("Training report: {name}").format(name=name)}</h1>
 {_notices(report)}
-<h2>Summary</h2><table>{summary_rows}</table>
-<h2>Data and settings</h2><table>{settings_rows}</table>
-<h2>History</h2>{_history_table(history, report)}
-<h2>Per class (test set)</h2>{_per_class_table(report)}
-<h2>Pictures</h2>{figures}
+<h2>{gettext("Summary")}</h2><table>{summary_rows}</table>
+<h2>{gettext("Data and settings")}</h2><table>{settings_rows}</table>
+<h2>{gettext("History")}</h2>{_history_table(history, report)}
+<h2>{gettext("Per class (test set)")}</h2>{_per_class_table(report)}
+<h2>{gettext("Pictures")}</h2>{figures}
 </body></html>
 """
 
@@ -335,34 +357,46 @@ def render_report(report: RunReport, run_dir: Path) -> Path:
         save(
             curves_figure(report.history),
             "curves.png",
-            "Loss and accuracy per epoch (train: mean over the epoch's batches, while learning; "
-            "test: after the epoch)",
+            gettext(
+                "Loss and accuracy per epoch (train: mean over the epoch's batches, while "
+                "learning; test: after the epoch)"
+            ),
         )
     save(
         confusion_figure(report.metrics.confusion, report.class_names),
         "confusion.png",
-        "Confusion matrix of the test set (rows: true class, columns: predicted)",
+        gettext("Confusion matrix of the test set (rows: true class, columns: predicted)"),
     )
     save(
         misclassified_figure(report),
         "misclassified.png",
-        "Misclassified test images, with the predicted class, its probability and the truth",
+        gettext(
+            "Misclassified test images, with the predicted class, its probability and the truth"
+        ),
     )
     conv = report.conv_name
     save(
         filters_figure(report.initial_filters, report.trained_filters, conv),
         "filters.png",
-        f"{conv} filters at initialisation (left) and after training (right)",
+        gettext("{layer} filters at initialisation (left) and after training (right)").format(
+            layer=conv
+        ),
     )
     names = report.class_names
     for i, layers in report.feature_maps:
         truth, guess = names[report.labels[i]], names[report.predictions[i]]
         save(
             feature_maps_figure(
-                report.images[i], layers, title=f"test image {i}: true {truth}, predicted {guess}"
+                report.images[i],
+                layers,
+                title=_("test image {i}: true {truth}, predicted {guess}").format(
+                    i=i, truth=truth, guess=guess
+                ),
             ),
             f"feature_maps_{i}.png",
-            f"Feature maps after ReLU of test image {i} (each map scaled to its own maximum)",
+            gettext(
+                "Feature maps after ReLU of test image {i} (each map scaled to its own maximum)"
+            ).format(i=i),
         )
     target = run_dir / "report.html"
     atomic_write_text(target, _html(report, pictures))

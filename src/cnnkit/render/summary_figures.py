@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from cnnkit.analysis.summary.core import Box
+from cnnkit.render.fonts import figure_text as _
 
 __all__ = ["plot_boxes", "plot_erf"]
 
@@ -55,7 +56,8 @@ def plot_boxes(
     ax.add_patch(_rectangle((0, h - 1, 0, w - 1), fill=False, lw=0.8, ec="black"))
     if boxes:
         ax.legend(loc="upper right", fontsize="small", framealpha=0.8)
-    ax.set_title(title or "receptive fields (dashed: part in the padding)", fontsize="medium")
+    default_title = _("receptive fields (dashed: part in the padding)")
+    ax.set_title(title or default_title, fontsize="medium")
     return save_figure(fig, path)
 
 
@@ -69,21 +71,22 @@ def plot_erf(erf: Any, path: str | os.PathLike[str], *, title: str = "") -> Path
     ax, prof = fig.subplots(1, 2, width_ratios=[1, 1.2])
     im = ax.imshow(erf.grad, cmap="magma", vmin=0, vmax=1)
     box = erf.theoretical
-    ax.add_patch(_rectangle(box.clipped, fill=False, lw=1.5, ec="#42d4f4", label="theoretical"))
+    ax.add_patch(_rectangle(box.clipped, fill=False, lw=1.5, ec="#42d4f4", label=_("theoretical")))
     ax.legend(loc="lower right", fontsize="small")
     ax.set_title(
-        f"ERF of {erf.layer} unit {erf.unit}\n{erf.n_images} images, "
-        f"{100 * erf.mass_inside:.1f}% of |grad| inside the box",
+        _("ERF of {layer} unit {unit}\n{n} images, {percent:.1f}% of |grad| inside the box").format(
+            layer=erf.layer, unit=erf.unit, n=erf.n_images, percent=100 * erf.mass_inside
+        ),
         fontsize="medium",
     )
     fig.colorbar(im, ax=ax, shrink=0.8)
     row = int(round((box.top + box.bottom) / 2))
     row = min(max(row, 0), erf.grad.shape[0] - 1)
-    prof.plot(erf.grad[row], color="#4363d8", label="ERF, centre row")
+    prof.plot(erf.grad[row], color="#4363d8", label=_("ERF, centre row"))
     prof.axvspan(box.clipped[2] - 0.5, box.clipped[3] + 0.5, color="#42d4f4", alpha=0.2,
-                 label="theoretical RF")  # fmt: skip
-    prof.set_xlabel("input column")
-    prof.set_ylabel("mean |∂unit/∂input| (max = 1)")
+                 label=_("theoretical RF"))  # fmt: skip
+    prof.set_xlabel(_("input column"))
+    prof.set_ylabel(_("mean |∂unit/∂input| (max = 1)"))
     prof.legend(fontsize="small")
     if title:
         fig.suptitle(title)
