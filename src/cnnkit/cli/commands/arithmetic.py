@@ -19,6 +19,8 @@ from cnnkit.calc.params import (
 )
 from cnnkit.cli.commands._common import add_json_flag, print_json
 from cnnkit.core.errors import CnnkitError
+from cnnkit.core.i18n import gettext as _
+from cnnkit.core.text import display_width, ljust, rjust
 
 __all__ = [
     "MAX_DIGITS",
@@ -77,8 +79,8 @@ def parse_padding(text: str) -> Any:
 
 
 def _table(rows: list[tuple[str, str]]) -> str:
-    width = max(len(k) for k, _ in rows)
-    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+    width = max(display_width(k) for k, _v in rows)  # Japanese names take two cells a character
+    return "\n".join(f"{ljust(k, width)}  {v}" for k, v in rows)
 
 
 def _hw(p: tuple[int, int]) -> str:
@@ -104,27 +106,34 @@ def _axis_formula(r: LayerShape, axis: int) -> str:
 
 def render_size(r: LayerShape) -> str:
     (top, bottom), (left, right) = r.padding
-    name = {"conv": "convolution", "pool": "pooling", "transposed": "transposed convolution"}
+    name = {
+        "conv": _("convolution"),
+        "pool": _("pooling"),
+        "transposed": _("transposed convolution"),
+    }
     rows = [
-        ("layer", name[r.kind]),
-        ("input (H × W)", _hw(r.input_size)),
-        ("kernel", _hw(r.kernel_size)),
+        (_("layer"), name[r.kind]),
+        (_("input (H × W)"), _hw(r.input_size)),
+        (_("kernel"), _hw(r.kernel_size)),
     ]
     if r.effective_kernel != r.kernel_size:
-        rows.append(("effective kernel", _hw(r.effective_kernel)))
+        rows.append((_("effective kernel"), _hw(r.effective_kernel)))
+    sides = _("top {top}, bottom {bottom}, left {left}, right {right}").format(
+        top=top, bottom=bottom, left=left, right=right
+    )
     rows += [
-        ("stride", _hw(r.stride)),
-        ("padding", f"top {top}, bottom {bottom}, left {left}, right {right}"),
-        ("dilation", _hw(r.dilation)),
+        (_("stride"), _hw(r.stride)),
+        (_("padding"), sides),
+        (_("dilation"), _hw(r.dilation)),
     ]
     if r.kind == "transposed":
-        rows.append(("output padding", _hw(r.output_padding)))
+        rows.append((_("output padding"), _hw(r.output_padding)))
     if r.kind == "pool":
-        rows.append(("ceil mode", "yes" if r.ceil_mode else "no"))
+        rows.append((_("ceil mode"), _("yes") if r.ceil_mode else _("no")))
     rows += [
-        ("H_out", _axis_formula(r, 0)),
-        ("W_out", _axis_formula(r, 1)),
-        ("output (H × W)", _hw(r.output_size)),
+        (_("H_out"), _axis_formula(r, 0)),
+        (_("W_out"), _axis_formula(r, 1)),
+        (_("output (H × W)"), _hw(r.output_size)),
     ]
     return _table(rows)
 
@@ -134,36 +143,43 @@ def render_params(p: ParamCount, args: argparse.Namespace) -> str:
     c_in, c_out, g = args.in_channels, args.out_channels, args.groups
     per_group = f"({c_in} / {g})" if g != 1 else f"{c_in}"
     rows = [
-        ("layer", f"Conv2d({c_in}, {c_out}, kernel_size=({kh}, {kw}), groups={g})"),
-        ("weight", f"{c_out} · {per_group} · {kh} · {kw} = {p.weight:,}"),
-        ("bias", f"{p.bias:,}" if p.bias else "0 (no bias)"),
-        ("total", f"{p.total:,}"),
+        (_("layer"), f"Conv2d({c_in}, {c_out}, kernel_size=({kh}, {kw}), groups={g})"),
+        (_("weight"), f"{c_out} · {per_group} · {kh} · {kw} = {p.weight:,}"),
+        (_("bias"), f"{p.bias:,}" if p.bias else _("0 (no bias)")),
+        (_("total"), f"{p.total:,}"),
     ]
     return _table(rows)
 
 
 def render_compare(c: FcConvComparison) -> str:
     h, w, ch = c.input_shape
+
+    def row(name: str, weights: str, bias: str, total: str) -> str:
+        cells = (ljust(name, 36), rjust(weights, 15), rjust(bias, 8), rjust(total, 15))
+        return " ".join(cells)
+
     lines = [
-        f"input {h}×{w}×{ch} = {c.input_features:,} values",
+        _("input {h}×{w}×{ch} = {n} values").format(h=h, w=w, ch=ch, n=f"{c.input_features:,}"),
         "",
-        f"{'layer':<36} {'weights':>15} {'bias':>8} {'total':>15}",
+        row(_("layer"), _("weights"), _("bias"), _("total")),
     ]
     fc = c.fc
-    lines.append(
-        f"{f'fully connected {c.input_features:,} → {c.hidden:,}':<36} "
-        f"{fc.weight:>15,} {fc.bias:>8,} {fc.total:>15,}"
+    fc_name = _("fully connected {n_in} → {n_out}").format(
+        n_in=f"{c.input_features:,}", n_out=f"{c.hidden:,}"
     )
+    lines.append(row(fc_name, f"{fc.weight:,}", f"{fc.bias:,}", f"{fc.total:,}"))
     for i, layer in enumerate(c.conv_layers, 1):
         kh, kw = layer.kernel_size
         name = f"conv{i} {layer.in_channels} → {layer.out_channels}, {kh}×{kw}"
         p = layer.params
-        lines.append(f"{name:<36} {p.weight:>15,} {p.bias:>8,} {p.total:>15,}")
+        lines.append(row(name, f"{p.weight:,}", f"{p.bias:,}", f"{p.total:,}"))
+    reduction = _("reduction")
+    width = max(display_width("conv / fc"), display_width(reduction)) + 1
     lines += [
-        f"{'convolutions, total':<36} {'':>15} {'':>8} {c.conv_total:>15,}",
+        row(_("convolutions, total"), "", "", f"{c.conv_total:,}"),
         "",
-        f"conv / fc   = {c.ratio:.6g} ({100 * c.ratio:.3g}%)",
-        f"reduction   = {percent_text(c.reduction_percent)}",
+        f"{ljust('conv / fc', width)}  = {c.ratio:.6g} ({100 * c.ratio:.3g}%)",
+        f"{ljust(reduction, width)}  = {percent_text(c.reduction_percent)}",
     ]
     return "\n".join(lines)
 
