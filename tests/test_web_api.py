@@ -168,6 +168,7 @@ def test_bundled_model_is_small_and_stripped():
     assert BUNDLED.stat().st_size < 3_000_000
     raw = torch.load(BUNDLED, map_location="cpu", weights_only=True)
     assert raw["optimizer_state"] == {} and "data_dir" not in raw["config"]
+    assert raw["version"] == 2 and re.fullmatch(r"[0-9a-f]{64}", raw["digest"])  # SHA-256
 
 
 @pytest.mark.parametrize("path", example_digits(), ids=lambda p: p.name)
@@ -801,7 +802,12 @@ def test_loopback_and_urls():
 def test_bundled_model_reaches_recorded_accuracy():
     from cnnkit.analysis.evaluate import evaluate
 
+    from cnnkit.models.checkpoint import VERSION, tensor_digest
+
     recorded = json.loads(BUNDLED.with_suffix(".json").read_text())
+    raw = torch.load(BUNDLED, map_location="cpu", weights_only=True)  # the current format:
+    assert raw["version"] == VERSION == recorded["checkpoint_version"] == 2  # with its digest
+    assert raw["digest"] == tensor_digest({k: v for k, v in raw.items() if k != "digest"})
     result = evaluate(BUNDLED, data_dir=SHARED_MNIST)
     assert result.num_images == recorded["num_images"] == 10_000
     assert result.accuracy == pytest.approx(recorded["accuracy"], abs=5e-4)
