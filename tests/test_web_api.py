@@ -801,7 +801,6 @@ def test_loopback_and_urls():
 @pytest.mark.skipif(not SHARED_MNIST.is_dir(), reason="shared MNIST copy not present")
 def test_bundled_model_reaches_recorded_accuracy():
     from cnnkit.analysis.evaluate import evaluate
-
     from cnnkit.models.checkpoint import VERSION, tensor_digest
 
     recorded = json.loads(BUNDLED.with_suffix(".json").read_text())
