@@ -236,3 +236,54 @@ def test_size_in_japanese_still_loads_no_torch() -> None:
         loaded.append(run.stdout.strip().splitlines()[-1])
     assert loaded[0] == loaded[1]
     assert "'torch'" not in loaded[1]
+
+
+def test_the_page_catalog_has_every_key_in_both_languages() -> None:
+    from cnnkit.cli.catalog import web_catalog
+
+    page = web_catalog()
+    assert set(page["en"]) == set(page["ja"])
+    for key, english in page["en"].items():
+        assert page["ja"][key].strip(), key
+        assert _placeholders(page["ja"][key])[0] == _placeholders(english)[0], key
+
+
+def test_the_page_speaks_the_catalogs_japanese() -> None:
+    """One mechanism: the page's Japanese is the .po's (`python -m cnnkit.cli.catalog --web`)."""
+    from cnnkit.cli.catalog import web_catalog
+
+    page = web_catalog()
+    po = {e.msgctxt: e for e in read_po(PO) if e.msgctxt is not None}
+    assert set(po) == set(page["en"]), "run `python -m cnnkit.cli.catalog`"
+    for key, english in page["en"].items():
+        assert po[key].msgid == english, f"{key}: run `python -m cnnkit.cli.catalog`"
+        assert po[key].msgstr == [page["ja"][key]], (
+            f"{key}: i18n.json and {PO.name} disagree; edit the .po and run "
+            "`python -m cnnkit.cli.catalog --web`"
+        )
+
+
+# docs/glossary.md: one Japanese word per idea. The variants on the right are not used.
+GLOSSARY_VARIANTS = {
+    "チャネル": ("チャンネル",),
+    "フィルタ": ("フィルター",),
+    "畳み込み": ("畳込み", "たたみ込み", "コンボリューション"),
+    "特徴マップ": ("特徴量マップ",),
+    "ダイレーション": ("膨張率", "拡張率"),
+    "パラメータ": ("パラメーター",),
+    "積和演算": ("乗算累算",),
+    "誤差逆伝播法": ("誤差逆伝搬", "バックプロパゲーション"),
+}
+
+
+def test_every_japanese_text_follows_the_glossary() -> None:
+    from cnnkit.cli.catalog import web_catalog
+
+    texts = [t for e in read_po(PO) if e.msgid for t in e.msgstr]
+    texts += list(web_catalog()["ja"].values())
+    glossary = (Path(__file__).resolve().parents[1] / "docs" / "glossary.md").read_text("utf-8")
+    for term, variants in GLOSSARY_VARIANTS.items():
+        assert term in glossary, term
+        for variant in variants:
+            used = [t[:40] for t in texts if variant in t]
+            assert not used, f"{variant!r} instead of {term!r}: {used}"

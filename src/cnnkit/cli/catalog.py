@@ -7,10 +7,14 @@ The messages are found, not listed by hand:
 - every help text, description and epilog of the command line (`parser_messages`);
 - argparse's own `_()` calls (usage, "options", its errors), read from argparse's source;
 - the reproduced chapter's words (section titles, questions, remarks, notes), which the
-  library returns in English and `cnnkit chapter` translates when it prints them.
+  library returns in English and `cnnkit chapter` translates when it prints them;
+- the playground's strings: every `en` string of `web/static/i18n.json`, one entry per key
+  (`msgctxt` = the key), so the page's Japanese comes from the same catalog.
 
-    python -m cnnkit.cli.catalog    # add new messages to the .po (untranslated), drop gone ones,
-                                    # keep every translation, compile the .mo
+    python -m cnnkit.cli.catalog        # add new messages to the .po (a new page string takes
+                                        # the page's current Japanese), drop gone ones, keep every
+                                        # translation, compile the .mo
+    python -m cnnkit.cli.catalog --web  # also write the .po's Japanese into i18n.json's `ja`
 
 Dev tooling (the tests use it); nothing here runs when a command runs.
 """
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import json
 import sys
 from pathlib import Path
 
@@ -32,10 +37,13 @@ __all__ = [
     "po_path",
     "source_messages",
     "update_po",
+    "web_catalog",
     "write_po",
+    "write_web_catalog",
 ]
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
+WEB_CATALOG = PACKAGE_DIR / "web" / "static" / "i18n.json"
 _GETTEXT_NAMES = {"_", "N_", "gettext", "ngettext"}
 
 
@@ -141,23 +149,59 @@ _HEADER = (
 )
 
 
+def web_catalog() -> dict[str, dict[str, str]]:
+    """The playground's catalog: {"en": {key: text}, "ja": {key: text}}."""
+    data: dict[str, dict[str, str]] = json.loads(WEB_CATALOG.read_text(encoding="utf-8"))
+    return data
+
+
+def _web_entries(old: dict[tuple[str | None, str], Entry]) -> list[Entry]:
+    page = web_catalog()
+    entries = []
+    for key, english in sorted(page["en"].items()):
+        prev = old.get((key, english))
+        msgstr = prev.msgstr if prev and all(prev.msgstr) else [page.get("ja", {}).get(key, "")]
+        entries.append(Entry(msgid=english, msgstr=msgstr, msgctxt=key, references=["web"]))
+    return entries
+
+
 def update_po(path: Path) -> tuple[int, int]:
     """Bring `path` in step with the code; returns (translated, total) messages."""
-    old = {(e.msgid, e.msgid_plural): e for e in read_po(path)} if path.exists() else {}
+    entries_old = read_po(path) if path.exists() else []
+    old = {(e.msgid, e.msgid_plural): e for e in entries_old if e.msgctxt is None}
+    old_web = {(e.msgctxt, e.msgid): e for e in entries_old if e.msgctxt is not None}
     header = old.pop(("", None), None) or Entry(msgid="", msgstr=[_HEADER])
     entries = [header]
-    translated = 0
     for key, refs in sorted(collect_messages().items(), key=lambda kv: (kv[1][0], kv[0][0])):
         prev = old.get(key)
         msgstr = prev.msgstr if prev else [""]
-        translated += bool(msgstr and all(msgstr))
         entries.append(Entry(msgid=key[0], msgid_plural=key[1], msgstr=msgstr, references=refs))
+    entries += _web_entries(old_web)
     write_po(path, entries)
     compile_catalog(path)
+    translated = sum(bool(e.msgstr and all(e.msgstr)) for e in entries[1:])
     return translated, len(entries) - 1
+
+
+def write_web_catalog(path: Path) -> None:
+    """Write the .po's Japanese page strings into i18n.json's `ja` (its `en` is the source)."""
+    page = web_catalog()
+    po = {e.msgctxt: e for e in read_po(path) if e.msgctxt is not None}
+    page["ja"] = {
+        key: po[key].msgstr[0]
+        if key in po and po[key].msgid == english
+        else page["ja"].get(key, "")
+        for key, english in page["en"].items()
+    }
+    # the page's own layout (its helper writes it so): key order kept, no final newline
+    text = json.dumps(page, ensure_ascii=False, indent=1)
+    WEB_CATALOG.write_text(text, encoding="utf-8")
 
 
 if __name__ == "__main__":
     done, total = update_po(po_path())
     print(f"{po_path()}: {done} / {total} messages translated")
+    if "--web" in sys.argv[1:]:
+        write_web_catalog(po_path())
+        print(f"{WEB_CATALOG}: Japanese written from {po_path().name}")
     sys.exit(0)
