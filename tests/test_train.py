@@ -10,6 +10,7 @@ import csv
 import json
 import os
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -199,9 +200,14 @@ def test_an_existing_run_is_not_overwritten(data_dir, tmp_path):
 
 
 @needs_mnist
-def test_model_and_dataset_shapes_must_agree(data_dir, tmp_path):
-    with pytest.raises(CnnkitError, match=r"'custom-cnn' takes .*\(3, 32, 32\).*\(1, 28, 28\)"):
-        quick(data_dir, tmp_path, model="custom-cnn", dry_run=True)
+def test_model_follows_the_dataset_or_says_why_not(data_dir, tmp_path):
+    """custom-cnn (designed for 3x32x32) takes MNIST's (1, 28, 28) through its arguments;
+    conv-block, which has no classes, is refused naming both."""
+    result = quick(data_dir, tmp_path, model="custom-cnn", dry_run=True)
+    args = {"in_channels": 1, "num_classes": 10, "input_hw": [28, 28]}
+    assert result.config["model_args"] == args
+    with pytest.raises(CnnkitError, match=r"'conv-block' cannot take .*\(1, 28, 28\), 10 classes"):
+        quick(data_dir, tmp_path, model="conv-block", dry_run=True)
 
 
 @pytest.mark.parametrize(
@@ -304,6 +310,39 @@ def test_chapter_recipe_reaches_its_accuracy(cli, data_dir, tmp_path):
     report = r.stdout.split("report:")[1].split()[0]
     assert (tmp_path / report).resolve() == (run_dir / "report.html").resolve()
     assert (run_dir / "report.html").is_file()
+    assert (
+        r.stdout.strip().splitlines()[-1]
+        == f"open it in the playground: cnnkit serve runs/{run_dir.name}"
+    )
+
+
+def test_demo_ends_with_the_command_that_opens_the_run_in_the_playground(
+    data_dir, tmp_path, monkeypatch, capsys
+):
+    """`cnnkit demo`'s last line: `cnnkit serve RUN_DIR` with the run's real folder, which
+    `cnnkit serve` resolves to that run's checkpoint and the playground loads (a small run
+    stands in for the recipe's three epochs)."""
+    import shlex
+
+    from cnnkit.cli import main as cli_main
+    from cnnkit.cli.commands import demo
+    from cnnkit.web.model import Playground, find_checkpoint
+
+    def small_run(command, **options):
+        return quick(data_dir, tmp_path, out_dir=options["out_dir"], epochs=1), None, 0
+
+    monkeypatch.setattr(demo, "run_training", small_run)
+    monkeypatch.chdir(tmp_path)
+    code = cli_main.main(["demo", "--data-dir", str(data_dir), "--out", "runs", "--no-progress"])
+    assert code == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last.startswith("open it in the playground: cnnkit serve ")
+    argv = shlex.split(last.split(": ", 1)[1])
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    assert argv[:2] == ["cnnkit", "serve"] and Path(argv[2]).resolve() == run_dir.resolve()
+    path, _ = find_checkpoint(argv[2])
+    assert path.resolve() == (run_dir / "checkpoint.pt").resolve()
+    assert Playground.load(path, replicas=1).name == "simple-cnn"
 
 
 def test_threads_limit_torch_and_blas_during_the_run_only(data_dir, tmp_path):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import shlex
 
 from cnnkit.cli.commands.train import (
     RECIPE,
@@ -12,7 +14,7 @@ from cnnkit.cli.commands.train import (
 )
 from cnnkit.data.transforms import NORMALIZE
 
-__all__ = ["recipe_banner", "register"]
+__all__ = ["playground_command", "recipe_banner", "register"]
 
 
 def recipe_banner() -> str:
@@ -67,4 +69,11 @@ def demo_cli(args: argparse.Namespace) -> int:
     if report is not None:
         print(f"report:              {report}")
     print("open the report in a browser; `cnnkit train --help` for more options")
+    if result.run_dir is not None:
+        print(f"open it in the playground: {playground_command(result.run_dir)}")
     return 0
+
+
+def playground_command(run_dir: str | os.PathLike[str]) -> str:
+    """The shell command that serves a run folder in the playground (`cnnkit serve`)."""
+    return f"cnnkit serve {shlex.quote(os.fspath(run_dir))}"
