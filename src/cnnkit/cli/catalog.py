@@ -155,7 +155,7 @@ def web_catalog() -> dict[str, dict[str, str]]:
     return data
 
 
-def _web_entries(old: dict[tuple[str | None, str], Entry]) -> list[Entry]:
+def _web_entries(old: dict[tuple[str, str], Entry]) -> list[Entry]:
     page = web_catalog()
     entries = []
     for key, english in sorted(page["en"].items()):
@@ -169,7 +169,7 @@ def update_po(path: Path) -> tuple[int, int]:
     """Bring `path` in step with the code; returns (translated, total) messages."""
     entries_old = read_po(path) if path.exists() else []
     old = {(e.msgid, e.msgid_plural): e for e in entries_old if e.msgctxt is None}
-    old_web = {(e.msgctxt, e.msgid): e for e in entries_old if e.msgctxt is not None}
+    old_web = {(e.msgctxt, e.msgid): e for e in entries_old if e.msgctxt is not None}  # by key
     header = old.pop(("", None), None) or Entry(msgid="", msgstr=[_HEADER])
     entries = [header]
     for key, refs in sorted(collect_messages().items(), key=lambda kv: (kv[1][0], kv[0][0])):

@@ -12,6 +12,8 @@ from cnnkit.cli.commands.train import (
     prefer_passive_openmp,
     run_training,
 )
+from cnnkit.core.i18n import gettext as _
+from cnnkit.core.text import display_width, ljust
 from cnnkit.data.transforms import NORMALIZE
 
 __all__ = ["playground_command", "recipe_banner", "register"]
@@ -48,10 +50,12 @@ def demo_cli(args: argparse.Namespace) -> int:
     from cnnkit.data import data_dir, fetch
 
     # Said before the (possibly slow) fetch: mirrors are tried first, each with a timeout.
-    print(f"MNIST: looking in {data_dir(args.data_dir) / 'mnist'}, fetching it if missing ...")
+    where = data_dir(args.data_dir) / "mnist"
+    print(_("MNIST: looking in {where}, fetching it if missing ...").format(where=where))
     got = fetch("mnist", data_dir=args.data_dir, progress=not args.no_progress)
-    where = f"fetched from {got.source}" if got.source is not None else "already there"
-    print(f"MNIST: {where}, SHA-256 of every file verified", flush=True)
+    fetched = _("fetched from {source}").format(source=got.source)
+    found = fetched if got.source is not None else _("already there")
+    print(_("MNIST: {found}, SHA-256 of every file verified").format(found=found), flush=True)
     print(recipe_banner(), flush=True)
     result, report, code = run_training(
         "demo",
@@ -64,13 +68,18 @@ def demo_cli(args: argparse.Namespace) -> int:
         return code
     final = result.history[-1]
     print()
-    print(f"final test accuracy: {final['test_acc']:.2%} (after {final['epoch']} epochs)")
-    print(f"run folder:          {result.run_dir}")
+    accuracy = _("final test accuracy:")
+    labels = [accuracy, _("run folder:"), _("report:")]
+    width = max(display_width(label) for label in labels) + 1
+    after = _("(after {n} epochs)").format(n=final["epoch"])
+    print(f"{ljust(accuracy, width)}{final['test_acc']:.2%} {after}")
+    print(f"{ljust(labels[1], width)}{result.run_dir}")
     if report is not None:
-        print(f"report:              {report}")
-    print("open the report in a browser; `cnnkit train --help` for more options")
+        print(f"{ljust(labels[2], width)}{report}")
+    print(_("open the report in a browser; `cnnkit train --help` for more options"))
     if result.run_dir is not None:
-        print(f"open it in the playground: {playground_command(result.run_dir)}")
+        command = playground_command(result.run_dir)
+        print(_("open it in the playground: {command}").format(command=command))
     return 0
 
 

@@ -12,6 +12,8 @@ from cnnkit.cli.commands._common import (
     print_json,
     refuse_overwriting_input,
 )
+from cnnkit.core.i18n import gettext as _
+from cnnkit.core.text import display_width, ljust, rjust
 
 __all__ = ["evaluate_cli", "predict_cli", "register", "visualize_cli"]
 
@@ -87,24 +89,28 @@ def evaluate_cli(args: argparse.Namespace) -> None:
     if args.json:
         print_json(result)
         return
-    print(
-        f"{result.dataset} {result.split}: {result.num_images} images, "
-        f"accuracy {result.accuracy:.2%}, loss {result.loss:.4f}, macro F1 {result.macro_f1:.2%}"
-    )
-    width = max(5, *(len(m.name) for m in result.per_class))
+    line = _("{dataset} {split}: {n} images, accuracy {accuracy}, loss {loss}, macro F1 {f1}")
+    print(line.format(
+        dataset=result.dataset, split=result.split, n=result.num_images,
+        accuracy=f"{result.accuracy:.2%}", loss=f"{result.loss:.4f}",
+        f1=f"{result.macro_f1:.2%}",
+    ))  # fmt: skip
+    heads = (_("class"), _("precision"), _("recall"), "F1", _("support"))
+    width = max(5, display_width(heads[0]), *(display_width(m.name) for m in result.per_class))
     print()
-    print(f"{'class':<{width}}  {'precision':>9}  {'recall':>7}  {'F1':>7}  {'support':>7}")
+    print(f"{ljust(heads[0], width)}  {rjust(heads[1], 9)}  {rjust(heads[2], 7)}  "
+          f"{rjust(heads[3], 7)}  {rjust(heads[4], 7)}")  # fmt: skip
     for m in result.per_class:
         print(
-            f"{m.name:<{width}}  {m.precision:>9.2%}  {m.recall:>7.2%}  {m.f1:>7.2%}  "
+            f"{ljust(m.name, width)}  {m.precision:>9.2%}  {m.recall:>7.2%}  {m.f1:>7.2%}  "
             f"{m.support:>7}"
         )
     print()
-    print("confusion matrix (rows: true class, columns: predicted class)")
+    print(_("confusion matrix (rows: true class, columns: predicted class)"))
     cell = max(4, len(str(max(max(row) for row in result.confusion))) + 1)
     print(" " * width + "".join(f"{m.name[: cell - 1]:>{cell}}" for m in result.per_class))
     for m, row in zip(result.per_class, result.confusion, strict=True):
-        print(f"{m.name:<{width}}" + "".join(f"{v:>{cell}}" for v in row))
+        print(ljust(m.name, width) + "".join(f"{v:>{cell}}" for v in row))
 
 
 def predict_cli(args: argparse.Namespace) -> int | None:
@@ -131,12 +137,14 @@ def predict_cli(args: argparse.Namespace) -> int | None:
     if args.json:
         print_json(results)
         return None
-    width = max(len(r.path) for r in results)
+    width = max(display_width(r.path) for r in results)
     examples = {str(p) for p in example_digits()} if args.examples else set()
     for r in results:
         ranked = "  ".join(f"{c.name}: {c.probability:6.1%}" for c in r.top)
-        truth = f"  (true {example_label(r.path)})" if r.path in examples else ""
-        print(f"{r.path:<{width}}  {ranked}{truth}")
+        truth = ""
+        if r.path in examples:  # only the bundled digits' names carry their label
+            truth = _("  (true {label})").format(label=example_label(r.path))
+        print(f"{ljust(r.path, width)}  {ranked}{truth}")
     return None
 
 

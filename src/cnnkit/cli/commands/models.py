@@ -6,6 +6,8 @@ import argparse
 
 from cnnkit.cli.commands._common import add_json_flag, print_json
 from cnnkit.core.errors import CnnkitError
+from cnnkit.core.i18n import gettext as _
+from cnnkit.core.text import ljust, rjust
 
 __all__ = ["models_cli", "register"]
 
@@ -42,7 +44,8 @@ def models_cli(args: argparse.Namespace) -> None:
         print_json(infos)
         return
     width = max(len(info.name) for info in infos)
-    print(f"{'model':<{width}}  {'input (C, H, W)':<16} {'params':>10}  description")
+    heads = (_("model"), _("input (C, H, W)"), _("params"), _("description"))
+    print(f"{ljust(heads[0], width)}  {ljust(heads[1], 16)} {rjust(heads[2], 10)}  {heads[3]}")
     for info in infos:
         shape = "×".join(str(d) for d in info.input_shape)
         print(f"{info.name:<{width}}  {shape:<16} {info.total_params:>10,}  {info.description}")
@@ -50,5 +53,7 @@ def models_cli(args: argparse.Namespace) -> None:
             for layer in info.layers:
                 print(
                     f"  {layer.name:<{width + 14}} {layer.kind:<8} {layer.total:>10,}"
-                    f"  (weight {layer.weight:,} + bias {layer.bias:,})"
+                    + _("  (weight {weight} + bias {bias})").format(
+                        weight=f"{layer.weight:,}", bias=f"{layer.bias:,}"
+                    )
                 )
