@@ -7,6 +7,8 @@ import sys
 from typing import NoReturn
 
 from cnnkit.cli.commands._common import add_json_flag, print_json
+from cnnkit.cli.translate import N_
+from cnnkit.core.i18n import gettext as _
 from cnnkit.data.registry import DATASETS, data_dir
 
 __all__ = ["DATA_DIR_HELP", "fetch_cli", "info_cli", "register"]
@@ -63,6 +65,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     info.set_defaults(func=info_cli)
 
 
+# dataset_info's statuses, shown translated
+_STATUS_WORDS = (N_("verified"), N_("missing"), N_("incomplete"), N_("corrupt"))
+
+
 def _usage(parser: argparse.ArgumentParser) -> NoReturn:
     parser.error("choose an action: fetch or info")
 
@@ -78,14 +84,16 @@ def fetch_cli(args: argparse.Namespace) -> None:
         args.name, data_dir=args.data_dir, source_dir=args.source_dir, progress=not args.quiet
     )
     for failure in result.failed:
-        print(f"note: skipped {failure}", file=sys.stderr)
+        print(_("note: skipped {failure}").format(failure=failure), file=sys.stderr)
     if result.source is None:
-        print(f"{result.name}: already present and verified in {result.directory}")
+        line = _("{name}: already present and verified in {directory}")
+        print(line.format(name=result.name, directory=result.directory))
     else:
-        print(
-            f"{result.name}: {len(result.fetched)} file(s) from {result.source}, verified, "
-            f"stored in {result.directory}"
-        )
+        line = _("{name}: {n} file(s) from {source}, verified, stored in {directory}")
+        print(line.format(
+            name=result.name, n=len(result.fetched), source=result.source,
+            directory=result.directory,
+        ))  # fmt: skip
     for path in result.files:
         print(f"  {path}  {_human(path.stat().st_size)}")
 
@@ -98,17 +106,22 @@ def info_cli(args: argparse.Namespace) -> None:
     if args.json:
         print_json({"data_dir": str(root), "datasets": infos})
         return
-    print(f"data dir: {root}")
+    print(_("data dir: {root}").format(root=root))
     for d in infos:
         present = sum(f.present for f in d.files)
-        line = f"{d.name} ({d.title}): {d.status}, {present}/{len(d.files)} files"
+        line = _("{name} ({title}): {status}, {present}/{total} files").format(
+            name=d.name, title=d.title, status=_(d.status), present=present, total=len(d.files)
+        )
         if present:
             line += f", {_human(d.size)}"
         print(line)
         for s in d.splits:
             shape = "x".join(map(str, s.image_shape))
-            print(f"  {s.split:<5} {s.count:>6} images {shape:<8} per class: {s.label_counts}")
+            images = _("{count} images {shape} per class: {counts}").format(
+                count=f"{s.count:>6}", shape=f"{shape:<8}", counts=s.label_counts
+            )
+            print(f"  {s.split:<5} {images}")
         for problem in d.problems:
-            print(f"  problem: {problem}")
+            print("  " + _("problem: {problem}").format(problem=problem))
         if d.status != "verified":
-            print(f"  get it with: cnnkit data fetch {d.name}")
+            print("  " + _("get it with: {command}").format(command=f"cnnkit data fetch {d.name}"))
