@@ -9,6 +9,7 @@ rendering.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import os
 import sys
@@ -25,6 +26,7 @@ from cnnkit.training.config import (
     RECIPES,
     SEED_LIMIT,
     TrainConfig,
+    new_config,
 )
 
 if TYPE_CHECKING:
@@ -75,7 +77,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "  cnnkit train --limit 2000 --epochs 1        # a quick run\n"
         "  cnnkit train --resume runs/NAME --epochs 5  # continue a run to epoch 5\n"
         "  cnnkit train --engine numpy                 # the same loop in pure NumPy\n"
-        "  cnnkit train --recipe fast                  # 99% on MNIST in one epoch",
+        "  cnnkit train --recipe fast                  # 99% on MNIST in one epoch\n"
+        "  cnnkit train --dataset photos/              # your images, a subfolder per class\n"
+        "  cnnkit train --nproc 2                      # 2 processes (torchrun, DDP)",
         formatter_class=HelpFormatter,
     )
     r = RECIPE
@@ -323,11 +327,14 @@ def launch_nproc(args: argparse.Namespace) -> int:
     import subprocess
 
     from cnnkit.training.distributed import free_port, launch_command
-    from cnnkit.training.runs import default_run_name
+    from cnnkit.training.runs import default_run_name, plan_run
 
+    # refused input is refused here, once, before any process starts
+    settings = {f.name for f in dataclasses.fields(TrainConfig)} - {"report"}
+    given = {k: getattr(args, k) for k in settings if getattr(args, k, None) is not None}
     if args.name is None and args.resume is None and not args.dry_run:
-        given = {k: getattr(args, k) for k in ("dataset", "model") if getattr(args, k)}
-        args.name = default_run_name(TrainConfig(**given))  # known here, for the message
+        args.name = default_run_name(new_config(given))  # known here, for the message
+    plan_run(given, out_dir=args.out, run_name=args.name, resume=args.resume, dry_run=args.dry_run)
     command = launch_command(sys.executable, args.nproc, _forwarded_argv(args), free_port())
     code = subprocess.run(command, check=False).returncode
     if code == 0:
