@@ -32,6 +32,7 @@ from cnnkit.analysis.chapter_text import (
 from cnnkit.calc.arithmetic import conv2d_output_shape, pool2d_output_shape
 from cnnkit.calc.params import compare_fc_conv, conv2d_params, linear_params, percent_text
 from cnnkit.core.errors import CnnkitError
+from cnnkit.core.i18n import Message
 
 __all__ = [
     "CHAPTER_PRINTED",
@@ -59,8 +60,13 @@ def _fc_params() -> Draft:
     with_bias = linear_params(h * w * c, hidden)
     return Draft(
         question="Parameters of a fully-connected first layer: 224×224×3 image → 1,000 neurons.",
-        summary=f"{h * w * c:,} inputs × {hidden:,} = {weights.total:,} weights "
-        f"({with_bias.total:,} with the biases)",
+        summary=Message(
+            "{inputs} inputs × {hidden} = {weights} weights ({total} with the biases)",
+            inputs=f"{h * w * c:,}",
+            hidden=f"{hidden:,}",
+            weights=f"{weights.total:,}",
+            total=f"{with_bias.total:,}",
+        ),
         answer={
             "input_features": h * w * c,
             "weights": weights.total,
@@ -81,8 +87,11 @@ def _shift() -> Draft:
     return Draft(
         question="Flatten a 5×5 'cat' (two ears, a nose) and the same cat shifted one pixel "
         "right; how far apart are they as fully-connected inputs?",
-        summary=f"Euclidean distance √{int(np.sum((a - b) ** 2))} = {distance:.4f}: "
-        "no position of the two vectors agrees",
+        summary=Message(
+            "Euclidean distance √{squared} = {distance}: no position of the two vectors agrees",
+            squared=int(np.sum((a - b) ** 2)),
+            distance=f"{distance:.4f}",
+        ),
         answer={
             "original_flat": a,
             "shifted_flat": b,
@@ -110,9 +119,11 @@ def _pipeline() -> Draft:
     return Draft(
         question="The 'overall structure' diagram: 28×28×1 → conv → pool → conv → pool → "
         "flatten → 128 → 10. Which sizes does each stage have?",
-        summary="3×3 convs without padding: "
-        + " → ".join(_hw(s) for s in diagram)
-        + f", flatten {flat:,}",
+        summary=Message(
+            "3×3 convs without padding: {stages}, flatten {flat}",
+            stages=" → ".join(_hw(s) for s in diagram),
+            flat=f"{flat:,}",
+        ),
         answer={
             "diagram_stages": diagram,
             "diagram_sizes": [s[0] for s in diagram],
@@ -145,7 +156,7 @@ def _conv_example() -> Draft:
     output = conv2d(np.array(IMAGE_5X5), np.array(EDGE_KERNEL))  # (3, 3), valid
     return Draft(
         question="The 5×5 image ⊛ the 3×3 8-neighbour edge kernel (no padding, stride 1).",
-        summary=f"3×3 output, first row {output[0].astype(int).tolist()}",
+        summary=Message("3×3 output, first row {row}", row=output[0].astype(int).tolist()),
         answer={"output": output},
         via="cnnkit.ops.conv2d",
     )
@@ -157,17 +168,17 @@ def _worked_example() -> Draft:
     products = region * kernel
     return Draft(
         question="Position [0, 0] step by step: the region, the element-wise products, the sum.",
-        summary=f"sum of the products = {int(products.sum())}",
+        summary=Message("sum of the products = {total}", total=int(products.sum())),
         answer={"region": region, "products": products, "sum": int(products.sum())},
         via="numpy (element-wise product)",
     )
 
 
 OUTPUT_SIZE_CONFIGS = [  # (input, kernel, stride, padding, the chapter's label)
-    (28, 3, 1, 0, "valid (no padding)"),
-    (28, 3, 1, 1, "same (keeps the size)"),
-    (28, 5, 2, 2, "stride 2, padding 2"),
-    (32, 3, 1, 1, "32×32 image, 3×3 kernel"),
+    (28, 3, 1, 0, Message("valid (no padding)")),
+    (28, 3, 1, 1, Message("same (keeps the size)")),
+    (28, 5, 2, 2, Message("stride 2, padding 2")),
+    (32, 3, 1, 1, Message("32×32 image, 3×3 kernel")),
 ]
 
 
@@ -179,7 +190,9 @@ def _output_sizes() -> Draft:
                      "output": out})  # fmt: skip
     return Draft(
         question="Output sizes ⌊(I + 2P − K) / S⌋ + 1 for four settings.",
-        summary=", ".join(f"{r['label']}: {r['output']}×{r['output']}" for r in rows),
+        summary=Message.joined(
+            ", ", [Message("{label}: {n}×{n}", label=r["label"], n=r["output"]) for r in rows]
+        ),
         answer={"configs": rows, "outputs": [r["output"] for r in rows]},
         via="cnnkit.calc.arithmetic.conv2d_output_shape",
         remark="The chapter's same-padding rule P = (K − 1)/2 holds for odd K only; for an even "
@@ -197,7 +210,14 @@ def _multichannel() -> Draft:
     return Draft(
         question="Conv2d(3 → 16, 3×3, padding 1) on a (1, 3, 28, 28) RGB batch: output shape "
         "and parameters.",
-        summary=f"output (1, 16, {h}, {w}); {p.weight} weights + {p.bias} biases = {p.total}",
+        summary=Message(
+            "output (1, 16, {h}, {w}); {weight} weights + {bias} biases = {total}",
+            h=h,
+            w=w,
+            weight=p.weight,
+            bias=p.bias,
+            total=p.total,
+        ),
         answer={
             "input_shape": [1, 3, 28, 28],
             "output_shape": [1, 16, h, w],
@@ -232,7 +252,9 @@ def _receptive_field() -> Draft:
     return Draft(
         question="Receptive field after each layer of the VGG-like stack "
         "conv3, conv3, pool2, conv3, conv3, pool2.",
-        summary="r = " + ", ".join(map(str, sizes)) + f"; final {sizes[-1]}×{sizes[-1]} pixels",
+        summary=Message(
+            "r = {sizes}; final {r}×{r} pixels", sizes=", ".join(map(str, sizes)), r=sizes[-1]
+        ),
         answer={
             "layers": [row.name for row in rows],
             "sizes": sizes,
@@ -269,7 +291,12 @@ def _conv2d_basic() -> Draft:
     return Draft(
         question="nn.Conv2d(3, 64, kernel_size=3, stride=1, padding=1) on (8, 3, 224, 224): "
         "output, weight and bias shapes, parameter count.",
-        summary=f"output (8, 64, {h}, {w}); weight (64, 3, 3, 3), bias (64,); {p.total:,}",
+        summary=Message(
+            "output (8, 64, {h}, {w}); weight (64, 3, 3, 3), bias (64,); {total}",
+            h=h,
+            w=w,
+            total=f"{p.total:,}",
+        ),
         answer={
             "output_shape": [8, 64, h, w],
             "weight_shape": [64, 3, 3, 3],
@@ -281,12 +308,12 @@ def _conv2d_basic() -> Draft:
 
 
 PARAM_TABLE_CONFIGS = [  # (C_in, C_out, K, the chapter's label)
-    (3, 32, 3, "layer 1 (RGB → 32)"),
-    (32, 64, 3, "layer 2 (32 → 64)"),
-    (64, 128, 3, "layer 3 (64 → 128)"),
-    (128, 256, 3, "layer 4 (128 → 256)"),
-    (3, 64, 7, "large kernel (7×7)"),
-    (512, 512, 3, "deep layer (512 → 512)"),
+    (3, 32, 3, Message("layer 1 (RGB → 32)")),
+    (32, 64, 3, Message("layer 2 (32 → 64)")),
+    (64, 128, 3, Message("layer 3 (64 → 128)")),
+    (128, 256, 3, Message("layer 4 (128 → 256)")),
+    (3, 64, 7, Message("large kernel (7×7)")),
+    (512, 512, 3, Message("deep layer (512 → 512)")),
 ]
 
 
@@ -298,7 +325,9 @@ def _param_table() -> Draft:
     ]  # fmt: skip
     return Draft(
         question="(C_in·K_h·K_w·C_out) + C_out for six layer settings.",
-        summary=", ".join(f"{r['label']}: {r['total']:,}" for r in rows),
+        summary=Message.joined(
+            ", ", [Message("{label}: {n}", label=r["label"], n=f"{r['total']:,}") for r in rows]
+        ),
         answer={"configs": rows, "totals": [r["total"] for r in rows]},
         via="cnnkit.calc.params.conv2d_params",
     )
@@ -309,8 +338,12 @@ def _fc_vs_conv(key_channels: tuple[int, ...], question: str) -> Draft:
     per_layer = [layer.params.total for layer in c.conv_layers]
     return Draft(
         question=question,
-        summary=f"fully connected {c.fc.total:,} vs convolution {c.conv_total:,}: "
-        f"reduction {percent_text(c.reduction_percent)}",
+        summary=Message(
+            "fully connected {fc} vs convolution {conv}: reduction {reduction}",
+            fc=f"{c.fc.total:,}",
+            conv=f"{c.conv_total:,}",
+            reduction=percent_text(c.reduction_percent),
+        ),
         answer={
             "fc": c.fc.total,
             "per_layer": per_layer,
@@ -354,7 +387,11 @@ def _simple_cnn() -> Draft:
     total = sum(counts.values())
     return Draft(
         question="SimpleCNN (1.6): fc1's input size and the parameters of each tensor, in total.",
-        summary=f"fc1 in_features 64·7·7 = {fc1_in:,}; total {total:,} parameters",
+        summary=Message(
+            "fc1 in_features 64·7·7 = {n}; total {total} parameters",
+            n=f"{fc1_in:,}",
+            total=f"{total:,}",
+        ),
         answer={
             "fc1_in_features": fc1_in,
             "names": list(counts),
@@ -394,7 +431,7 @@ def _ex3() -> Draft:
     sizes = _rf_chain(4)
     return Draft(
         question="Receptive field of four 3×3 convolutions, stride 1, padded.",
-        summary=f"{sizes[-1]}×{sizes[-1]} pixels",
+        summary=Message("{r}×{r} pixels", r=sizes[-1]),
         answer={"sizes": sizes, "final": sizes[-1]},
         via="cnnkit.calc.receptive_field.receptive_fields",
         remark="Right because every stride is 1; with strides see section 1.3.",

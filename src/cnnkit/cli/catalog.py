@@ -44,7 +44,7 @@ __all__ = [
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 WEB_CATALOG = PACKAGE_DIR / "web" / "static" / "i18n.json"
-_GETTEXT_NAMES = {"_", "N_", "gettext", "ngettext"}
+_GETTEXT_NAMES = {"_", "N_", "Message", "gettext", "ngettext"}
 
 
 def po_path(language: str = "ja") -> Path:

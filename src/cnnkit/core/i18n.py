@@ -30,6 +30,7 @@ __all__ = [
     "DOMAIN",
     "LANGUAGES",
     "LOCALE_DIR",
+    "Message",
     "detect_language",
     "get_language",
     "gettext",
@@ -38,6 +39,7 @@ __all__ = [
     "ngettext",
     "normalize_language",
     "set_language",
+    "translate",
 ]
 
 DOMAIN = "cnnkit"
@@ -125,3 +127,39 @@ def install_argparse() -> None:
 
     argparse._ = gettext  # type: ignore[attr-defined]  # argparse's module-level gettext alias
     argparse.ngettext = ngettext  # type: ignore[attr-defined]  # same, for plural forms
+
+
+class Message(str):
+    """An English sentence (a `str`: JSON, `==` and printing see the English) that remembers
+    its template and fields, so that a front end can word it in the reader's language.
+
+    The library returns these where a sentence carries numbers (`cnnkit chapter`'s answers);
+    `translate(m)` gives the sentence in the current language, translating the fields that
+    are Messages too. A template built at run time (a join) has no catalog entry: it is kept,
+    and only its fields are translated.
+    """
+
+    template: str
+    fields: dict[str, object]
+
+    def __new__(cls, template: str, **fields: object) -> Message:
+        obj = super().__new__(cls, template.format(**fields) if fields else template)
+        obj.template, obj.fields = template, fields
+        return obj
+
+    @classmethod
+    def joined(cls, sep: str, items: Sequence[str]) -> Message:
+        """`sep.join(items)`, each item translated on its own."""
+        fields = {f"m{i}": item for i, item in enumerate(items)}
+        return cls(sep.join("{" + k + "}" for k in fields), **fields)
+
+
+def translate(text: str) -> str:
+    """`text` in the current language: a Message's template and fields, or a plain string."""
+    if not isinstance(text, Message) or not text.fields:
+        return gettext(str(text))
+    fields = {k: translate(v) if isinstance(v, Message) else v for k, v in text.fields.items()}
+    try:
+        return gettext(text.template).format(**fields)
+    except (KeyError, IndexError, ValueError):  # a translation with a broken placeholder
+        return str(text)

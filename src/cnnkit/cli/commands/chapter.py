@@ -7,7 +7,7 @@ from typing import Any
 
 from cnnkit.cli.commands._common import add_json_flag, print_json
 from cnnkit.core.i18n import gettext as _
-from cnnkit.core.i18n import ngettext
+from cnnkit.core.i18n import ngettext, translate
 from cnnkit.core.text import display_width, ljust
 
 __all__ = ["SECTION_CHOICES", "register", "render"]
@@ -45,7 +45,7 @@ def render(entries: list[Any], *, only_differences: bool = False) -> str:
             title = f"{section}  {_(SECTIONS[section])}"
             lines += [title, "─" * display_width(title)]
         lines.append(f"[{e.key}] {_(e.question)}")
-        lines.append(f"  cnnkit: {e.summary}")
+        lines.append(f"  cnnkit: {translate(e.summary)}")
         if e.via:
             lines.append("  " + _("computed with {via}").format(via=e.via))
         printed, ours = _("chapter prints:"), "cnnkit:"
