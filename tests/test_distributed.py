@@ -184,3 +184,11 @@ def test_mnist_one_epoch_accuracy_two_processes_vs_one(
     acc2 = metrics(tmp_path / "two")[0]["test_acc"]
     print(f"test accuracy after one epoch: 1 process {acc1:.2%}, 2 processes {acc2:.2%}")
     assert acc1 > 0.95 and abs(acc1 - acc2) <= 0.005
+
+
+def test_nproc_refuses_bad_input_once_before_starting_processes(tmp_path: Path) -> None:
+    out = run_cli("train", "--nproc", "2", "--dataset", str(tmp_path / "nope"), cwd=tmp_path)
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and "'dataset'" in lines[0] and "nope" in lines[0]
+    assert "torch.distributed" not in out.stderr and not (tmp_path / "runs").exists()
