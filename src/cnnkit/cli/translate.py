@@ -115,6 +115,10 @@ ERROR_WORDS = (
     N_("a non-negative int"),
     N_("an int"),
     N_("a bool (True or False)"),
+    # cnnkit.cli.commands.arithmetic's option syntax
+    N_("an integer"),
+    N_("an integer or a pair NxM"),
+    N_("N, NxM, T,B,L,R (top, bottom, left, right), 'same', 'valid' or 'full'"),
 )
 _TRANSLATED_FIELDS = ("allowed", "axis", "func")
 

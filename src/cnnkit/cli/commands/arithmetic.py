@@ -50,7 +50,10 @@ def parse_dims(text: str, name: str, *, max_parts: int = 2, sep: str = "x") -> A
         form = {1: "an integer", 2: f"an integer or a pair N{sep}M", 3: f"H{sep}W{sep}C"}.get(
             max_parts, f"integers separated by {sep!r}"
         )
-        raise CnnkitError(f"The {name!r} parameter must be {form}. Got {_short(text)!r} instead.")
+        raise CnnkitError.from_template(
+            "The {name!r} parameter must be {allowed}. Got {got!r} instead.",
+            name=name, allowed=form, got=_short(text),
+        )  # fmt: skip
     if any(len(p) > MAX_DIGITS for p in parts):  # Python refuses to read > 4,300 digits anyway
         raise CnnkitError(
             f"The {name!r} parameter must have integers of at most {MAX_DIGITS} digits. "
@@ -68,10 +71,11 @@ def parse_padding(text: str) -> Any:
         parts = [p.strip() for p in text.split(",")]
         if len(parts) == 4 and all(_INT.fullmatch(p) for p in parts):
             return tuple(int(p) for p in parts)
-        raise CnnkitError(
-            "The 'padding' parameter must be N, NxM, T,B,L,R (top, bottom, left, right), "
-            f"'same', 'valid' or 'full'. Got {text!r} instead."
-        )
+        allowed = "N, NxM, T,B,L,R (top, bottom, left, right), 'same', 'valid' or 'full'"
+        raise CnnkitError.from_template(
+            "The {name!r} parameter must be {allowed}. Got {got!r} instead.",
+            name="padding", allowed=allowed, got=text,
+        )  # fmt: skip
     return parse_dims(text, "padding")
 
 
