@@ -177,6 +177,9 @@ def test_train_on_folder_reaches_high_accuracy_and_predict_names_classes(
         json.loads(line) for line in (tmp_path / "s" / "metrics.jsonl").read_text().splitlines()
     ]
     assert rows[-1]["test_acc"] >= 0.9, rows
+    ev = run_cli("evaluate", str(tmp_path / "s"), "--json")  # the run's test split again
+    assert ev.returncode == 0, ev.stderr
+    assert json.loads(ev.stdout)["accuracy"] == pytest.approx(rows[-1]["test_acc"], abs=1e-9)
     config = json.loads((tmp_path / "s" / "config.json").read_text())
     assert config["classes"] == ["circle", "square", "triangle"]
     mean = config["normalize"][0]  # from the training split only

@@ -147,6 +147,18 @@ def evaluate(
 
     ckpt = resolve_checkpoint(checkpoint)
     config = ckpt.config
+    if dataset is None and config.get("image_folder"):  # a run on an image folder
+        from cnnkit.data.folder import load_image_folder
+
+        facts = config["image_folder"]
+        folder = load_image_folder(
+            config["dataset"],
+            image_size=tuple(facts["image_size"]),
+            channels=facts["channels"],
+            test_fraction=config.get("test_fraction", 0.2),
+            seed=config.get("seed", 0),
+        )  # the run's split: same files, settings and seed
+        dataset = folder.train if split == "train" else folder.test
     if dataset is None:
         from cnnkit.data import load_dataset
 
