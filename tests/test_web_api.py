@@ -642,6 +642,19 @@ def test_bad_request_is_answered_and_the_server_keeps_serving(
     assert client.get("/api/model").status_code == 200
 
 
+def test_the_japanese_font_is_served_from_the_installed_package(client):
+    from cnnkit.web.app import japanese_font
+
+    font = japanese_font()
+    r = client.get("/fonts/ipaexg.ttf")
+    if font is None:
+        assert r.status_code == 404 and "font" in r.json()["error"]
+        return
+    assert r.status_code == 200 and r.headers["content-type"] == "font/ttf"
+    assert r.content == font.read_bytes() and r.content[:4] == b"\x00\x01\x00\x00"  # TrueType
+    assert r.headers["content-security-policy"] == CSP
+
+
 def test_every_response_has_the_security_headers(client):
     for r in (client.get("/"), client.get("/api/model"), client.get("/static/index.html"),
               _predict(client, example_digits()[0].read_bytes(), layers=False)):  # fmt: skip

@@ -581,8 +581,18 @@ def test_language_follows_the_browser_and_the_toggle(browser, server, screenshot
 
     assert all(text == cat["ja"][key] for key, text in texts())
     assert page.inner_text("#tab-conv") == "畳み込み"
+    # Japanese in the font the server ships (same origin): glyphs, not boxes, on any machine
+    loaded = page.evaluate(
+        "async () => { await document.fonts.load('15px \"cnnkit IPAexGothic\"', '受容野');"
+        " await document.fonts.ready; return [...document.fonts].filter(f =>"
+        " f.family.includes('IPAexGothic')).map(f => f.status); }"
+    )
+    assert loaded == ["loaded"], loaded
+    assert any(urlparse(u).path == "/fonts/ipaexg.ttf" for u in w.requests)
     page.wait_for_selector("#rf-table tbody tr")
     assert "受容野" in page.inner_text("#view-rf")
+    page.mouse.move(0, 0)
+    screenshot(page, "ja")
     # the table is cnnkit's receptive-field computation of the chapter's stack (and its
     # simplified formula), at the default input size of 224
     from cnnkit.calc.receptive_field import (

@@ -5,6 +5,7 @@ contract: docs/playground.md, "API"):
 
     GET  /               index.html, <html lang> from Accept-Language (ja or en)
     GET  /static/...     the page's files (package data)
+    GET  /fonts/ipaexg.ttf  the Japanese font (from the matplotlib-fontja package)
     GET  /api/model      POST /api/predict   POST /api/unit
     GET  /api/kernels    POST /api/conv      GET|POST /api/rf
 
@@ -51,6 +52,22 @@ log = logging.getLogger("cnnkit.web")
 
 def static_dir() -> Path:
     return Path(str(resources.files("cnnkit") / "web" / "static"))
+
+
+def japanese_font() -> Path | None:
+    """IPAexGothic from the installed matplotlib-fontja package (a dependency), for the page's
+    Japanese; located without importing the package (importing it changes matplotlib's
+    settings). None when it is not installed."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("matplotlib_fontja")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for folder in spec.submodule_search_locations:
+        font = Path(folder) / "fonts" / "ipaexg.ttf"
+        if font.is_file():
+            return font
+    return None
 
 
 def preferred_language(header: str | None) -> str:
@@ -136,10 +153,10 @@ async def read_json(request: Any, limit: int) -> Any:
 def encoded(fn: Callable[..., Any]) -> Callable[..., bytes]:
     """`fn`'s JSON answer encoded where it was computed (a worker thread, not the event loop)."""
 
+    from cnnkit.web.api import to_json
+
     def call(*args: Any, **kwargs: Any) -> bytes:
-        obj = fn(*args, **kwargs)
-        text = json.dumps(obj, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-        return text.encode("utf-8")
+        return to_json(fn(*args, **kwargs))  # compact JSON, u8 maps' base64 copied unescaped
 
     return call
 
@@ -199,6 +216,7 @@ class Endpoints:
         self.kernels = explore.kernels()
         self.folder = static_dir()
         self.numpy_slots = threading.BoundedSemaphore(2)
+        self.font_file = japanese_font()
 
     async def on_model(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         import anyio
@@ -223,6 +241,17 @@ class Endpoints:
         if f'lang="{lang}"' not in html:
             html = html.replace("<html", f'<html lang="{lang}"', 1)
         return HTMLResponse(html, headers={"Vary": "Accept-Language"})
+
+    async def font(self, request: Any) -> Any:
+        """GET /fonts/ipaexg.ttf: the one font file the page uses (a fixed file, no name
+        from the request)."""
+        from starlette.responses import FileResponse
+
+        if self.font_file is None:
+            return error_response(404, "no Japanese font installed (matplotlib-fontja)")
+        return FileResponse(
+            self.font_file, media_type="font/ttf", headers={"Cache-Control": "max-age=86400"}
+        )
 
     async def model(self, request: Any) -> Any:
         from starlette.responses import JSONResponse
@@ -305,6 +334,7 @@ def create_app(
     e = Endpoints(pg, max_body)
     routes = [
         Route("/", guarded(e.index), methods=["GET"]),
+        Route("/fonts/ipaexg.ttf", guarded(e.font), methods=["GET"]),
         Route("/api/model", guarded(e.model), methods=["GET"]),
         Route("/api/predict", guarded(e.predict), methods=["POST"]),
         Route("/api/unit", guarded(e.unit), methods=["POST"]),

@@ -21,7 +21,25 @@ export async function initI18n() {
   }
   const fromServer = (document.documentElement.lang || "en").slice(0, 2).toLowerCase();
   lang = LANGS.includes(stored) ? stored : LANGS.includes(fromServer) ? fromServer : "en";
+  if (lang === "ja") await japaneseFont();
   applyI18n(document);
+  // The Japanese font (style.css) arrives after the first layout: Chromium may keep tofu in
+  // text laid out while it loaded, so the text is set again once it is there (as a switch
+  // of language does: the static text, then the views' own).
+  if (document.fonts) {
+    document.fonts.addEventListener("loadingdone", () => {
+      applyI18n(document);
+      for (const fn of listeners) fn(lang);
+    });
+  }
+}
+
+/** Load the page's Japanese font (style.css) before Japanese text is laid out; at most 3 s
+ * (without it, the system's fonts are used). */
+function japaneseFont() {
+  if (!document.fonts || !document.fonts.load) return Promise.resolve();
+  const load = document.fonts.load('1em "cnnkit IPAexGothic"', "日本語の受容野").catch(() => []);
+  return Promise.race([load, new Promise((resolve) => window.setTimeout(resolve, 3000))]);
 }
 
 export function currentLang() {
