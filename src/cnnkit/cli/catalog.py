@@ -34,6 +34,7 @@ __all__ = [
     "PACKAGE_DIR",
     "chapter_messages",
     "collect_messages",
+    "model_messages",
     "po_path",
     "source_messages",
     "update_po",
@@ -88,6 +89,13 @@ def chapter_messages() -> set[str]:
     return words
 
 
+def model_messages() -> set[str]:
+    """The model registry's descriptions, which `cnnkit models` translates."""
+    from cnnkit.models.registry import list_models, model_info
+
+    return {model_info(name).description for name in list_models()}
+
+
 def collect_messages() -> dict[tuple[str, str | None], list[str]]:
     """Every message of the catalog: `(msgid, msgid_plural)` -> where it comes from."""
     from cnnkit.cli.main import build_parser
@@ -104,6 +112,7 @@ def collect_messages() -> dict[tuple[str, str | None], list[str]]:
     add(source_messages(Path(argparse.__file__), "argparse"))
     add({(m, None): ["cli"] for m in parser_messages(build_parser())})
     add({(m, None): ["chapter"] for m in chapter_messages()})
+    add({(m, None): ["models"] for m in model_messages()})
     found.pop(("", None), None)
     return found
 

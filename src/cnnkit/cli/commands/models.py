@@ -48,7 +48,8 @@ def models_cli(args: argparse.Namespace) -> None:
     print(f"{ljust(heads[0], width)}  {ljust(heads[1], 16)} {rjust(heads[2], 10)}  {heads[3]}")
     for info in infos:
         shape = "×".join(str(d) for d in info.input_shape)
-        print(f"{info.name:<{width}}  {shape:<16} {info.total_params:>10,}  {info.description}")
+        description = _(info.description)  # the registry's English, translated when known
+        print(f"{info.name:<{width}}  {shape:<16} {info.total_params:>10,}  {description}")
         if args.layers:
             for layer in info.layers:
                 print(
