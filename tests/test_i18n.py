@@ -287,3 +287,27 @@ def test_every_japanese_text_follows_the_glossary() -> None:
         for variant in variants:
             used = [t[:40] for t in texts if variant in t]
             assert not used, f"{variant!r} instead of {term!r}: {used}"
+
+
+@pytest.mark.parametrize("console_encoding", ["cp932", "ascii"])
+def test_redirected_output_is_utf8_whatever_the_locale(console_encoding: str) -> None:
+    """Windows' cp932 (or a C locale) cannot encode · or ⊛: piped output is UTF-8 instead of
+    a UnicodeEncodeError, and byte-identical to the UTF-8 run."""
+    outputs = []
+    for encoding in ("utf-8", console_encoding):
+        env = {**os.environ, "PYTHONIOENCODING": encoding}
+        run = subprocess.run(
+            [sys.executable, "-m", "cnnkit", "chapter", "1.2", "--lang", "ja"],
+            capture_output=True, env=env,
+        )  # fmt: skip
+        assert run.returncode == 0, run.stderr.decode("utf-8", "replace")
+        outputs.append(run.stdout)
+    assert outputs[0] == outputs[1]
+    assert "畳み込み演算の基礎" in outputs[1].decode("utf-8")
+
+
+def test_files_are_written_as_utf8(tmp_path: Path) -> None:
+    from cnnkit.core.files import atomic_write_text
+
+    atomic_write_text(tmp_path / "r.html", "受容野 ⊛ −")
+    assert (tmp_path / "r.html").read_bytes() == "受容野 ⊛ −".encode()

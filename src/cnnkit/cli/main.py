@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from cnnkit import __version__
-from cnnkit.cli.translate import error_message, prepare_parser
+from cnnkit.cli.translate import configure_streams, error_message, prepare_parser
 from cnnkit.core.errors import CnnkitError
 from cnnkit.core.i18n import detect_language, install_argparse, set_language
 from cnnkit.core.i18n import gettext as _
@@ -92,6 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # the language first, so that the parser (and --help) is built in it
     set_language(detect_language(sys.argv[1:] if argv is None else argv))
     install_argparse()
+    configure_streams()  # UTF-8 when redirected, never a UnicodeEncodeError on a console
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if getattr(args, "func", None) is None:

@@ -10,12 +10,21 @@ completeness test uses it), so a new option cannot go untranslated unnoticed.
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable, Iterator
 
 from cnnkit.core.errors import CnnkitError
 from cnnkit.core.i18n import LANGUAGES, gettext
 
-__all__ = ["ERROR_WORDS", "LANG_HELP", "N_", "error_message", "parser_messages", "prepare_parser"]
+__all__ = [
+    "ERROR_WORDS",
+    "LANG_HELP",
+    "N_",
+    "configure_streams",
+    "error_message",
+    "parser_messages",
+    "prepare_parser",
+]
 
 
 def N_(message: str) -> str:  # noqa: N802  gettext's name for the marker
@@ -137,3 +146,24 @@ def error_message(err: CnnkitError) -> str:
         return gettext(err.template).format(**fields)
     except (KeyError, IndexError, ValueError):  # a translation with a broken placeholder
         return str(err)
+
+
+def configure_streams() -> None:
+    """Output that cannot fail on the console's encoding, and is UTF-8 wherever it is kept.
+
+    Redirected or piped (a file, a script reading `--json`): UTF-8, whatever the locale says
+    (Windows' cp932 cannot encode ·, ⊛ or −, and a learner's script would read mojibake). A
+    console keeps its encoding, and a character it cannot show becomes `?` instead of a
+    traceback.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        encoding = (getattr(stream, "encoding", None) or "").lower().replace("-", "")
+        if encoding == "utf8" or not hasattr(stream, "reconfigure"):
+            continue
+        try:
+            if stream.isatty():
+                stream.reconfigure(errors="replace")
+            else:
+                stream.reconfigure(encoding="utf-8")
+        except (OSError, ValueError):  # a closed or detached stream: leave it
+            continue
