@@ -143,7 +143,11 @@ def cnnkit_run(recipe: str, seed: int, args: argparse.Namespace, out: str) -> tu
         marks["precision"] = plan.config.precision
 
     def on_epoch(row: dict[str, Any], epochs: int) -> None:
-        marks["end"], marks["acc"] = time.perf_counter(), row["test_acc"]
+        marks["end"], marks["acc"], marks["epoch"] = (
+            time.perf_counter(),
+            row["test_acc"],
+            row["epoch"],
+        )
         if recipe == "chapter" and row["test_acc"] >= TARGET:
             raise _Reached
 
@@ -205,7 +209,7 @@ def main() -> None:
             extra = ""
             if name != "baseline":
                 m = cnnkit_run.last  # type: ignore[attr-defined]
-                extra = f" ({m['device']}, {m['precision']})"
+                extra = f" ({m['device']}, {m['precision']}, {m['epoch']} epoch(s))"
             print(
                 f"seed {seed} {name:12} acc {acc:.2%}  {sec:7.3f} s{extra}  load {before}",
                 flush=True,

@@ -279,10 +279,11 @@ def test_the_gpu_pass_without_per_step_sync_equals_the_step_by_step_pass():
     order = rng.permutation(300)
     a, b = (TorchEngine("fast-cnn", lr=1e-2, seed=0, recipe=RECIPES["fast"], total_steps=5)
             for _ in range(2))  # fmt: skip
-    a.attach_data(x, y), b.attach_data(x, y)
+    a.attach_data(x, y)
     steps = []
     total, correct, bad = a.train_order(order, 64, lambda: steps.append(1))
-    results = [b.train_indices(order[i : i + 64]) for i in range(0, 300, 64)]
+    batches = [order[i : i + 64] for i in range(0, 300, 64)]
+    results = [b.train_batch(x[idx], y[idx]) for idx in batches]
     assert total == sum(r[0] for r in results) and correct == sum(r[1] for r in results)
     assert bad is None and len(steps) == 5
     for k, v in a.model.state_dict().items():

@@ -261,7 +261,8 @@ def test_cli_run_prints_each_epoch_and_the_files(cli, data_dir, tmp_path):
         "--no-report", "--batch-size", "128", "--test-limit", "500",
     )  # fmt: skip
     assert r.returncode == 0, r.stderr
-    lines = r.stdout.splitlines()
+    start, *lines = r.stdout.splitlines()  # first the device, precision and threads in use
+    assert start.startswith("chapter recipe, model simple-cnn: device cpu, precision fp32, ")
     assert lines[0].startswith("epoch 1/2  train loss ")
     assert lines[1].startswith("epoch 2/2  train loss ")
     history = [json.loads(x) for x in (tmp_path / "runs/c/metrics.jsonl").read_text().splitlines()]
@@ -462,7 +463,7 @@ def test_resume_keeps_no_report_and_says_where_it_starts(cli, data_dir, tmp_path
     run = tmp_path / "runs" / "n"
     r = cli("train", "--resume", str(run), "--epochs", "2", *common)
     assert r.returncode == 0, r.stderr
-    lines = r.stdout.splitlines()
+    lines = r.stdout.splitlines()[1:]  # after the device, precision and threads line
     assert lines[0] == f"resuming {run} from epoch 1 (its last completed), up to epoch 2"
     assert lines[1].startswith("epoch 2/2  train loss ")
     assert not (run / "report.html").exists() and "report:" not in r.stdout
@@ -646,7 +647,8 @@ def test_cli_run_killed_in_its_first_epoch_is_restarted_by_resume(cli, data_dir,
         pytest.skip("epoch 1 ended before the kill landed (a very fast machine)")
     r = cli("train", "--resume", str(run), "--data-dir", str(data_dir), "--no-progress")
     assert r.returncode == 0, r.stderr
-    assert r.stdout.startswith(f"restarting {run} from the start: it completed no epoch")
+    restart = f"restarting {run} from the start: it completed no epoch"
+    assert r.stdout.splitlines()[1].startswith(restart)  # after the device line
 
     def metrics(name):
         lines = (tmp_path / "runs" / name / "metrics.jsonl").read_text().splitlines()

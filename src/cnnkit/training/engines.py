@@ -31,9 +31,10 @@ class TorchEngine:
     kernel when available (the same update rule as the default for-loop kernel). A `Recipe`
     (`cnnkit.training.config.RECIPES`) may add Adam betas, label smoothing, a OneCycle
     schedule over `total_steps` and channels-last memory. `device` ('cpu', 'cuda', 'mps')
-    holds the model and, after `attach_data`, the training set; `precision` 'bf16'/'fp16'
-    runs forward and loss under autocast with fp32 master weights (fp16 with a gradient
-    scaler). Dropout draws from torch's global RNG, which `state()` carries.
+    holds the model and, after `attach_data`, the training set (`train_order`: a pass over
+    it); `precision` 'bf16'/'fp16' runs forward and loss under autocast with fp32 master
+    weights (fp16 with a gradient scaler). Dropout draws from torch's global RNG, which
+    `state()` carries.
     """
 
     name = "torch"
@@ -119,19 +120,11 @@ class TorchEngine:
         return loss.item(), int(correct)
 
     def attach_data(self, x: np.ndarray, y: np.ndarray) -> None:
-        """Put the training set on the device once; `train_indices` then slices it there."""
+        """Put the training set on the device once; `train_order` then gathers batches there."""
         import torch
 
         self._train_x = self._input(x)
         self._train_y = torch.as_tensor(y).to(self.device)
-
-    def train_indices(self, idx: np.ndarray) -> tuple[float, int]:
-        """`train_batch` on the attached training set's rows `idx` (gathered on the device)."""
-        import torch
-
-        index = torch.as_tensor(idx).to(self.device, non_blocking=True)
-        loss, correct = self._step(self._train_x[index], self._train_y[index])
-        return loss.item(), int(correct)
 
     def train_order(
         self, order: np.ndarray, batch_size: int, on_step: Callable[[], None] | None = None

@@ -153,8 +153,8 @@ def train(
             plan.config, len(data.train_y), data.model_args
         )
         eng = distributed.wrap_engine(eng, plan.config.seed)  # DDP under torchrun
-        if hasattr(eng, "attach_data"):  # the torch engine: the training set on its device
-            eng.attach_data(data.train_x, data.train_y)
+        if plan.config.device != "cpu":  # a GPU: the training set copied there once
+            eng.attach_data(data.train_x, data.train_y)  # type: ignore[attr-defined]
         if dry_run:
             return _dry_run(eng, data, config)
         result = _open_run(plan, config, data, eng, shuffle_rng, initial_conv1)
@@ -396,7 +396,6 @@ def _train_epoch(
         leave=False,
         dynamic_ncols=True,
     )
-    on_device = getattr(eng, "train_indices", None)  # batches gathered where the data lives
     if getattr(getattr(eng, "device", None), "type", "cpu") != "cpu":
         try:  # a GPU: no host sync per step (one at the end of the pass)
             total, correct, bad = eng.train_order(order, batch_size, bar.update)  # type: ignore[attr-defined]
@@ -408,10 +407,7 @@ def _train_epoch(
     try:
         for step in range(num_batches):
             idx = order[step * batch_size : (step + 1) * batch_size]
-            if on_device is not None:
-                loss, batch_correct = on_device(idx)
-            else:
-                loss, batch_correct = eng.train_batch(data.train_x[idx], data.train_y[idx])
+            loss, batch_correct = eng.train_batch(data.train_x[idx], data.train_y[idx])
             if not math.isfinite(loss):
                 return Divergence(epoch, "training loss", loss, step + 1, num_batches)
             loss_sum += loss
