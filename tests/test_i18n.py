@@ -311,3 +311,31 @@ def test_files_are_written_as_utf8(tmp_path: Path) -> None:
 
     atomic_write_text(tmp_path / "r.html", "受容野 ⊛ −")
     assert (tmp_path / "r.html").read_bytes() == "受容野 ⊛ −".encode()
+
+
+def test_wrap_fits_the_width_and_keeps_the_text() -> None:
+    from cnnkit.core.text import wrap
+
+    text = (
+        "fp32 のマスター重みを保った autocast の精度。auto: bf16 対応の CUDA デバイスか、"
+        "avx512_bf16/AMX を持つ CPU でだけ bf16（既定値: fp32。--resume では元の実行の値）"
+    )
+    for width in (20, 33, 54):
+        lines = wrap(text, width)
+        assert all(display_width(line) <= width + 2 for line in lines)  # + a kinsoku mark
+        assert "".join(lines).replace(" ", "") == text.replace(" ", "")
+        assert not any(line[0] in "、。）" or line[-1] == "（" for line in lines)
+
+
+def test_japanese_help_fits_the_terminal(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Option help (the indented lines argparse wraps) fits 80 cells (+ a kinsoku mark);
+    descriptions are printed as written, in both languages."""
+    monkeypatch.setenv("COLUMNS", "80")
+    for command in (["train"], ["summary"], ["rf"], ["kernels"], []):
+        with pytest.raises(SystemExit):
+            main([*command, "--lang", "ja", "--help"])
+        lines = capsys.readouterr().out.splitlines()
+        too_wide = [line for line in lines if line.startswith(" ") and display_width(line) > 82]
+        assert not too_wide, (command, too_wide)

@@ -22,6 +22,7 @@ from cnnkit.cli.translate import configure_streams, error_message, prepare_parse
 from cnnkit.core.errors import CnnkitError
 from cnnkit.core.i18n import detect_language, install_argparse, set_language
 from cnnkit.core.i18n import gettext as _
+from cnnkit.core.text import display_width, wrap
 
 __all__ = ["EXIT_USAGE", "NEGATIVE_NUMBER", "CnnkitParser", "HelpFormatter", "build_parser", "main"]
 
@@ -47,6 +48,29 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescript
         if text and text.endswith(suffix) and not help_text.endswith(suffix):
             text = text[: -len(suffix)] + _(" (default: %(default)s)")
         return text
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        if text.isascii():
+            return super()._split_lines(text, width)
+        # by display width: a Japanese character takes two cells (cnnkit.core.text)
+        return wrap(" ".join(text.split()), width)
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        # descriptions keep their line breaks; a translated line too wide for the terminal is
+        # wrapped by display width, under its own column (`  term     what it means`)
+        if text.isascii():
+            return super()._fill_text(text, width, indent)
+        out = []
+        for line in text.splitlines():
+            if display_width(line) <= width:
+                out.append(indent + line)
+                continue
+            match = re.match(r"\s*(?:\S+\s{2,})?", line)
+            term = match.group(0) if match else ""
+            prefix = " " * display_width(term)
+            body = wrap(line[len(term) :], max(20, width - len(prefix)))
+            out += [indent + (term if i == 0 else prefix) + part for i, part in enumerate(body)]
+        return "\n".join(out)
 
 
 # Option values that are numbers, however they are written: -1, -1.5, -.5, -1e308, -1,0, -1x2,
