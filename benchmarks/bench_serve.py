@@ -115,6 +115,23 @@ def client(port: int, jobs: list, lock: threading.Lock, results: list, stop: flo
     conn.close()
 
 
+def server_cpu_seconds(pid: int) -> float | None:
+    """CPU time (user + system) of the server process and its children (the --workers
+    processes), from /proc; None where there is no /proc. Less sensitive than latency to the
+    other jobs of a shared machine: it is the work the server did, not the time it waited."""
+    clock = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    pids, total = [pid], 0.0
+    try:
+        for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+            pids.append(int(child))
+        for p in pids:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / clock  # utime, stime
+    except (OSError, ValueError, IndexError):
+        return None
+    return total
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
@@ -142,12 +159,14 @@ def main(argv: list[str] | None = None) -> int:
         stop = time.time() + args.timeout
         threads = [threading.Thread(target=client, args=(port, jobs, lock, results, stop))
                    for _ in range(args.clients)]  # fmt: skip
+        cpu0 = server_cpu_seconds(proc.pid)
         t0 = time.perf_counter()
         for t in threads:
             t.start()
         for t in threads:
             t.join()
         wall = time.perf_counter() - t0
+        cpu1 = server_cpu_seconds(proc.pid)
         load_after = os.getloadavg()[0]
     finally:
         proc.send_signal(signal.SIGINT)
@@ -167,6 +186,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{kind:8} n={len(ms):4}  p50 {statistics.median(ms):6.1f} ms  "
                   f"p90 {percentile(ms, 90):6.1f}  p99 {percentile(ms, 99):6.1f}  "
                   f"max {max(ms):6.1f}")  # fmt: skip
+    if cpu0 is not None and cpu1 is not None and results:
+        print(f"server CPU: {(cpu1 - cpu0) * 1000 / len(results):.2f} ms per request "
+              f"(all kinds; {cpu1 - cpu0:.2f} s in all)")  # fmt: skip
     print(f"load average (1 min): {load_before:.2f} before, {load_after:.2f} after; "
           f"{os.cpu_count()} CPUs; server exit code {proc.returncode}")  # fmt: skip
     complete = len(results) == args.requests
