@@ -264,10 +264,11 @@ def test_fast_run_resumes_exactly_and_keeps_its_schedule(mnist_data_dir, tmp_pat
 @pytest.mark.slow
 def test_fast_recipe_on_a_12k_subset_reaches_its_measured_accuracy(mnist_data_dir, tmp_path):
     """One epoch of the fast recipe on the first 12,000 training images (47 steps): measured
-    97.6-97.9% over seeds 0-2 on the full test set; the bound leaves room for other CPUs."""
+    95.92%, 96.09%, 96.76% for seeds 1, 0, 2 on the full test set (the bound leaves a point
+    for other CPUs and torch versions; the full 60,000 give 99.16-99.25%)."""
     result = train(recipe="fast", limit=12_000, seed=0, data_dir=mnist_data_dir,
                    out_dir=tmp_path, report=False, progress=False)  # fmt: skip
-    assert result.history[-1]["test_acc"] >= 0.97, result.history
+    assert result.history[-1]["test_acc"] >= 0.95, result.history
 
 
 def test_the_gpu_pass_without_per_step_sync_equals_the_step_by_step_pass():
