@@ -72,7 +72,7 @@ def source_messages(path: Path, ref: str) -> dict[tuple[str, str | None], list[s
             continue
         plural = args[1] if _call_name(node) == "ngettext" and len(args) > 1 else None
         key = (args[0], plural if isinstance(plural, str) else None)
-        found.setdefault(key, []).append(f"{ref}:{node.lineno}")
+        found.setdefault(key, []).append(ref)  # the file only: line numbers would churn the .po
     return found
 
 
