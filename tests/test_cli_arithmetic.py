@@ -220,15 +220,25 @@ def test_torch_refuses_what_size_refuses():
 
 
 @pytest.mark.parametrize(
-    "command", [["size", "28", "-k", "3"], ["params", "--in", "3", "--out", "8"], ["compare"]]
-)  # noqa: E501
-def test_arithmetic_commands_do_not_import_torch(command):
+    "command",
+    [
+        ["size", "28", "-k", "3"],
+        ["params", "--in", "3", "--out", "8"],
+        ["compare"],
+        ["rf", "conv3*2,pool2"],
+        ["size", "28", "-k", "3", "--lang", "ja"],
+    ],
+)
+def test_arithmetic_commands_import_neither_numpy_nor_torch(command):
+    # docs/architecture.md: the calculators answer without loading NumPy or torch (every
+    # command's parser is built, so no command module may import them at the top).
     code = (
         "import sys, contextlib, io\n"
         "from cnnkit.cli.main import main\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"
         f"    rc = main({command!r})\n"
-        "print(rc, sorted(m for m in ('torch', 'scipy', 'matplotlib') if m in sys.modules))"
+        "heavy = ('numpy', 'torch', 'scipy', 'matplotlib')\n"
+        "print(rc, sorted(m for m in heavy if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "0 []"

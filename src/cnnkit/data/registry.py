@@ -8,6 +8,7 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cnnkit.core.errors import DataError
 
@@ -18,6 +19,7 @@ __all__ = [
     "FASHION_MNIST_SHA256",
     "MNIST_FILES",
     "MNIST_SHA256",
+    "NORMALIZE",
     "DatasetSpec",
     "FileSpec",
     "check_digest",
@@ -28,6 +30,11 @@ __all__ = [
     "get_spec",
     "register",
 ]
+
+# (mean, std) of the pixel values in [0, 1]. MNIST: the chapter's constants. Other datasets:
+# computed from their full training split (per channel for colour images) on first use
+# (`cnnkit.data.transforms.dataset_normalize`).
+NORMALIZE: dict[str, tuple[Any, Any]] = {"mnist": (0.1307, 0.3081)}
 
 CIFAR10_CLASSES = [
     "airplane",

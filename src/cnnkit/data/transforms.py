@@ -7,11 +7,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["NORMALIZE", "dataset_normalize", "normalize_images"]
+from cnnkit.data.registry import NORMALIZE
 
-# (mean, std) of the pixel values in [0, 1]. MNIST: the chapter's constants. Other datasets:
-# computed from their full training split (per channel for colour images) on first use.
-NORMALIZE: dict[str, tuple[Any, Any]] = {"mnist": (0.1307, 0.3081)}
+__all__ = ["NORMALIZE", "dataset_normalize", "normalize_images"]
 
 
 def normalize_images(images: np.ndarray, normalize: Sequence[Any]) -> np.ndarray:

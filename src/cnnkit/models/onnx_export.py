@@ -22,14 +22,17 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from cnnkit.core.checks import check_int, positive_int
 from cnnkit.core.errors import CnnkitError
 from cnnkit.core.files import atomic_path
 
+if TYPE_CHECKING:
+    import numpy as np
+
+# numpy is imported inside the functions: `cnnkit export --help` (and the parser of every
+# command, which reads OPSET) must not load it.
 __all__ = ["METADATA_KEYS", "OPSET", "ExportReport", "export_onnx"]
 
 OPSET = 17
@@ -86,6 +89,8 @@ def _check_images(
     config: dict[str, Any], normalize: list[Any], shape: tuple[int, ...], n: int, data_dir: Any
 ) -> tuple[np.ndarray, str]:
     """`n` normalised inputs (N, C, H, W): the dataset's test images, else seeded noise."""
+    import numpy as np
+
     from cnnkit.data import load_dataset
     from cnnkit.data.transforms import normalize_images
 
@@ -132,6 +137,7 @@ def _add_metadata(path: Path, metadata: dict[str, str]) -> None:
 def _compare(model: Any, path: Path, x: np.ndarray) -> tuple[float, float, int]:
     """(max |logit difference|, top-1 agreement, number of classes) of onnxruntime vs torch
     on inputs `x`."""
+    import numpy as np
     import onnxruntime as ort
     import torch
 

@@ -161,8 +161,10 @@ class TrainConfig:
         if self.channels is not None and self.channels not in (1, 3):
             raise bad_parameter("train", "channels", "1 or 3", self.channels)
         fraction = self.test_fraction
-        if isinstance(fraction, bool) or not isinstance(fraction, int | float) or not (
-            0 < fraction < 1
+        if (
+            isinstance(fraction, bool)
+            or not isinstance(fraction, int | float)
+            or not (0 < fraction < 1)
         ):
             raise bad_parameter("train", "test_fraction", "a number between 0 and 1", fraction)
         if self.on_bad_image not in ("skip", "fail"):  # cnnkit.data.folder.BAD_IMAGE_POLICIES

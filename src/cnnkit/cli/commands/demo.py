@@ -14,7 +14,7 @@ from cnnkit.cli.commands.train import (
 )
 from cnnkit.core.i18n import gettext as _
 from cnnkit.core.text import display_width, ljust
-from cnnkit.data.transforms import NORMALIZE
+from cnnkit.data.registry import NORMALIZE
 
 __all__ = ["playground_command", "recipe_banner", "register"]
 
