@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.cnnkit-installed
 TORCH  ?= torch==2.13.0
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint install clean
+.PHONY: demo test lint install clean screenshots
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -27,6 +27,10 @@ lint: $(STAMP)
 
 test: lint
 	$(VENV)/bin/pytest -n 2 $(PYTEST_ARGS)
+
+# Rewrites docs/images/playground-*.png from the browser tests (needs /usr/bin/chromium).
+screenshots: $(STAMP)
+	CNNKIT_SCREENSHOTS=docs $(VENV)/bin/pytest -q tests/test_web_browser.py
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -190,14 +190,19 @@ def browser():
 
 
 @pytest.fixture(scope="session")
-def screenshot():
-    """`screenshot(page, name)` saves docs/images/playground-NAME.png (palette PNG, small)."""
-    DOCS_IMAGES.mkdir(parents=True, exist_ok=True)
+def screenshot(tmp_path_factory):
+    """`screenshot(page, name)` saves playground-NAME.png (palette PNG, small): into
+    docs/images with `make screenshots` (CNNKIT_SCREENSHOTS=docs), else into a temporary
+    folder, so that a test run leaves the work tree as it was."""
+    folder = DOCS_IMAGES if os.environ.get("CNNKIT_SCREENSHOTS") == "docs" else None
+    folder = folder or tmp_path_factory.mktemp("screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
 
     def save(page, name: str) -> Path:
         png = page.screenshot()
         img = Image.open(io.BytesIO(png)).convert("RGB").quantize(colors=192, dither=0)
-        path = DOCS_IMAGES / f"playground-{name}.png"
+        assert len(set(img.getdata())) > 8, f"the {name} view looks blank"
+        path = folder / f"playground-{name}.png"
         img.save(path, optimize=True)
         return path
 
