@@ -18,7 +18,7 @@ PACKAGE = REPO / "src" / "cnnkit"
 DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 TOP = {p.stem for p in PACKAGE.iterdir() if p.suffix == ".py" or (p / "__init__.py").exists()}
 DOTTED = re.compile(r"\bcnnkit((?:\.[A-Za-z_][A-Za-z0-9_]*)+)")
-PATH = re.compile(r"\bsrc/cnnkit/[A-Za-z0-9_/.]*[A-Za-z0-9_]")
+PATH = re.compile(r"\bsrc/cnnkit/[A-Za-z0-9_/.-]*[A-Za-z0-9_]")
 
 
 def resolves(name: str) -> bool:
