@@ -30,7 +30,10 @@ from cnnkit.data.datasets import Dataset
 
 __all__ = [
     "BAD_IMAGE_POLICIES",
+    "FolderInfo",
+    "FolderSplitInfo",
     "ImageFolderData",
+    "folder_info",
     "is_image_folder",
     "load_image_folder",
     "parse_image_size",
@@ -273,3 +276,71 @@ def load_image_folder(
         for s, (x, y) in splits.items()
     }
     return ImageFolderData(ds["train"], ds["test"], scan.classes, size, channels, median, how, bad)
+
+
+@dataclass(frozen=True)
+class FolderSplitInfo:
+    """One split of an image folder ("all" when there are no train/ and test/ subfolders)."""
+
+    split: str
+    files: int  # image files found, bad ones included
+    counts: dict[str, int]  # readable images per class name
+    modes: dict[str, int]  # readable images per content mode, "L" or "RGB"
+    bad: list[tuple[str, str]]  # (file, reason) of the files that do not decode
+
+
+@dataclass(frozen=True)
+class FolderInfo:
+    """What `cnnkit data info FOLDER` shows: classes, counts, sizes, modes and bad files."""
+
+    root: str
+    classes: list[str]
+    layout: str  # "folders" (train/ and test/ given) or "one split"
+    splits: list[FolderSplitInfo]
+    heights: tuple[int, int, int]  # min, median, max of the readable images
+    widths: tuple[int, int, int]
+
+    @property
+    def bad(self) -> list[tuple[str, str]]:
+        return [b for s in self.splits for b in s.bad]
+
+
+def _split_info(
+    split: str, files: list[tuple[Path, int]], classes: list[str], sizes: list[tuple[int, int]]
+) -> FolderSplitInfo:
+    from cnnkit.imaging.images import read_image
+
+    counts = dict.fromkeys(classes, 0)
+    modes = {"L": 0, "RGB": 0}
+    bad: list[tuple[str, str]] = []
+    for path, label in files:
+        try:
+            array = read_image(path, "auto")
+        except CnnkitError as e:
+            bad.append((str(path), str(e)))
+            continue
+        grey = array.ndim == 2 or (
+            np.array_equal(array[..., 0], array[..., 1])
+            and np.array_equal(array[..., 0], array[..., 2])
+        )  # as training reads it: an RGB file of grey pixels is grayscale
+        modes["L" if grey else "RGB"] += 1
+        counts[classes[label]] += 1
+        sizes.append((array.shape[0], array.shape[1]))
+    return FolderSplitInfo(split, len(files), counts, modes, bad)
+
+
+def folder_info(root: str | os.PathLike[str]) -> FolderInfo:
+    """Decode every file of an image folder once and say what is there (nothing is kept).
+
+    Sizes are (H, W) before resizing; the median is `int(np.median(...))` per side, the size
+    `cnnkit train` resizes to by default. Modes are by content, as training decides channels.
+    """
+    scan = scan_image_folder(root)
+    sizes: list[tuple[int, int]] = []
+    splits = [_split_info(s, f, scan.classes, sizes) for s, f in scan.files.items()]
+    if not sizes:
+        raise DataError(f"{scan.root}: no readable image (every file failed to decode)")
+    hw = np.array(sizes)
+    stats = [(int(hw[:, i].min()), int(np.median(hw[:, i])), int(hw[:, i].max())) for i in (0, 1)]
+    layout = "one split" if "all" in scan.files else "folders"
+    return FolderInfo(str(scan.root), list(scan.classes), layout, splits, stats[0], stats[1])

@@ -11,7 +11,7 @@ from cnnkit.cli.translate import N_
 from cnnkit.core.i18n import gettext as _
 from cnnkit.data.registry import DATASETS, data_dir
 
-__all__ = ["DATA_DIR_HELP", "fetch_cli", "info_cli", "register"]
+__all__ = ["DATA_DIR_HELP", "fetch_cli", "folder_info_cli", "info_cli", "register"]
 
 DATA_DIR_HELP = (
     "the data dir; when not given: $CNNKIT_DATA, else $XDG_CACHE_HOME/cnnkit or ~/.cache/cnnkit"
@@ -59,7 +59,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "file sizes, image counts and the number of images per class.",
         formatter_class=HelpFormatter,
     )
-    info.add_argument("name", metavar="NAME", nargs="?", help=f"only this dataset: {names}")
+    info.add_argument(
+        "name",
+        metavar="NAME",
+        nargs="?",
+        help=f"only this dataset: {names}; or an image folder (one subfolder per class): its "
+        "classes, counts per class and split, image sizes, modes and unreadable files",
+    )
     info.add_argument("--data-dir", default=None, help=DATA_DIR_HELP)
     add_json_flag(info)
     info.set_defaults(func=info_cli)
@@ -98,8 +104,47 @@ def fetch_cli(args: argparse.Namespace) -> None:
         print(f"  {path}  {_human(path.stat().st_size)}")
 
 
+def _is_folder_name(name: str | None) -> bool:
+    from pathlib import Path
+
+    return name is not None and name not in DATASETS and (Path(name).is_dir() or "/" in name)
+
+
+def folder_info_cli(args: argparse.Namespace) -> None:
+    """`cnnkit data info FOLDER`: an image folder as `cnnkit train --dataset FOLDER` reads it."""
+    from cnnkit.data.folder import folder_info
+
+    info = folder_info(args.name)
+    if args.json:
+        print_json(info)
+        return
+    print(_("{root}: image folder, {k} classes, {layout}").format(
+        root=info.root, k=len(info.classes),
+        layout=_("train/ and test/ given") if info.layout == "folders" else _("one split"),
+    ))  # fmt: skip
+    width = max(len(c) for c in info.classes)
+    names = [s.split for s in info.splits]
+    print("  " + f"{_('class'):<{width}}" + "".join(f"  {n:>6}" for n in names))
+    for c in info.classes:
+        print("  " + f"{c:<{width}}" + "".join(f"  {s.counts[c]:>6}" for s in info.splits))
+    total = "".join(f"  {sum(s.counts.values()):>6}" for s in info.splits)
+    print("  " + f"{_('total'):<{width}}" + total)
+    h, w = info.heights, info.widths
+    line = _("image sizes (HxW): min {lo}, median {mid}, max {hi}")
+    print(line.format(lo=f"{h[0]}x{w[0]}", mid=f"{h[1]}x{w[1]}", hi=f"{h[2]}x{w[2]}"))
+    modes = {m: sum(s.modes[m] for s in info.splits) for m in ("L", "RGB")}
+    print(_("modes: L (grayscale) {l}, RGB {rgb}").format(l=modes["L"], rgb=modes["RGB"]))
+    print(_("unreadable files: {n}").format(n=len(info.bad)))
+    for path, reason in info.bad:
+        print(f"  {path}: {reason}")
+
+
 def info_cli(args: argparse.Namespace) -> None:
     from cnnkit.data import dataset_info
+
+    if _is_folder_name(args.name):
+        folder_info_cli(args)
+        return
 
     infos = dataset_info(args.name, data_dir=args.data_dir)
     root = data_dir(args.data_dir)
