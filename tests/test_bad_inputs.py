@@ -617,6 +617,27 @@ API_CASES = [
     api("conv2d-input-string", _conv2d(input="abc"), CnnkitError, "input"),
     api("conv2d-padding-mode", _conv2d(padding=1, padding_mode="wat"), CnnkitError, "padding_mode"),
     api(
+        "conv2d-padding-huge", _conv2d(padding=10**5), CnnkitError, "'padding' parameter of conv2d"
+    ),
+    api(
+        "max-pool-padding-huge",
+        lambda: __import__("cnnkit").max_pool2d(_x(), 200001, padding=10**5),
+        CnnkitError,
+        "'padding' parameter of max_pool2d",
+    ),
+    api(
+        "avg-pool-padding-huge",
+        lambda: __import__("cnnkit").avg_pool2d(_x(), 200001, padding=10**5),
+        CnnkitError,
+        "'padding' parameter of avg_pool2d",
+    ),
+    api(
+        "pad2d-pads-huge",
+        lambda: __import__("cnnkit.ops").ops.pad2d(_x(), ((10**5, 10**5), (10**5, 10**5))),
+        CnnkitError,
+        "'pads' parameter of pad2d",
+    ),
+    api(
         "max-pool-kernel-zero",
         lambda: __import__("cnnkit").max_pool2d(_x(), 0),
         CnnkitError,

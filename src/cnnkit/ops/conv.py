@@ -26,7 +26,13 @@ from numpy.lib.stride_tricks import as_strided
 from cnnkit.calc.arithmetic import conv2d_output_shape, resolve_padding
 from cnnkit.core.checks import pair, positive_int
 from cnnkit.core.errors import CnnkitError, ShapeError
-from cnnkit.ops.padding import Sides, check_padding_mode, pad2d, pad2d_backward
+from cnnkit.ops.padding import (
+    Sides,
+    check_padded_size,
+    check_padding_mode,
+    pad2d,
+    pad2d_backward,
+)
 
 Pair = tuple[int, int]
 
@@ -175,6 +181,7 @@ def prepare_conv(
     stride_hw = pair(stride, "stride")
     pads = resolve_padding(padding, (kh, kw), dilation_hw, stride=stride_hw, func="conv2d")
     mode = check_padding_mode(padding_mode, pads, (h, width), "conv2d")
+    check_padded_size(x.shape, pads, "conv2d")
 
     geometry = ConvGeometry(
         input_shape=(n, c_in, h, width),

@@ -24,7 +24,15 @@ import numpy as np
 
 from cnnkit.core.errors import CnnkitError
 
-__all__ = ["PADDING_MODES", "Sides", "check_padding_mode", "pad2d", "pad2d_backward"]
+__all__ = [
+    "MAX_PADDED_ELEMENTS",
+    "PADDING_MODES",
+    "Sides",
+    "check_padded_size",
+    "check_padding_mode",
+    "pad2d",
+    "pad2d_backward",
+]
 
 Sides = tuple[tuple[int, int], tuple[int, int]]
 
@@ -36,6 +44,29 @@ _NUMPY_MODE = {
     "circular": "wrap",
     "symmetric": "symmetric",
 }
+
+
+# The padded copy of an input is refused above this many elements (16 GiB in float64), before
+# NumPy tries to allocate it (padding=10**5 on a 5×5 image asked for 298 GiB).
+MAX_PADDED_ELEMENTS = 2**31
+
+
+def check_padded_size(
+    shape: tuple[int, ...], pads: Sides, func: str, name: str = "padding"
+) -> None:
+    """Refuse (naming `name`) a padding whose padded copy of `shape` would exceed the bound."""
+    (top, bottom), (left, right) = pads
+    leading = 1
+    for size in shape[:-2]:
+        leading *= int(size)
+    h, w = (int(size) for size in shape[-2:])
+    elements = leading * (h + top + bottom) * (w + left + right)
+    if elements > MAX_PADDED_ELEMENTS:
+        raise CnnkitError(
+            f"The {name!r} parameter of {func} would pad input shape {tuple(shape)} to "
+            f"{elements:,} elements, more than the bound of {MAX_PADDED_ELEMENTS:,} (2**31). "
+            f"Got padding {pads} instead."
+        )
 
 
 def check_padding_mode(mode: object, pads: Sides, input_hw: tuple[int, int], func: str) -> str:
@@ -65,6 +96,7 @@ def pad2d(x: np.ndarray, pads: Sides, mode: str = "zeros", value: float = 0.0) -
     (top, bottom), (left, right) = pads
     if top == bottom == left == right == 0:
         return x
+    check_padded_size(x.shape, pads, "pad2d", name="pads")
     if mode == "zeros":
         h, w = x.shape[-2:]
         # (..., H + top + bottom, W + left + right)

@@ -19,7 +19,7 @@ import numpy as np
 from cnnkit.calc.arithmetic import effective_kernel, pool2d_output_shape
 from cnnkit.core.checks import bad_parameter, check_int, pair
 from cnnkit.core.errors import CnnkitError, ShapeError
-from cnnkit.ops.padding import pad2d
+from cnnkit.ops.padding import check_padded_size, pad2d
 
 Pair = tuple[int, int]
 
@@ -97,6 +97,7 @@ def _prepare(
         output_hw=output_hw,
         added_axes=added_axes,
     )
+    check_padded_size(x.shape, geometry.pads(), func)
     return x, geometry
 
 
