@@ -30,13 +30,14 @@ class LayerMaps:
 
 
 def conv_feature_maps(
-    model: torch.nn.Module, x: np.ndarray, *, limit: int | None = None
+    model: torch.nn.Module, x: np.ndarray, *, limit: int | None = None, device: str = "cpu"
 ) -> list[list[LayerMaps]]:
     """Feature maps, after ReLU, of the conv layers of `model` for inputs x (N, C, H, W).
 
     Layers come in the order they run; `limit` keeps the first `limit` of them.
     Returns one list per input image. The model runs once, in one batch, through
-    `model_logits` (eval mode, no gradients, mode restored); the hooks are removed in `finally`.
+    `model_logits` (eval mode, no gradients, mode and device restored) on `device` (auto,
+    cpu, cuda, mps); the maps come back to the CPU. The hooks are removed in `finally`.
     """
     import torch
     from torch import nn
@@ -50,13 +51,18 @@ def conv_feature_maps(
 
     def hook_for(name: str) -> Callable[..., None]:
         def hook(module: nn.Module, inputs: Any, output: torch.Tensor) -> None:
-            captured.append((name, torch.relu(output).detach().float().numpy()))
+            captured.append((name, torch.relu(output).detach().float().cpu().numpy()))
 
         return hook
 
     handles = [m.register_forward_hook(hook_for(name)) for name, m in convs]
     try:
-        model_logits(model, np.ascontiguousarray(x, dtype=np.float32), batch_size=max(1, len(x)))
+        model_logits(
+            model,
+            np.ascontiguousarray(x, dtype=np.float32),
+            batch_size=max(1, len(x)),
+            device=device,
+        )
     finally:
         for h in handles:
             h.remove()

@@ -75,9 +75,12 @@ def visualize(
     checkpoint: str | os.PathLike[str] | LoadedCheckpoint,
     image: str | os.PathLike[str] | None,
     output: str | os.PathLike[str],
+    *,
+    device: str = "cpu",
 ) -> Path:
     """Write the preprocessed `image` (default: a bundled MNIST digit) and the feature maps of
-    every conv layer of the checkpoint's model to `output` (format from the suffix)."""
+    every conv layer of the checkpoint's model to `output` (format from the suffix); the
+    model runs on `device` (auto, cpu, cuda, mps)."""
     from cnnkit.analysis.predict import check_grayscale_28, predict_arrays
     from cnnkit.data.transforms import normalize_images
     from cnnkit.imaging.digits import example_digits, load_digit
@@ -90,8 +93,8 @@ def visualize(
     source = Path(image) if image is not None else example_digits()[0]
     digit = load_digit(source)  # (28, 28) in [0, 255]
     x = normalize_images(digit[None], ckpt.config["normalize"])  # (1, 1, 28, 28)
-    layers = conv_feature_maps(ckpt.model, x)[0]
-    best = predict_arrays(ckpt, digit[None], top=1)[0][0]
+    layers = conv_feature_maps(ckpt.model, x, device=device)[0]
+    best = predict_arrays(ckpt, digit[None], top=1, device=device)[0][0]
     title = _("{name}: predicted {label} ({probability:.1%})").format(
         name=source.name, label=best.name, probability=best.probability
     )

@@ -8,6 +8,7 @@ from typing import Any
 from cnnkit.cli.commands._common import (
     add_device_flag,
     add_json_flag,
+    announce_device,
     positive_int,
     print_json,
     refuse_overwriting_input,
@@ -79,6 +80,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     visualize.add_argument(
         "-o", "--output", default="feature_maps.png", help="the figure to write (.png, .pdf, .svg)"
     )
+    add_device_flag(visualize)
     visualize.set_defaults(func=visualize_cli)
 
 
@@ -152,4 +154,5 @@ def visualize_cli(args: argparse.Namespace) -> None:
     from cnnkit.render.feature_maps import visualize
 
     refuse_overwriting_input(args.image, args.output)
-    print(visualize(args.checkpoint, args.image, args.output))
+    device = announce_device(args.device, func="visualize", stderr=True)
+    print(visualize(args.checkpoint, args.image, args.output, device=device))
