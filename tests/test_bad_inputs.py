@@ -416,6 +416,11 @@ CLI_CASES = [
     case("summary-input-zero", ["summary", "simple-cnn", "--input", "0x28x28"], "input_size"),
     case("summary-input-word", ["summary", "simple-cnn", "--input", "nan"], "--input"),
     case("summary-input-dtype", ["summary", "simple-cnn", "--input", "1x28x28:wat"], "dtype"),
+    case(
+        "summary-input-huge",
+        ["summary", "simple-cnn", "--input", "1x100000x100000"],
+        "input_size",
+    ),
     case("summary-depth-negative", ["summary", "simple-cnn", "--depth", "-1"], "depth"),
     # train / demo (the training code's own checks)
     case(
@@ -878,6 +883,7 @@ API_CASES = [
     api("dataset-info-unknown", _data("dataset_info", "nosuch"), DataError, "nosuch"),
     api("summary-not-a-module", _summary("abc", (1, 28, 28)), CnnkitError, "nn.Module"),
     api("summary-input-nan", _summary("conv", (1, 1, NAN, 8)), CnnkitError, "input_size"),
+    api("summary-input-huge", _summary("conv", (1, 100000, 100000)), CnnkitError, "2**26"),
     api("summary-depth-bool", _summary("conv", (1, 1, 8, 8), depth=True), CnnkitError, "depth"),
     api(
         "create-model-unknown",

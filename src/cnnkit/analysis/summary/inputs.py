@@ -21,7 +21,11 @@ from typing import Any
 from cnnkit.analysis.summary.trace import ModelInputs
 from cnnkit.core.errors import CnnkitError
 
-__all__ = ["InputInfo", "make_inputs", "input_shape_of"]
+__all__ = ["MAX_INPUT_ELEMENTS", "InputInfo", "make_inputs", "input_shape_of"]
+
+# One sample of a dummy input holds at most this many values (256 MiB in float32; 3×224×224 is
+# 150,528): 1×100000×100000 is refused here, not by the memory it would exhaust.
+MAX_INPUT_ELEMENTS = 2**26
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,15 @@ def input_shape_of(input_size: Any) -> tuple[int, ...]:
         raise CnnkitError(
             f"The 'input_size' parameter of summary must hold positive ints. "
             f"Got {input_size!r} instead."
+        )
+    elements = 1
+    for v in input_size:
+        elements *= int(v)
+    if elements > MAX_INPUT_ELEMENTS:
+        raise CnnkitError(
+            f"The 'input_size' parameter of summary (--input) holds {elements:,} values per "
+            f"sample, more than the bound of {MAX_INPUT_ELEMENTS:,} (2**26). "
+            f"Got {tuple(input_size)!r} instead."
         )
     return (1, *(int(v) for v in input_size))
 
