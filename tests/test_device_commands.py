@@ -3,11 +3,15 @@ runs where a GPU is, marked `gpu`, and is skipped, saying why, without one)."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
+from conftest import needs_mnist
 
 from cnnkit.models.checkpoint import load_checkpoint
+from cnnkit.models.registry import create_model
 
 no_cuda = pytest.mark.skipif(
     torch.cuda.is_available(), reason="checks the refusal on a machine without CUDA"
@@ -63,3 +67,76 @@ def test_feature_maps_on_a_device_match_plain_torch_and_come_back(random_checkpo
     for i in range(3):
         assert isinstance(maps[i][0].maps, np.ndarray)
         np.testing.assert_allclose(maps[i][0].maps, a1[i].numpy(), rtol=1e-4, atol=1e-4)
+
+
+# --------------------------------------------------------------------------- summary
+
+
+def test_summary_takes_a_device_and_its_json_stays_clean(cli):
+    default = cli("summary", "simple-cnn", "--json")
+    on_cpu = cli("summary", "simple-cnn", "--json", "--device", "cpu")
+    assert default.returncode == 0 and on_cpu.returncode == 0, default.stderr + on_cpu.stderr
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert default.stderr.splitlines() == [f"device: {expected} (auto)"]
+    assert on_cpu.stderr.splitlines() == ["device: cpu"]
+    # stdout is only the JSON, the same wherever the model ran (shapes, parameters, MACs)
+    assert json.loads(default.stdout) == json.loads(on_cpu.stdout)
+    assert json.loads(on_cpu.stdout)["total_params"] == sum(
+        p.numel() for p in create_model("simple-cnn").parameters()
+    )  # oracle: torch's own parameter count
+
+
+@no_cuda
+def test_summary_refuses_a_missing_device(cli):
+    assert_refused(cli("summary", "simple-cnn", "--json", "--device", "cuda"))
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=needs_cuda)])
+def test_summary_api_on_a_device_equals_the_cpu(device):
+    from cnnkit.analysis.summary.core import summary
+
+    model = create_model("simple-cnn")
+    here = summary(model, (1, 28, 28))
+    there = summary(model.to(device), (1, 28, 28), device=device)
+    assert [(r.name, r.output_shape, r.trainable_params, r.macs) for r in there.rows] == [
+        (r.name, r.output_shape, r.trainable_params, r.macs) for r in here.rows
+    ]
+
+
+# --------------------------------------------------------------------------- erf
+
+
+@needs_mnist
+def test_erf_takes_a_device_and_its_json_stays_clean(cli, tmp_path, mnist_data_dir,
+                                                     random_checkpoint):  # fmt: skip
+    args = ["erf", str(random_checkpoint), "--images", "8", "--data-dir", str(mnist_data_dir)]
+    r = cli(*args, "-o", str(tmp_path / "a.png"), "--json", "--device", "cpu")
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.splitlines() == ["device: cpu"]
+    data = json.loads(r.stdout)
+    assert data["n_images"] == 8 and data["mass_inside"] == pytest.approx(1.0)
+    r = cli(*args, "-o", str(tmp_path / "b.png"))
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert r.returncode == 0 and r.stderr.splitlines() == [f"device: {expected} (auto)"]
+    if not torch.cuda.is_available():
+        out = tmp_path / "c.png"
+        assert_refused(cli(*args, "-o", str(out), "--device", "cuda"))
+        assert not out.exists()
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=needs_cuda)])
+def test_erf_api_on_a_device_matches_the_cpu_and_restores_the_model(random_checkpoint, device):
+    from cnnkit.analysis.summary.erf import effective_receptive_field
+
+    model = load_checkpoint(random_checkpoint).model
+    images = np.random.default_rng(2).normal(size=(5, 1, 28, 28)).astype(np.float32)
+    there = effective_receptive_field(model, images, layer="conv2", device=device, batch_size=2)
+    assert next(model.parameters()).device.type == "cpu"  # the model's device is restored
+    # oracle: plain autograd on the CPU, the centre unit of conv2 over all the images
+    x = torch.from_numpy(images).requires_grad_(True)
+    model.eval()
+    out = model.conv2(model.pool(torch.relu(model.conv1(x))))
+    out[:, :, there.unit[0], there.unit[1]].sum().backward()
+    assert x.grad is not None and there.unit == (7, 7)
+    grad = x.grad.abs().sum(1).sum(0).double()
+    np.testing.assert_allclose(there.grad, (grad / grad.max()).numpy(), rtol=1e-4, atol=1e-6)

@@ -195,10 +195,17 @@ def effective_receptive_field(
     layer: str | None = None,
     unit: tuple[int, int] | None = None,
     batch_size: int = 64,
+    device: str = "cpu",
 ) -> ERF:
     """ERF of a unit (default: the centre unit of the last layer with a local receptive field)
-    over `images`, a float array (N, C, H, W) already normalised as in training."""
+    over `images`, a float array (N, C, H, W) already normalised as in training. The
+    gradients are computed on `device` (auto, cpu, cuda, mps); the model's device is restored.
+    """
     import torch
+
+    from cnnkit.models.device import resolve_device
+
+    target = torch.device(resolve_device(device, func="effective_receptive_field"))
 
     images = torch.as_tensor(np.asarray(images), dtype=torch.float32)
     if images.dim() != 4 or len(images) == 0:
@@ -217,14 +224,19 @@ def effective_receptive_field(
     if unit is None:
         unit = (row.output_shape[2] // 2, row.output_shape[3] // 2)
     theoretical = box_of(row.rf, unit, (s.input_shape[-2], s.input_shape[-1]), layer)
-    total = torch.zeros(images.shape[2:], dtype=torch.float64)  # (H, W)
-    for start in range(0, len(images), batch_size):
-        x = images[start : start + batch_size].clone().requires_grad_(True)
-        trace, _ = run_traced(model, tuple(x.shape), x=x, grad=True)
-        out = _unit_output(trace, layer, s.model)
-        out[:, :, unit[0], unit[1]].sum().backward()  # every image's centre unit at once
-        assert x.grad is not None
-        total += x.grad.abs().sum(1).sum(0).double()  # (H, W)
+    total = torch.zeros(images.shape[2:], dtype=torch.float64)  # (H, W), on the CPU
+    home = next(model.parameters(), torch.empty(0)).device
+    try:
+        model.to(target)
+        for start in range(0, len(images), batch_size):
+            x = images[start : start + batch_size].to(target).clone().requires_grad_(True)
+            trace, _ = run_traced(model, tuple(x.shape), device=target.type, x=x, grad=True)
+            out = _unit_output(trace, layer, s.model)
+            out[:, :, unit[0], unit[1]].sum().backward()  # every image's centre unit at once
+            assert x.grad is not None
+            total += x.grad.abs().sum(1).sum(0).double().cpu()  # (H, W)
+    finally:
+        model.to(home)
     grad = (total / total.max().clamp_min(1e-30)).numpy()
     t, b, left, r = theoretical.clipped
     mass = float(grad.sum())

@@ -13,7 +13,7 @@ from cnnkit.core.errors import CnnkitError
 
 __all__ = [
     "add_device_flag",
-    "announce_device",
+    "state_device",
     "add_json_flag",
     "non_negative_int",
     "positive_int",
@@ -47,16 +47,13 @@ def add_device_flag(parser: argparse.ArgumentParser, *, default: str | None = "a
     )
 
 
-def announce_device(name: str, *, func: str, stderr: bool = False) -> str:
-    """Resolve --device `name` (auto: CUDA, then MPS, then the CPU) and print 'device: cuda
-    (auto)' at the start, to stderr where stdout is machine-readable. A device asked for that
-    is not there is a CnnkitError (one line, exit 2)."""
-    from cnnkit.models.device import resolve_device
-
-    device = resolve_device(name, func=func)
+def state_device(name: str, device: str, *, stderr: bool = False) -> None:
+    """Print 'device: cuda (auto)': `device` resolved from --device `name`, to stderr where
+    stdout is machine-readable. Commands resolve --device first (a device asked for that is
+    not there is one line, exit 2) and state it once their inputs have been read, so that a
+    refused input stays one line on stderr."""
     note = " (auto)" if name == "auto" else ""
     print(f"device: {device}{note}", file=sys.stderr if stderr else sys.stdout, flush=True)
-    return device
 
 
 def to_jsonable(obj: Any) -> Any:

@@ -8,10 +8,10 @@ from typing import Any
 from cnnkit.cli.commands._common import (
     add_device_flag,
     add_json_flag,
-    announce_device,
     positive_int,
     print_json,
     refuse_overwriting_input,
+    state_device,
 )
 from cnnkit.core.i18n import gettext as _
 from cnnkit.core.text import display_width, ljust, rjust
@@ -154,5 +154,9 @@ def visualize_cli(args: argparse.Namespace) -> None:
     from cnnkit.render.feature_maps import visualize
 
     refuse_overwriting_input(args.image, args.output)
-    device = announce_device(args.device, func="visualize", stderr=True)
-    print(visualize(args.checkpoint, args.image, args.output, device=device))
+    from cnnkit.models.device import resolve_device
+
+    device = resolve_device(args.device, func="visualize")
+    path = visualize(args.checkpoint, args.image, args.output, device=device)
+    state_device(args.device, device, stderr=True)  # stdout stays the figure's path
+    print(path)

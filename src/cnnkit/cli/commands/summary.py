@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from cnnkit.cli.commands._common import add_json_flag, positive_int, print_json
+from cnnkit.cli.commands._common import (
+    add_device_flag,
+    add_json_flag,
+    positive_int,
+    print_json,
+    state_device,
+)
 from cnnkit.cli.commands.arithmetic import parse_dims
 from cnnkit.core.checks import pair
 from cnnkit.core.errors import CnnkitError
@@ -98,6 +104,7 @@ def register(subparsers: Any) -> None:
         help="unit of --layer to draw (repeatable; default: the first and the centre unit)",
     )
     add_format_flags(p)
+    add_device_flag(p)
     p.set_defaults(func=run_summary)
 
     e = subparsers.add_parser(
@@ -113,6 +120,7 @@ def register(subparsers: Any) -> None:
     e.add_argument("--images", type=positive_int, default=256, help="test images to average")
     e.add_argument("--data-dir", default=None, help="where the datasets are")
     add_json_flag(e)
+    add_device_flag(e)
     e.set_defaults(func=run_erf)
 
 
@@ -159,10 +167,14 @@ def _unit(text: str) -> tuple[int, int]:
     return pair(parse_dims(text, "--unit", sep=","), "--unit")
 
 
-def _summary_of(args: argparse.Namespace, loaded: Any) -> Any:
+def _summary_of(args: argparse.Namespace, loaded: Any, device: str = "cpu") -> Any:
+    import functools
+
     import torch
 
-    from cnnkit.analysis.summary.core import summary
+    from cnnkit.analysis.summary.core import summary as summary_on
+
+    summary = functools.partial(summary_on, device=device)
 
     if not args.input:
         if loaded.input_shape is None:
@@ -186,6 +198,7 @@ def summary_json(s: Any) -> dict[str, Any]:
 
 def run_summary(args: argparse.Namespace) -> int:
     from cnnkit.analysis.summary.load import load_model
+    from cnnkit.models.device import resolve_device
     from cnnkit.render.tables import render_summary, summary_csv, summary_markdown
 
     fmt = output_format(args)
@@ -205,12 +218,14 @@ def run_summary(args: argparse.Namespace) -> int:
 
         args.output = args.output or "boxes.png"
         refuse_overwriting_input(args.boxes, args.output)
+    device = resolve_device(args.device, func="summary")
     loaded = load_model(args.model)
-    s = _summary_of(args, loaded)
-    if args.boxes:
-        path = _draw_boxes(args, loaded.model, s)
-        if fmt == "table":
-            print(f"wrote {path}")
+    loaded.model.to(device)  # loaded on the CPU (map_location), run where --device says
+    s = _summary_of(args, loaded, device)
+    path = _draw_boxes(args, loaded.model, s) if args.boxes else None
+    state_device(args.device, device, stderr=True)  # stdout: the table, JSON, CSV, ...
+    if path is not None and fmt == "table":
+        print(f"wrote {path}")
     if fmt == "json":
         print_json(summary_json(s))
     elif fmt == "csv":
@@ -261,8 +276,10 @@ def run_erf(args: argparse.Namespace) -> int:
     from cnnkit.data import load_dataset
     from cnnkit.data.transforms import dataset_normalize, normalize_images
     from cnnkit.models.checkpoint import load_checkpoint
+    from cnnkit.models.device import resolve_device
     from cnnkit.render.summary_figures import plot_erf
 
+    device = resolve_device(args.device, func="erf")
     ckpt = load_checkpoint(args.checkpoint)
     dataset = ckpt.config.get("dataset")
     if not dataset:
@@ -271,8 +288,9 @@ def run_erf(args: argparse.Namespace) -> int:
     # As in training: the run's own (mean, std), else the dataset's.
     normalize = ckpt.config.get("normalize") or dataset_normalize(dataset, test.images)
     images = normalize_images(test.images[: args.images], normalize)  # (N, C, H, W)
-    erf = effective_receptive_field(ckpt.model, images, layer=args.layer)
+    erf = effective_receptive_field(ckpt.model, images, layer=args.layer, device=device)
     path = plot_erf(erf, args.output, title=f"{ckpt.model_name} on {dataset}")
+    state_device(args.device, device, stderr=True)  # stdout may be JSON
     if args.json:
         print_json({**_erf_json(erf), "figure": str(path)})
         return 0
