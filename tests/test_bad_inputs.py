@@ -892,6 +892,18 @@ API_CASES = [
         "nosuch",
     ),
     api(
+        "predict-checkpoint-none",
+        lambda: __import__("cnnkit.analysis.predict").analysis.predict.predict(None, []),
+        CnnkitError,
+        "'checkpoint' parameter",
+    ),
+    api(
+        "resolve-checkpoint-an-int",
+        lambda: __import__("cnnkit.models.checkpoint").models.checkpoint.resolve_checkpoint(5),
+        CnnkitError,
+        "Got int 5",
+    ),
+    api(
         "activation-unknown",
         lambda: __import__("cnnkit.ops.activations").ops.activations.get_activation("nosuch"),
         CnnkitError,

@@ -277,4 +277,9 @@ def resolve_checkpoint(checkpoint: str | os.PathLike[str] | LoadedCheckpoint) ->
     """A checkpoint path, a run folder or an already loaded checkpoint -> LoadedCheckpoint."""
     if isinstance(checkpoint, str | os.PathLike):
         return load_checkpoint(checkpoint)
+    if not isinstance(checkpoint, LoadedCheckpoint):
+        raise CnnkitError(
+            "The 'checkpoint' parameter must be a checkpoint file, a run folder or a "
+            f"LoadedCheckpoint. Got {type(checkpoint).__name__} {checkpoint!r:.80} instead."
+        )
     return checkpoint
