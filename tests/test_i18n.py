@@ -339,3 +339,100 @@ def test_japanese_help_fits_the_terminal(
         lines = capsys.readouterr().out.splitlines()
         too_wide = [line for line in lines if line.startswith(" ") and display_width(line) > 82]
         assert not too_wide, (command, too_wide)
+
+
+def _column_starts(line: str) -> list[int]:
+    """The display cell where each run of non-space text starts (a header or a cell)."""
+    return [display_width(line[: m.start()]) for m in re.finditer(r"\S+", line)]
+
+
+def _assert_columns_end_together(table_lines: list[str], right_cols: int) -> None:
+    """The last `right_cols` columns are right-aligned: they end at the same display cell on
+    the header line and on every full row."""
+    ends = []
+    for line in table_lines:
+        cells = list(re.finditer(r"\S+", line))
+        ends.append([display_width(line[: m.end()]) for m in cells][-right_cols:])
+    assert all(e == ends[0] for e in ends), ends
+
+
+def test_rf_table_is_japanese_and_english_is_unchanged(capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["rf", "conv3,pool2,conv3", "--input", "28", "--chapter"]
+    assert main(args) == 0
+    english = capsys.readouterr().out
+    assert english.splitlines()[0].split() == [
+        "layer",
+        "spec",
+        "r",
+        "jump",
+        "start",
+        "output",
+        "chapter",
+        "R",
+    ]
+    assert "receptive field of the last layer: 8×8 input pixels (H×W), jump 2×2" in english
+    assert "(differs)" in english
+    assert main([*args, "--lang", "ja"]) == 0
+    ja = capsys.readouterr().out
+    lines = ja.splitlines()
+    assert lines[0].split() == [
+        "層",
+        "表記",
+        "受容野",
+        "ジャンプ",
+        "開始位置",
+        "出力",
+        "本文の",
+        "R",
+    ]
+    assert lines[2].startswith("入力 ") and "（本文と違う）" in ja
+    assert "最後の層の受容野: 入力 8×8 ピクセル (H×W)、ジャンプ 2×2" in ja
+    # the numbers are the English run's; the r/jump/start columns end at the same cell
+    assert [ln.split()[2:5] for ln in lines[3:6]] == [
+        ln.split()[2:5] for ln in english.splitlines()[3:6]
+    ]
+    # left columns start, right-aligned columns end, at the same display cell on every line
+    table = [lines[0], *lines[3:6]]
+    starts = [_column_starts(ln)[:2] for ln in table]
+    assert all(s == starts[0] for s in starts), starts
+    ends = [[display_width(ln[: m.end()]) for m in re.finditer(r"\S+", ln)][2:5] for ln in table]
+    assert all(e == ends[0] for e in ends), ends
+    assert main([*args, "--json"]) == 0
+    json_en = capsys.readouterr().out
+    assert main([*args, "--json", "--lang", "ja"]) == 0
+    assert capsys.readouterr().out == json_en
+
+
+def test_summary_is_japanese_and_english_is_unchanged(capsys: pytest.CaptureFixture[str]) -> None:
+    from cnnkit.analysis.summary import summary
+    from cnnkit.analysis.summary.table import summary_text
+    from cnnkit.models.registry import create_model
+
+    assert main(["summary", "simple-cnn", "--flops"]) == 0
+    english = capsys.readouterr().out
+    # the library's own text (no catalog) is what the English command prints
+    s = summary(create_model("simple-cnn"), (1, 28, 28))
+    assert english.rstrip("\n") == summary_text(s, flops=True)
+    assert english.splitlines()[2].split()[:4] == ["Layer", "Type", "Output", "shape"]
+    assert main(["summary", "simple-cnn", "--flops", "--lang", "ja"]) == 0
+    ja = capsys.readouterr().out
+    lines = ja.splitlines()
+    assert lines[0] == "SimpleCNN、入力 (1, 1, 28, 28)"
+    header = lines[2]
+    assert header.split() == [
+        "層", "種類", "出力の形", "パラメータ数", "積和演算", "受容野", "ジャンプ", "開始位置"
+    ]  # fmt: skip
+    # right-aligned columns (parameters … start) end at the header's cell on every conv row
+    rows = [ln for ln in lines if ln.startswith(("conv1 ", "pool ", "conv2 "))]
+    _assert_columns_end_together([header, *rows], 5)
+    assert "入力全体" in ja and "whole input" not in ja
+    totals = [ln for ln in lines if ln.startswith(("パラメータ数の合計:", "学習しない"))]
+    assert len(totals) == 2
+    # the values of the totals start at the same display cell
+    value_cells = {display_width(re.sub(r"(:\s+).*", r"\1", t)) for t in totals}
+    assert len(value_cells) == 1, totals
+    assert "FLOPs の合計:" in ja and "活性化のメモリ:" in ja
+    assert main(["summary", "simple-cnn", "--json"]) == 0
+    json_en = capsys.readouterr().out
+    assert main(["summary", "simple-cnn", "--json", "--lang", "ja"]) == 0
+    assert capsys.readouterr().out == json_en

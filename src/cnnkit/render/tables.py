@@ -18,6 +18,7 @@ from cnnkit.analysis.summary.table import (
     summary_markdown,
     summary_text,
 )
+from cnnkit.core.i18n import translate
 from cnnkit.core.tables import (
     Table,
     csv_table,
@@ -52,5 +53,7 @@ __all__ = [
 
 
 def render_summary(s: Summary, *, flops: bool = False) -> str:
-    """The `cnnkit summary` table: one row per layer, then totals. Column sums = totals."""
-    return summary_text(s, flops=flops)
+    """The `cnnkit summary` table: one row per layer, then totals. Column sums = totals.
+
+    Worded in the current language (`core.i18n`); in English it is `summary_text`'s."""
+    return summary_text(s, flops=flops, tr=translate)

@@ -16,6 +16,7 @@ from cnnkit.analysis.summary.macs import has_rule, macs
 from cnnkit.analysis.summary.rf import NONE, ReceptiveField, propagate
 from cnnkit.analysis.summary.trace import ModelInputs, ModuleCall, Node, Trace, record
 from cnnkit.core.errors import CnnkitError, ShapeError
+from cnnkit.core.i18n import Message
 
 __all__ = ["Box", "LayerRow", "Summary", "input_shape_of", "rf_box", "run_traced", "summary"]
 
@@ -340,10 +341,16 @@ def _notes(rows: list[LayerRow], unused: int, uncounted: dict[str, int]) -> list
     }  # fmt: skip
     notes = [f"{name}: {note}" for note, name in reversed(misaligned.items())]
     if unused:
-        notes.append(f"{unused:,} parameters belong to modules that did not run (not counted)")
+        n = f"{unused:,}"
+        notes.append(
+            Message("{n} parameters belong to modules that did not run (not counted)", n=n)
+        )
     if uncounted:
         ops = ", ".join(f"{op} ×{n}" for op, n in uncounted.items())
-        notes.append(f"MACs not counted (no rule) for: {ops}; the MAC total is a lower bound")
+        text = Message(
+            "MACs not counted (no rule) for: {ops}; the MAC total is a lower bound", ops=ops
+        )
+        notes.append(text)
     return notes
 
 

@@ -7,8 +7,10 @@
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from cnnkit.core.i18n import Message
 from cnnkit.core.tables import (
     Table,
     csv_table,
@@ -19,6 +21,7 @@ from cnnkit.core.tables import (
     markdown_table,
     render_table,
 )
+from cnnkit.core.text import display_width, ljust, wrap
 
 if TYPE_CHECKING:
     from cnnkit.analysis.summary.rf import ReceptiveField
@@ -40,7 +43,9 @@ __all__ = [
     "summary_title",
 ]
 
-LEGEND = (
+Translate = Callable[[str], str]  # `core.i18n.translate` in the front ends; `str`: English
+
+LEGEND = Message(
     "RF: receptive-field size in input pixels (H×W); Jump: input pixels between adjacent units; "
     "Start: input coordinate of the first unit's centre (pixel i is centred at i). "
     "'whole input': every unit depends on the whole input (flatten, linear, global pooling). "
@@ -48,10 +53,10 @@ LEGEND = (
     "MACs: multiply-accumulates by the rules of docs/summary.md."
 )
 _LABELS = {
-    "whole-input": "whole input",
-    "not-aligned": "not aligned",
+    "whole-input": Message("whole input"),
+    "not-aligned": Message("not aligned"),
     "none": "-",
-    "not-spatial": "n/a",
+    "not-spatial": Message("n/a"),
 }
 
 
@@ -59,10 +64,10 @@ def _round(value: float) -> float:
     return round(float(value), 3)
 
 
-def fmt_rf(rf: ReceptiveField) -> tuple[str, str, str]:
-    """(size, jump, start) cells for a receptive field."""
+def fmt_rf(rf: ReceptiveField, tr: Translate = str) -> tuple[str, str, str]:
+    """(size, jump, start) cells for a receptive field (`tr` words 'whole input' etc.)."""
     if rf.status != "local" or rf.size is None or rf.jump is None or rf.start is None:
-        return (_LABELS.get(rf.status, "?"), "", "")
+        return (tr(_LABELS.get(rf.status, "?")), "", "")
     return (
         ("≈" if rf.approximate else "") + fmt_pair([_round(v) for v in rf.size]),
         fmt_axes([_round(v) for v in rf.jump]),
@@ -70,11 +75,11 @@ def fmt_rf(rf: ReceptiveField) -> tuple[str, str, str]:
     )
 
 
-def _rf_cells(row: LayerRow) -> list[str]:
+def _rf_cells(row: LayerRow, tr: Translate) -> list[str]:
     """One input: its (size, jump, start). Several: `name: value` for each input it uses."""
     if not row.rfs:
-        return list(fmt_rf(row.rf))
-    per = {name: fmt_rf(rf) for name, rf in row.rfs.items()}
+        return list(fmt_rf(row.rf, tr))
+    per = {name: fmt_rf(rf, tr) for name, rf in row.rfs.items()}
     return [
         "; ".join(f"{name}: {cells[i]}" for name, cells in per.items() if cells[i] or i == 0)
         for i in range(3)
@@ -89,52 +94,75 @@ def _macs_total(s: Summary) -> str:
     return fmt_number(s.total_macs) if s.macs_complete else "≥" + fmt_number(s.total_macs)
 
 
-def summary_title(s: Summary) -> str:
+def summary_title(s: Summary) -> Message:
     if len(s.inputs) <= 1 and (not s.inputs or s.inputs[0].dtype == "float32"):
-        return f"{s.model} on input {tuple(s.input_shape)}"
+        return Message("{model} on input {shape}", model=s.model, shape=tuple(s.input_shape))
     described = [
         f"{i.name} {i.shape}" + ("" if i.dtype == "float32" else f" {i.dtype}") for i in s.inputs
     ]
-    return f"{s.model} on inputs " + ", ".join(described)
+    return Message("{model} on inputs {inputs}", model=s.model, inputs=", ".join(described))
 
 
-def summary_table(s: Summary) -> Table:
-    """One row per layer, then the totals. Column sums = totals."""
-    headers = ["Layer", "Type", "Output shape", "Param #", "MACs", "RF", "Jump", "Start"]
+# Message(...) around each word: the catalog tool finds them there (a `str` in English)
+_HEADERS = (
+    Message("Layer"),
+    Message("Type"),
+    Message("Output shape"),
+    Message("Param #"),
+    Message("MACs"),
+    Message("RF"),
+    Message("Jump"),
+    Message("Start"),
+)
+
+
+def summary_table(s: Summary, tr: Translate = str) -> Table:
+    """One row per layer, then the totals. Column sums = totals. `tr` words the headers,
+    labels, title and notes (`core.i18n.translate`); the default keeps them in English."""
     rows = []
     for r in s.rows:
         indent = "  " * max(r.depth - 1, 0)
         shape = "(" + ", ".join(str(d) for d in r.output_shape) + ")"
         cells = [indent + r.name, r.type, shape, fmt_number(r.params), fmt_number(r.macs)]
-        rows.append([*cells, *_rf_cells(r)])
-    total = ["Total", "", "", fmt_number(s.total_params), _macs_total(s), "", "", ""]
-    return Table(headers, rows, "lllrrrrr", [total], summary_title(s), list(s.notes))
+        rows.append([*cells, *_rf_cells(r, tr)])
+    total = [tr(Message("Total")), "", "", fmt_number(s.total_params), _macs_total(s), "", "", ""]
+    headers = [tr(h) for h in _HEADERS]
+    notes = [tr(n) for n in s.notes]
+    return Table(headers, rows, "lllrrrrr", [total], tr(summary_title(s)), notes)
 
 
-def _totals(s: Summary, flops: bool) -> list[str]:
-    lines = [
-        f"Total params:         {s.total_params:,}",
-        f"Trainable params:     {s.trainable_params:,}",
-        f"Non-trainable params: {s.frozen_params:,}",
-        f"Total MACs:           {_macs_total(s)}",
+def _totals(s: Summary, flops: bool, tr: Translate = str) -> list[str]:
+    """`label: value` lines, the values in one column (by display width, for Japanese)."""
+    pairs = [
+        (tr(Message("Total params")), f"{s.total_params:,}"),
+        (tr(Message("Trainable params")), f"{s.trainable_params:,}"),
+        (tr(Message("Non-trainable params")), f"{s.frozen_params:,}"),
+        (tr(Message("Total MACs")), _macs_total(s)),
     ]
     if flops:
         bound = "" if s.macs_complete else "≥"
-        lines.append(f"Total FLOPs:          {bound}{s.total_flops:,} (2 × MACs)")
-    return [
-        *lines,
-        f"Parameter memory:     {fmt_bytes(s.param_bytes)}",
-        f"Activation memory:    {fmt_bytes(s.activation_bytes)} (outputs of one forward pass)",
-        f"Input memory:         {fmt_bytes(s.input_bytes)}",
+        flops_text = Message("{flops} (2 × MACs)", flops=f"{bound}{s.total_flops:,}")
+        pairs.append((tr(Message("Total FLOPs")), tr(flops_text)))
+    activation = Message(
+        "{memory} (outputs of one forward pass)", memory=fmt_bytes(s.activation_bytes)
+    )
+    pairs += [
+        (tr(Message("Parameter memory")), fmt_bytes(s.param_bytes)),
+        (tr(Message("Activation memory")), tr(activation)),
+        (tr(Message("Input memory")), fmt_bytes(s.input_bytes)),
     ]
+    width = max(display_width(f"{label}:") for label, _ in pairs)
+    return [f"{ljust(label + ':', width)} {value}" for label, value in pairs]
 
 
-def summary_text(s: Summary, *, flops: bool = False) -> str:
-    """The `cnnkit summary` table with totals, legend and notes."""
-    t = summary_table(s)
+def summary_text(s: Summary, *, flops: bool = False, tr: Translate = str) -> str:
+    """The `cnnkit summary` table with totals, legend and notes, worded by `tr`."""
+    t = summary_table(s, tr)
     table = render_table(t.headers, t.rows, align=t.align, footer=t.footer)
-    lines = [t.title, "", table, "", *_totals(s, flops), "", *textwrap.wrap(LEGEND, width=100)]
-    lines += [f"note: {n}" for n in s.notes]
+    legend = tr(LEGEND)
+    wrapped = textwrap.wrap(legend, width=100) if legend == LEGEND else wrap(legend, 100)
+    lines = [t.title, "", table, "", *_totals(s, flops, tr), "", *wrapped]
+    lines += [tr(Message("note: {note}")).format(note=n) for n in t.notes]
     return "\n".join(lines)
 
 
