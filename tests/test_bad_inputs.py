@@ -393,6 +393,11 @@ CLI_CASES = [
     case("erf-missing-checkpoint", ["erf", "nosuch.pt"], "nosuch.pt"),
     case("export-unknown-suffix", ["export", "{ckpt}", "-o", "m.txt"], "m.txt"),
     case("export-opset", ["export", "{ckpt}", "-o", "m.onnx", "--opset", "99"], "opset"),
+    case(
+        "export-output-under-a-file",
+        ["export", "{ckpt}", "-o", "notes.txt/m.onnx"],
+        "(-o) 'notes.txt/m.onnx' cannot be written: its parent 'notes.txt' is a file",
+    ),
     # summary
     case("summary-unknown-model", ["summary", "nosuch"], "nosuch"),
     case("summary-layer-without-boxes", ["summary", "simple-cnn", "--layer", "conv1"], "--layer"),
@@ -455,6 +460,11 @@ CLI_CASES = [
         "train-epochs-99999999999",
         ["train", "--epochs", "99999999999", "--dry-run", "--data-dir", "{mnist}"],
         "epochs",
+    ),
+    case(
+        "train-batch-size-99999999999",
+        ["train", "--batch-size", "99999999999", "--dry-run", "--data-dir", "{mnist}"],
+        "from 1 to 1048576",
     ),
     case(
         "train-name-escaping-out",
@@ -902,6 +912,20 @@ API_CASES = [
         lambda: __import__("cnnkit.models.checkpoint").models.checkpoint.resolve_checkpoint(5),
         CnnkitError,
         "Got int 5",
+    ),
+    api(
+        "list-models-pattern-an-int",
+        lambda: __import__("cnnkit.models.registry").models.registry.list_models(5),
+        CnnkitError,
+        "'pattern' parameter of list_models",
+    ),
+    api(
+        "train-config-batch-size-huge",
+        lambda: __import__("cnnkit.training.config").training.config.TrainConfig(
+            batch_size=2**20 + 1
+        ),
+        CnnkitError,
+        "'batch_size'",
     ),
     api(
         "activation-unknown",

@@ -169,6 +169,12 @@ def export_onnx(
     n_images = positive_int(n_images, "n_images", func="export_onnx")
     if Path(output).suffix.lower() != ".onnx":
         raise CnnkitError(f"The output file must end in .onnx. Got {str(output)!r} instead.")
+    in_the_way = next((p for p in Path(output).parents if p.exists() and not p.is_dir()), None)
+    if in_the_way is not None:  # else atomic_path's mkdir says only "notes.txt: File exists"
+        raise CnnkitError(
+            f"The output file (-o) {str(output)!r} cannot be written: its parent "
+            f"{str(in_the_way)!r} is a file, not a folder."
+        )
     ckpt = load_checkpoint(checkpoint)
     model = ckpt.model.eval()
     shape = tuple(int(v) for v in model_input_shape(ckpt.model_name))

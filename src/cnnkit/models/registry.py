@@ -85,6 +85,11 @@ def _entry(name: str, engine: str = "torch") -> _Entry:
 
 def list_models(pattern: str = "*", *, engine: str = "torch") -> list[str]:
     """Registered model names of `engine` matching a shell-style pattern, sorted."""
+    if not isinstance(pattern, str):
+        raise CnnkitError(
+            "The 'pattern' parameter of list_models must be a str (a shell-style pattern such "
+            f"as 'resnet*'). Got {type(pattern).__name__} {pattern!r:.80} instead."
+        )
     return sorted(n for n in _check_engine(engine) if fnmatch.fnmatchcase(n, pattern))
 
 

@@ -31,6 +31,7 @@ from cnnkit.models.registry import ENGINES
 
 __all__ = [
     "DEFAULT_OUT_DIR",
+    "MAX_BATCH_SIZE",
     "MAX_EPOCHS",
     "RECIPES",
     "SEED_LIMIT",
@@ -45,6 +46,7 @@ __all__ = [
 TEST_BATCH_SIZE = 1000  # the chapter's test loader
 SEED_LIMIT = 2**32  # seeds are in [0, 2**32): NumPy's legacy generator takes no more
 MAX_EPOCHS = 10_000  # the chapter trains 3; a bound so a typo cannot ask for centuries of work
+MAX_BATCH_SIZE = 2**20  # larger than any bundled training set (MNIST: 60,000); a typo is refused
 DEFAULT_OUT_DIR = "runs"  # the folder that holds the run folders
 
 
@@ -112,7 +114,12 @@ class TrainConfig:
         keep(
             "epochs", check_int(self.epochs, "epochs", func="train", minimum=1, maximum=MAX_EPOCHS)
         )
-        keep("batch_size", positive_int(self.batch_size, "batch_size", func="train"))
+        keep(
+            "batch_size",
+            check_int(
+                self.batch_size, "batch_size", func="train", minimum=1, maximum=MAX_BATCH_SIZE
+            ),
+        )
         for name in ("limit", "test_limit"):
             if getattr(self, name) is not None:
                 keep(name, positive_int(getattr(self, name), name, func="train"))
