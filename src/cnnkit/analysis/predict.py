@@ -30,8 +30,11 @@ __all__ = [
     "Prediction",
     "check_grayscale_28",
     "class_names",
+    "default_input",
+    "folder_input_shape",
     "predict",
     "predict_arrays",
+    "read_model_input",
 ]
 
 
@@ -48,6 +51,50 @@ def class_names(ckpt: LoadedCheckpoint, num_classes: int) -> list[str]:
     if not names or len(names) != num_classes:
         names = [str(i) for i in range(num_classes)]
     return list(names)
+
+
+def folder_input_shape(ckpt: LoadedCheckpoint) -> tuple[tuple[int, int], int] | None:
+    """((H, W), channels) of a run trained on an image folder (its config's `image_folder`),
+    None for a run on a registered dataset (MNIST-style digits)."""
+    folder = ckpt.config.get("image_folder")
+    if not folder:
+        return None
+    return (int(folder["image_size"][0]), int(folder["image_size"][1])), int(folder["channels"])
+
+
+def read_model_input(ckpt: LoadedCheckpoint, path: str | os.PathLike[str]) -> np.ndarray:
+    """One image file as the run's model takes it, in [0, 255]: for a folder-trained run
+    resized to its size with its channels ((H, W) or (H, W, 3) uint8,
+    `cnnkit.data.folder.read_for_model`), else the MNIST-style digit (28, 28)."""
+    shape = folder_input_shape(ckpt)
+    if shape is None:
+        check_grayscale_28(ckpt)
+        return load_digit(path)
+    from cnnkit.data.folder import read_for_model
+
+    return read_for_model(path, *shape)
+
+
+def default_input(ckpt: LoadedCheckpoint) -> os.PathLike[str]:
+    """An image to show when none is given: a bundled MNIST digit, or for a folder-trained
+    run the first file of its folder (refused, naming the folder, when it is gone)."""
+    from pathlib import Path
+
+    if folder_input_shape(ckpt) is None:
+        from cnnkit.imaging.digits import example_digits
+
+        return Path(example_digits()[0])
+    from cnnkit.data.folder import scan_image_folder
+
+    root = str(ckpt.config.get("dataset"))
+    try:
+        scan = scan_image_folder(root)
+    except CnnkitError as e:
+        raise CnnkitError(
+            f"The 'image' parameter (--image) is needed: the run was trained on the image "
+            f"folder {root!r}, which cannot be read now ({e})"
+        ) from None
+    return next(iter(scan.files.values()))[0][0]
 
 
 def check_grayscale_28(ckpt: LoadedCheckpoint) -> None:
@@ -96,19 +143,12 @@ def predict(
     """
     top = positive_int(top, "top", func="predict")  # "3" or 2.0 are refused, not compared
     ckpt = resolve_checkpoint(checkpoint)
-    folder = ckpt.config.get("image_folder")  # trained on an image folder: read as it was
-    if folder is None:
+    if folder_input_shape(ckpt) is None:
         check_grayscale_28(ckpt)
     if not paths:
         return []
-    if folder is not None:
-        from cnnkit.data.folder import read_for_model
-
-        size = (int(folder["image_size"][0]), int(folder["image_size"][1]))
-        # (N, H, W) or (N, H, W, 3), resized as the training images were
-        digits = np.stack([read_for_model(p, size, int(folder["channels"])) for p in paths])
-    else:
-        digits = np.stack([load_digit(p) for p in paths])  # (N, 28, 28)
+    # (N, 28, 28) digits, or (N, H, W) / (N, H, W, 3) read as the folder's training images were
+    digits = np.stack([read_model_input(ckpt, p) for p in paths])
     results = []
     ranking = predict_arrays(ckpt, digits, top=top, device=device)
     for path, ranked in zip(paths, ranking, strict=True):

@@ -78,21 +78,21 @@ def visualize(
     *,
     device: str = "cpu",
 ) -> Path:
-    """Write the preprocessed `image` (default: a bundled MNIST digit) and the feature maps of
+    """Write the preprocessed `image` (default: a bundled MNIST digit, or the first file of a
+    folder-trained run's folder, read as training read it) and the feature maps of
     every conv layer of the checkpoint's model to `output` (format from the suffix); the
     model runs on `device` (auto, cpu, cuda, mps)."""
-    from cnnkit.analysis.predict import check_grayscale_28, predict_arrays
+    from cnnkit.analysis.predict import default_input, predict_arrays, read_model_input
     from cnnkit.data.transforms import normalize_images
-    from cnnkit.imaging.digits import example_digits, load_digit
     from cnnkit.models.checkpoint import resolve_checkpoint
     from cnnkit.render.figures import check_figure_path, save_figure
 
     check_figure_path(output)
     ckpt = resolve_checkpoint(checkpoint)
-    check_grayscale_28(ckpt)
-    source = Path(image) if image is not None else example_digits()[0]
-    digit = load_digit(source)  # (28, 28) in [0, 255]
-    x = normalize_images(digit[None], ckpt.config["normalize"])  # (1, 1, 28, 28)
+    # a 28x28 MNIST-style digit, or for a folder-trained run the image resized as training did
+    source = Path(image) if image is not None else Path(default_input(ckpt))
+    digit = read_model_input(ckpt, source)  # (H, W) or (H, W, 3) in [0, 255]
+    x = normalize_images(digit[None], ckpt.config["normalize"])  # (1, C, H, W)
     layers = conv_feature_maps(ckpt.model, x, device=device)[0]
     best = predict_arrays(ckpt, digit[None], top=1, device=device)[0][0]
     title = _("{name}: predicted {label} ({probability:.1%})").format(

@@ -22,6 +22,7 @@ import math
 import os
 import re
 import secrets
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -235,13 +236,23 @@ def decode_image(body: bytes, max_side: int = MAX_IMAGE_SIDE) -> Any:
 def prepare_input(pg: Playground, body: bytes) -> np.ndarray:
     """An uploaded image -> what the model sees, in pixels [0, 255]: (H, W) or (H, W, C).
 
-    A (1, 28, 28) model gets cnnkit's MNIST-style digit (`preprocess_digit`); any other model
+    A run trained on an image folder gets the image as its training images were read
+    (`cnnkit.data.folder.read_for_model`: resized to the run's size, its channels); else a
+    (1, 28, 28) model gets cnnkit's MNIST-style digit (`preprocess_digit`); any other model
     gets the image resized to its (H, W) (bilinear), grayscale or RGB as its channels ask.
     """
+    from cnnkit.analysis.predict import folder_input_shape
     from cnnkit.imaging.digits import FIELD, preprocess_digit
 
     img = decode_image(body)
     c, h, w = pg.input_shape
+    folder = folder_input_shape(pg.checkpoint)
+    if folder is not None:
+        from cnnkit.data.folder import read_for_model
+
+        size, channels = folder
+        read = _read_as_file(body, lambda name: read_for_model(name, size, channels))
+        return read.astype(np.float64)
     if (c, h, w) == (1, FIELD, FIELD):
         return preprocess_digit(_read_as_file(body))
     from PIL import Image
@@ -253,19 +264,23 @@ def prepare_input(pg: Playground, body: bytes) -> np.ndarray:
     return pixels
 
 
-def _read_as_file(body: bytes) -> np.ndarray:
+def _read_as_file(body: bytes, read: Callable[[str], np.ndarray] | None = None) -> np.ndarray:
     """Checked image bytes -> (H, W) gray [0, 255] by `cnnkit.imaging.images.read_image`, as
     `cnnkit predict` reads files (EXIF rotation, transparency over white), through a private
     file (read_image takes paths only; no name from the request is used): an anonymous
-    in-memory file where the system has them (Linux memfd, no disk), else a temporary file."""
+    in-memory file where the system has them (Linux memfd, no disk), else a temporary file.
+    `read` (a path -> array) replaces read_image's grayscale read."""
     from cnnkit.imaging.images import read_image
+
+    if read is None:
+        read = lambda name: read_image(name, mode="L")  # noqa: E731
 
     if hasattr(os, "memfd_create") and os.path.isdir("/proc/self/fd"):
         fd = os.memfd_create("cnnkit-upload", getattr(os, "MFD_CLOEXEC", 0))
         name = f"/proc/self/fd/{fd}"
         try:
             os.write(fd, body)  # a memfd takes the whole buffer in one write
-            return read_image(name, mode="L")
+            return read(name)
         except CnnkitError as e:
             raise CnnkitError(_without(str(e), name)) from None
         finally:
@@ -276,7 +291,7 @@ def _read_as_file(body: bytes) -> np.ndarray:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(body)
-        return read_image(name, mode="L")
+        return read(name)
     except CnnkitError as e:
         raise CnnkitError(_without(str(e), name)) from None
     finally:
