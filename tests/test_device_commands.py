@@ -140,3 +140,74 @@ def test_erf_api_on_a_device_matches_the_cpu_and_restores_the_model(random_check
     assert x.grad is not None and there.unit == (7, 7)
     grad = x.grad.abs().sum(1).sum(0).double()
     np.testing.assert_allclose(there.grad, (grad / grad.max()).numpy(), rtol=1e-4, atol=1e-6)
+
+
+# --------------------------------------------------------------------------- serve
+
+
+@no_cuda
+def test_serve_refuses_a_missing_device(cli):
+    assert_refused(cli("serve", "--device", "cuda", "--port", "0"))
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=needs_cuda)])
+def test_playground_on_a_device_gives_cpu_outputs_equal_to_the_cpu(random_checkpoint, device):
+    from cnnkit.web.model import Playground
+
+    here = Playground.load(random_checkpoint, replicas=1)
+    there = Playground.load(random_checkpoint, replicas=1, device=device)
+    assert there.device == device and here.device == "cpu"
+    with there.replica() as model:
+        assert next(model.parameters()).device.type == device
+    pixels = np.random.default_rng(3).uniform(0, 255, size=(28, 28))
+    a, b = here.forward(pixels), there.forward(pixels)
+    assert b.logits.device.type == "cpu" and len(a.rows) == len(b.rows)
+    for ra, rb in zip(a.rows, b.rows, strict=True):
+        assert (ra is None) == (rb is None)
+        if rb is not None:
+            assert rb.device.type == "cpu"  # ready for encoding
+            torch.testing.assert_close(rb, ra, rtol=1e-4, atol=1e-4)
+    # saliency: the gradient reaches the CPU input through the copies to the device and back
+    g = there.forward(pixels, grad=True)
+    g.rows[0][0, 0, 14, 14].backward()
+    ref = here.forward(pixels, grad=True)
+    ref.rows[0][0, 0, 14, 14].backward()
+    assert g.x.grad is not None and g.x.grad.device.type == "cpu"
+    torch.testing.assert_close(g.x.grad, ref.x.grad, rtol=1e-4, atol=1e-5)
+    kh, kw = load_checkpoint(random_checkpoint).model.conv1.kernel_size
+    assert int((g.x.grad != 0).sum()) == kh * kw  # one conv1 unit sees its kernel's window
+
+
+def test_serve_states_its_device(tmp_path):
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cnnkit", "serve", "--port", str(port), "--device", "cpu"],
+        cwd=tmp_path, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        lines: list[str] = []
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            line = proc.stdout.readline()
+            lines.append(line)
+            if "http://" in line or not line:
+                break
+        assert "device: cpu\n" in lines, lines
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=30)
+        assert proc.returncode == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()

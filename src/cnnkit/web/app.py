@@ -33,7 +33,7 @@ from typing import Any
 from cnnkit.core.errors import CnnkitError
 from cnnkit.web.api import BodyTooLarge, UnsupportedMedia
 
-__all__ = ["CSP", "ENV_CHECKPOINT", "MAX_BODY", "app_from_environment", "create_app",
+__all__ = ["CSP", "ENV_CHECKPOINT", "ENV_DEVICE", "MAX_BODY", "app_from_environment", "create_app",
            "preferred_language"]  # fmt: skip
 
 MAX_BODY = 4 * 1024 * 1024  # bytes
@@ -47,6 +47,7 @@ IMAGE_TYPES = ("image/png", "image/jpeg", "application/octet-stream", "")
 LANGUAGES = ("en", "ja")
 # For server worker processes (`cnnkit serve --workers N`): what each one loads.
 ENV_CHECKPOINT, ENV_SOURCE = "CNNKIT_SERVE_CHECKPOINT", "CNNKIT_SERVE_SOURCE"
+ENV_DEVICE = "CNNKIT_SERVE_DEVICE"  # the resolved --device, for worker processes
 log = logging.getLogger("cnnkit.web")
 
 
@@ -325,10 +326,12 @@ def create_app(
     source: str | None = None,
     max_body: int = MAX_BODY,
     replicas: int = 2,
+    device: str = "cpu",
 ) -> Any:
     """The playground app for a checkpoint path (or an already loaded `Playground`).
 
-    `source` is what /api/model reports as the model's origin ("bundled", or the path).
+    `source` is what /api/model reports as the model's origin ("bundled", or the path);
+    `device`: where the model runs (auto, cpu, cuda, mps).
     """
     from starlette.applications import Starlette
     from starlette.middleware import Middleware
@@ -340,7 +343,7 @@ def create_app(
     if isinstance(checkpoint, Playground):
         pg = checkpoint
     else:
-        pg = Playground.load(checkpoint, source=source, replicas=replicas)
+        pg = Playground.load(checkpoint, source=source, replicas=replicas, device=device)
     e = Endpoints(pg, max_body)
     routes = [
         Route("/", guarded(e.index), methods=["GET"]),
@@ -368,4 +371,5 @@ def app_from_environment() -> Any:
     path = os.environ.get(ENV_CHECKPOINT)
     if not path:
         raise CnnkitError(f"${ENV_CHECKPOINT} is not set (the checkpoint to serve)")
-    return create_app(path, source=os.environ.get(ENV_SOURCE) or path)
+    device = os.environ.get(ENV_DEVICE) or "cpu"
+    return create_app(path, source=os.environ.get(ENV_SOURCE) or path, device=device)

@@ -136,16 +136,25 @@ class Playground:
     plan: Plan | None = None  # the fast path (cnnkit.web.capture); None: always trace
     # flatten row -> the spatial row it flattens (C order), checked on a test input at load
     flatten_sources: dict[int, int] = field(default_factory=dict)
+    device: str = "cpu"  # where the replicas run; inputs go there, outputs come back to the CPU
 
     @classmethod
     def load(
-        cls, path: str | os.PathLike[str], *, source: str | None = None, replicas: int = 2
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        source: str | None = None,
+        replicas: int = 2,
+        device: str = "cpu",
     ) -> Playground:
-        """Load the checkpoint once (weights_only) and prepare `replicas` copies of its model."""
+        """Load the checkpoint once (weights_only, onto the CPU) and prepare `replicas` copies
+        of its model on `device` (auto, cpu, cuda, mps)."""
         from cnnkit.analysis.predict import class_names
         from cnnkit.analysis.summary import summary
         from cnnkit.models.checkpoint import load_checkpoint
+        from cnnkit.models.device import resolve_device
 
+        device = resolve_device(device, func="Playground.load")
         if replicas < 1:
             raise CnnkitError(f"The 'replicas' parameter must be a positive int. Got {replicas}.")
         ckpt = load_checkpoint(path)
@@ -171,7 +180,9 @@ class Playground:
             summary=s,
             checkpoint=ckpt,
             replicas=replicas,
+            device=device,
         )
+        ckpt.model.to(device)
         pg._pool.put(ckpt.model)
         for _ in range(replicas - 1):
             pg._pool.put(copy.deepcopy(ckpt.model))
@@ -223,7 +234,7 @@ class Playground:
         from cnnkit.analysis.summary.trace import record
 
         gen = torch.Generator().manual_seed(0)
-        x = torch.rand((1, *self.input_shape), generator=gen)
+        x = torch.rand((1, *self.input_shape), generator=gen).to(self.device)
         recorder = Counter(record=True)
         with self.replica() as model:
             if model.training:
@@ -267,14 +278,20 @@ class Playground:
         """Run the model on one input; every summary row's output (see the module docstring)."""
         import torch
 
-        x = torch.from_numpy(self.normalized(pixels))  # (1, C, H, W)
+        x = torch.from_numpy(self.normalized(pixels))  # (1, C, H, W), on the CPU
         if grad:
             x.requires_grad_(True)
+        there = x.to(self.device)  # the same tensor on the CPU; a differentiable copy elsewhere
+        fwd = None
         if self.plan is not None:
-            fwd = self._forward_counted(x, self.plan, grad=grad)
-            if fwd is not None:
-                return fwd
-        return self._forward_traced(x, grad=grad)
+            fwd = self._forward_counted(there, self.plan, grad=grad)
+        if fwd is None:
+            fwd = self._forward_traced(there, grad=grad)
+        if self.device == "cpu":
+            return fwd
+        # back to the CPU for encoding; gradients still flow to `x` through the copies
+        rows = [None if r is None else r.cpu() for r in fwd.rows]
+        return Forward(x=x, logits=fwd.logits.cpu(), rows=rows)
 
     def _forward_counted(self, x: Any, plan: Plan, *, grad: bool) -> Forward | None:
         """The fast path; None when this pass did not follow the plan."""

@@ -20,7 +20,7 @@ examples:
 
 
 def register(subparsers: Any) -> None:
-    from cnnkit.cli.commands._common import positive_int
+    from cnnkit.cli.commands._common import add_device_flag, positive_int
     from cnnkit.cli.main import HelpFormatter
 
     p = subparsers.add_parser(
@@ -48,21 +48,27 @@ def register(subparsers: Any) -> None:
         help="server processes (each with its own copy of the model; about one core each)",
     )
     p.add_argument("--open", action="store_true", help="open the page in the web browser")
+    add_device_flag(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     import os
 
-    from cnnkit.web.app import ENV_CHECKPOINT, ENV_SOURCE, create_app
+    from cnnkit.cli.commands._common import state_device
+    from cnnkit.models.device import resolve_device
+    from cnnkit.web.app import ENV_CHECKPOINT, ENV_DEVICE, ENV_SOURCE, create_app
     from cnnkit.web.model import find_checkpoint
     from cnnkit.web.server import bind, serve
 
+    device = resolve_device(args.device, func="serve")
     path, source = find_checkpoint(args.checkpoint)
     bind(args.host, args.port).close()  # a port in use fails before the model loads
-    app = create_app(path, source=source)  # loads and checks the checkpoint here, once
+    app = create_app(path, source=source, device=device)  # loads and checks it here, once
     print(f"model: {app.state.playground.name} from {source}", file=sys.stdout, flush=True)
+    state_device(args.device, device)
     if args.workers > 1:
         os.environ[ENV_CHECKPOINT], os.environ[ENV_SOURCE] = str(path), source
+        os.environ[ENV_DEVICE] = device
         app = "cnnkit.web.app:app_from_environment"
     return serve(app, host=args.host, port=args.port, workers=args.workers, open_browser=args.open)
