@@ -170,6 +170,11 @@ CLI_CASES = [
     case("rf-format-choice", ["rf", "conv3", "--format", "wat"], "--format"),
     case("erf-images-zero", ["erf", "{ckpt}", "--images", "0"], "--images"),
     case("erf-images-negative", ["erf", "{ckpt}", "--images", "-1"], "--images"),
+    case(
+        "erf-images-over-the-test-set",
+        ["erf", "{ckpt}", "--images", "99999999999", "--data-dir", "{mnist}"],
+        "at most the 10,000 mnist test images",
+    ),
     case("serve-port-negative", ["serve", "--port", "-1"], "--port"),
     case("serve-port-too-big", ["serve", "--port", "99999"], "--port"),
     # size / params / compare

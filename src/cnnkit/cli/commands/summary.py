@@ -285,6 +285,11 @@ def run_erf(args: argparse.Namespace) -> int:
     if not dataset:
         raise CnnkitError(f"{args.checkpoint}: its config names no dataset")
     test = load_dataset(dataset, "test", data_dir=args.data_dir)
+    if args.images > len(test.images):  # was silently capped at the test set's size
+        raise CnnkitError(
+            f"The '--images' parameter of erf must be at most the {len(test.images):,} "
+            f"{dataset} test images. Got {args.images} instead."
+        )
     # As in training: the run's own (mean, std), else the dataset's.
     normalize = ckpt.config.get("normalize") or dataset_normalize(dataset, test.images)
     images = normalize_images(test.images[: args.images], normalize)  # (N, C, H, W)
