@@ -13,11 +13,13 @@ Files are those whose suffix Pillow reads (hidden files skipped). Every image is
 dataset is grayscale when every image is (an RGB file whose three channels are equal counts as
 grayscale), else RGB, unless `channels` (1 or 3) says. A file that cannot be decoded is named
 in `ImageFolderData.bad` and skipped (`on_bad_image="skip"`), or refused with a `DataError`
-naming it (`"fail"`); nothing is dropped silently.
+naming it (`"fail"`); nothing is dropped silently. Decoded images are cached as memory-mapped
+arrays (`cnnkit.data.folder_cache`), so a second load of the same files decodes nothing.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -213,6 +215,79 @@ def _stratified_split(
     return np.sort(np.array(train, dtype=np.int64)), np.sort(np.array(test, dtype=np.int64))
 
 
+_Decoded = tuple[
+    dict[str, tuple[np.ndarray | None, np.ndarray]],
+    tuple[int, int],
+    int,
+    tuple[int, int],
+    list[tuple[str, str]],
+]
+
+
+def _decode(
+    scan: FolderScan, asked: tuple[int, int] | None, channels: int | None, on_bad_image: str
+) -> _Decoded:
+    """Decode and resize every file: (arrays per split, size, channels, median, bad)."""
+    read = {s: _read_all(f, on_bad_image) for s, f in scan.files.items()}
+    every = [im for images, _, _ in read.values() for im in images]
+    if not every:
+        raise DataError(f"{scan.root}: no readable image (every file failed to decode)")
+    median = (
+        int(np.median([im.shape[0] for im in every])),
+        int(np.median([im.shape[1] for im in every])),
+    )
+    size = asked or median
+    if channels is None:
+        channels = 1 if all(im.ndim == 2 for im in every) else 3
+    arrays = {
+        s: (
+            np.stack([_resize(im, size, channels) for im in images]) if images else None,
+            np.array(labels, dtype=np.int64),
+        )
+        for s, (images, labels, _) in read.items()
+    }
+    bad = [b for _, _, bads in read.values() for b in bads]
+    return arrays, size, channels, median, bad
+
+
+def _cached_or_decoded(
+    scan: FolderScan,
+    asked: tuple[int, int] | None,
+    channels: int | None,
+    on_bad_image: str,
+    cache_dir: str | os.PathLike[str] | None | bool,
+) -> _Decoded:
+    """`_decode`'s answer from the decode cache when it holds these files and settings, else
+    decoded and written there (`cache_dir` False: no cache)."""
+    if cache_dir is False:
+        return _decode(scan, asked, channels, on_bad_image)
+    from cnnkit.data.folder_cache import cache_entry, read_cache, write_cache
+
+    settings = {"image_size": asked, "channels": channels, "on_bad_image": on_bad_image}
+    where = None if cache_dir is None or cache_dir is True else cache_dir
+    entry = cache_entry(scan.root, scan.files, settings, where)
+    try:
+        meta, cached = read_cache(entry)
+        return (
+            dict(cached),
+            (int(meta["image_size"][0]), int(meta["image_size"][1])),
+            int(meta["channels"]),
+            (int(meta["median_size"][0]), int(meta["median_size"][1])),
+            [(str(f), str(r)) for f, r in meta["bad"]],
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        pass  # missing or unreadable: decode, and write it again
+    decoded = _decode(scan, asked, channels, on_bad_image)
+    arrays, size, channels_out, median, bad = decoded
+    whole = {s: (x, y) for s, (x, y) in arrays.items() if x is not None}
+    if len(whole) == len(arrays):
+        facts = {"image_size": list(size), "channels": channels_out,
+                 "median_size": list(median), "bad": bad}  # fmt: skip
+        with contextlib.suppress(OSError):  # a cache that cannot be written is no cache
+            write_cache(entry, facts, whole)
+    return decoded
+
+
 def load_image_folder(
     root: str | os.PathLike[str],
     *,
@@ -221,8 +296,15 @@ def load_image_folder(
     test_fraction: float = 0.2,
     seed: int = 0,
     on_bad_image: str = "skip",
+    cache: bool = True,
+    cache_dir: str | os.PathLike[str] | None = None,
 ) -> ImageFolderData:
-    """Read every image of an image folder, resize it and split it (see the module doc)."""
+    """Read every image of an image folder, resize it and split it (see the module doc).
+
+    With `cache` the decoded images are kept as memory-mapped .npy files
+    (`cnnkit.data.folder_cache`, under `cache_dir`, default <data dir>/folders), keyed by the
+    file list, sizes, mtimes and the settings: a second load with the same files decodes
+    nothing, and a changed file rebuilds the entry."""
     if on_bad_image not in BAD_IMAGE_POLICIES:
         raise DataError(
             f"The 'on_bad_image' parameter (--on-bad-image) must be one of skip, fail. "
@@ -237,27 +319,11 @@ def load_image_folder(
             "The 'test_fraction' parameter (--test-fraction) must be a number between 0 and 1 "
             f"(exclusive). Got {test_fraction!r} instead."
         )
-    size = parse_image_size(image_size)
+    asked = parse_image_size(image_size)
     scan = scan_image_folder(root)
-    read = {s: _read_all(f, on_bad_image) for s, f in scan.files.items()}
-    every = [im for images, _, _ in read.values() for im in images]
-    if not every:
-        raise DataError(f"{scan.root}: no readable image (every file failed to decode)")
-    median = (
-        int(np.median([im.shape[0] for im in every])),
-        int(np.median([im.shape[1] for im in every])),
+    arrays, size, channels, median, bad = _cached_or_decoded(
+        scan, asked, channels, on_bad_image, cache_dir if cache else False
     )
-    size = size or median
-    if channels is None:
-        channels = 1 if all(im.ndim == 2 for im in every) else 3
-    arrays = {
-        s: (
-            np.stack([_resize(im, size, channels) for im in images]) if images else None,
-            np.array(labels, dtype=np.int64),
-        )
-        for s, (images, labels, _) in read.items()
-    }
-    bad = [b for _, _, bads in read.values() for b in bads]
     if "all" in arrays:
         x, y = arrays["all"]
         assert x is not None
