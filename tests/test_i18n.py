@@ -436,3 +436,61 @@ def test_summary_is_japanese_and_english_is_unchanged(capsys: pytest.CaptureFixt
     json_en = capsys.readouterr().out
     assert main(["summary", "simple-cnn", "--json", "--lang", "ja"]) == 0
     assert capsys.readouterr().out == json_en
+
+
+def test_train_speaks_japanese_and_english_is_unchanged(
+    capsys: pytest.CaptureFixture[str], mnist_data_dir: Path, tmp_path: Path
+) -> None:
+    args = ["train", "--dry-run", "--limit", "64", "--test-limit", "64"]
+    args += ["--data-dir", str(mnist_data_dir)]
+    assert main(args) == 0
+    english = capsys.readouterr().out
+    assert re.fullmatch(
+        r"dry run: one batch of 64 trained \(loss \d\.\d{4}\) and one test batch evaluated; no "
+        r"run folder written \(the dataset itself is fetched into the data dir if it was "
+        r"missing\)\n",
+        english,
+    ), english
+    assert main([*args, "--lang", "ja"]) == 0
+    ja = capsys.readouterr().out
+    loss = re.search(r"loss (\d\.\d{4})", english).group(1)  # type: ignore[union-attr]
+    assert ja.startswith(f"試行: バッチサイズ 64 のバッチを 1 つ学習し（損失 {loss}）")
+    # a real (tiny) run: the start line, the epoch line, and the paths aligned by display width
+    run = ["train", "--epochs", "1", "--limit", "64", "--test-limit", "64", "--no-progress"]
+    run += ["--data-dir", str(mnist_data_dir), "--out", str(tmp_path), "--lang", "ja"]
+    assert main(run) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert re.match(
+        r"レシピ chapter、モデル simple-cnn: デバイス cpu、精度 fp32、\d+ スレッド", lines[0]
+    )
+    assert re.match(r"エポック 1/1  学習 損失 \d\.\d{4} 正解率 [\d.]+%  テスト 損失", lines[1])
+    paths = [ln for ln in lines if ln.startswith(("実行:", "チェックポイント:", "レポート:"))]
+    assert len(paths) >= 2
+    assert len({display_width(re.sub(r"(:\s+).*", r"\1", ln)) for ln in paths}) == 1, paths
+
+
+def test_kernel_list_is_japanese_and_english_is_unchanged(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from cnnkit.imaging.kernels import get_kernel, list_kernels
+
+    assert main(["kernels", "--list"]) == 0
+    english = capsys.readouterr().out
+    infos = list_kernels()
+    for info in infos:  # the registry's English description, unchanged
+        assert f": {info.description}\n" in english
+    assert main(["kernels", "--list", "--lang", "ja"]) == 0
+    ja = capsys.readouterr().out
+    assert "sobel-x: Sobel の x 方向微分: 縦のエッジ、右が明るいところで +\n" in ja
+    assert "identity (size=3): 画像をそのまま通す\n" in ja
+    # the matrices are the same lines; only the descriptions changed
+    assert [ln for ln in ja.splitlines() if ln.startswith("    ")] == [
+        ln for ln in english.splitlines() if ln.startswith("    ")
+    ]
+    assert sum(ln.startswith("    [") for ln in ja.splitlines()) == sum(
+        len(get_kernel(i.name)) for i in infos
+    )
+    assert main(["kernels", "--list", "--json"]) == 0
+    json_en = capsys.readouterr().out
+    assert main(["kernels", "--list", "--json", "--lang", "ja"]) == 0
+    assert capsys.readouterr().out == json_en

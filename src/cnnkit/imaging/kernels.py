@@ -26,6 +26,7 @@ import numpy as np
 
 from cnnkit.core.checks import bad_parameter, check_int
 from cnnkit.core.errors import CnnkitError, ShapeError
+from cnnkit.core.i18n import Message
 from cnnkit.imaging.images import real_array
 
 __all__ = [
@@ -86,39 +87,41 @@ def _odd_size(size: int, name: str) -> int:
     return size
 
 
-@register_kernel("identity", "passes the image through unchanged")
+@register_kernel("identity", Message("passes the image through unchanged"))
 def identity(size: int = 3) -> np.ndarray:
     k = np.zeros((_odd_size(size, "identity"), size))
     k[size // 2, size // 2] = 1.0
     return k
 
 
-@register_kernel("sobel-x", "Sobel x-derivative: vertical edges, + where brighter to the right")
+@register_kernel(
+    "sobel-x", Message("Sobel x-derivative: vertical edges, + where brighter to the right")
+)
 def sobel_x() -> np.ndarray:
     return np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], dtype=np.float64)
 
 
-@register_kernel("sobel-y", "Sobel y-derivative: horizontal edges, + where brighter below")
+@register_kernel("sobel-y", Message("Sobel y-derivative: horizontal edges, + where brighter below"))
 def sobel_y() -> np.ndarray:
     return sobel_x().T.copy()
 
 
-@register_kernel("prewitt-x", "Prewitt x-derivative: vertical edges, unweighted rows")
+@register_kernel("prewitt-x", Message("Prewitt x-derivative: vertical edges, unweighted rows"))
 def prewitt_x() -> np.ndarray:
     return np.array([[-1, 0, 1], [-1, 0, 1], [-1, 0, 1]], dtype=np.float64)
 
 
-@register_kernel("prewitt-y", "Prewitt y-derivative: horizontal edges, unweighted columns")
+@register_kernel("prewitt-y", Message("Prewitt y-derivative: horizontal edges, unweighted columns"))
 def prewitt_y() -> np.ndarray:
     return prewitt_x().T.copy()
 
 
-@register_kernel("box", "mean of a size x size window (blur)")
+@register_kernel("box", Message("mean of a size x size window (blur)"))
 def box(size: int = 3) -> np.ndarray:
     return np.full((size, size), 1.0 / (size * size))
 
 
-@register_kernel("gaussian", "sampled 2-D Gaussian, normalised to sum 1 (smooth blur)")
+@register_kernel("gaussian", Message("sampled 2-D Gaussian, normalised to sum 1 (smooth blur)"))
 def gaussian(size: int = 5, sigma: float = 1.0) -> np.ndarray:
     if sigma <= 0:
         raise CnnkitError(f"The 'sigma' parameter of gaussian must be > 0. Got {sigma} instead.")
@@ -129,24 +132,26 @@ def gaussian(size: int = 5, sigma: float = 1.0) -> np.ndarray:
     return k / k.sum()
 
 
-@register_kernel("sharpen", "identity plus the negative 4-neighbour Laplacian")
+@register_kernel("sharpen", Message("identity plus the negative 4-neighbour Laplacian"))
 def sharpen() -> np.ndarray:
     return np.array([[0, -1, 0], [-1, 5, -1], [0, -1, 0]], dtype=np.float64)
 
 
-@register_kernel("laplacian", "4-neighbour Laplacian: second derivative, zero on flat areas")
+@register_kernel(
+    "laplacian", Message("4-neighbour Laplacian: second derivative, zero on flat areas")
+)
 def laplacian() -> np.ndarray:
     return np.array([[0, 1, 0], [1, -4, 1], [0, 1, 0]], dtype=np.float64)
 
 
-@register_kernel("edge", "8-neighbour edge detector (the chapter's 1.2 example)")
+@register_kernel("edge", Message("8-neighbour edge detector (the chapter's 1.2 example)"))
 def edge() -> np.ndarray:
     k = -np.ones((3, 3))
     k[1, 1] = 8.0
     return k
 
 
-@register_kernel("emboss", "directional relief: light from the top left")
+@register_kernel("emboss", Message("directional relief: light from the top left"))
 def emboss() -> np.ndarray:
     return np.array([[-2, -1, 0], [-1, 1, 1], [0, 1, 2]], dtype=np.float64)
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from cnnkit.core.checks import bad_parameter
 from cnnkit.core.errors import CnnkitError
+from cnnkit.core.i18n import Message
 
 __all__ = [
     "DEVICES",
@@ -181,8 +182,13 @@ def describe_threads(threads: int) -> str:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:
         cores = os.cpu_count() or 1
+    load: str
     try:
-        load = f", load {os.getloadavg()[0]:.2f}"
+        load = Message(", load {load}", load=f"{os.getloadavg()[0]:.2f}")
     except (AttributeError, OSError):
         load = ""
-    return f"{threads} thread{'s' if threads != 1 else ''} ({cores} cores{load})"
+    if threads == 1:
+        return Message("{threads} thread ({cores} cores{load})", threads=1, cores=cores, load=load)
+    return Message(
+        "{threads} threads ({cores} cores{load})", threads=threads, cores=cores, load=load
+    )

@@ -208,6 +208,7 @@ def _format_matrix(k: Any) -> list[str]:
 
 
 def _print_kernel_list(infos: list[Any], *, as_json: bool) -> None:
+    from cnnkit.core.i18n import translate
     from cnnkit.imaging.kernels import get_kernel
 
     if as_json:
@@ -225,7 +226,7 @@ def _print_kernel_list(infos: list[Any], *, as_json: bool) -> None:
         return
     for i in infos:
         params = ", ".join(f"{k}={v}" for k, v in i.params.items())
-        print(f"{i.name}{f' ({params})' if params else ''}: {i.description}")
+        print(f"{i.name}{f' ({params})' if params else ''}: {translate(i.description)}")
         for line in _format_matrix(get_kernel(i.name)):
             print(f"    {line}")
         print()

@@ -17,6 +17,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cnnkit.cli.commands._common import add_device_flag, positive_int
+from cnnkit.core.i18n import gettext as _
+from cnnkit.core.i18n import translate
+from cnnkit.core.text import display_width, ljust
 from cnnkit.data.registry import DATASETS
 from cnnkit.models.device import PRECISIONS
 from cnnkit.models.registry import ENGINES
@@ -229,11 +232,18 @@ def prefer_passive_openmp() -> None:
 
 
 def format_epoch(row: dict[str, Any], epochs: int) -> str:
-    return (
-        f"epoch {row['epoch']}/{epochs}  "
-        f"train loss {row['train_loss']:.4f} acc {row['train_acc']:.2%}  "
-        f"test loss {row['test_loss']:.4f} acc {row['test_acc']:.2%}  "
-        f"({row['seconds']:.1f} s)"
+    text = _(
+        "epoch {epoch}/{epochs}  train loss {train_loss} acc {train_acc}  "
+        "test loss {test_loss} acc {test_acc}  ({seconds} s)"
+    )
+    return text.format(
+        epoch=row["epoch"],
+        epochs=epochs,
+        train_loss=f"{row['train_loss']:.4f}",
+        train_acc=f"{row['train_acc']:.2%}",
+        test_loss=f"{row['test_loss']:.4f}",
+        test_acc=f"{row['test_acc']:.2%}",
+        seconds=f"{row['seconds']:.1f}",
     )
 
 
@@ -242,22 +252,23 @@ def print_start(plan: RunPlan) -> None:
     from cnnkit.models.device import describe_threads
 
     c = plan.config
+    line = _("{recipe} recipe, model {model}: device {device}, precision {precision}, {threads}")
+    threads = translate(describe_threads(c.threads or 1))
     print(
-        f"{c.recipe} recipe, model {c.model}: device {c.device}, precision {c.precision}, "
-        f"{describe_threads(c.threads or 1)}",
+        line.format(
+            recipe=c.recipe, model=c.model, device=c.device, precision=c.precision, threads=threads
+        ),
         flush=True,
     )
     if not plan.resumed:
         return
     if plan.start_epoch == 0:
-        print(
-            f"restarting {plan.run_dir} from the start: it completed no epoch (no checkpoint)",
-            flush=True,
-        )
+        text = _("restarting {run} from the start: it completed no epoch (no checkpoint)")
+        print(text.format(run=plan.run_dir), flush=True)
     else:
+        text = _("resuming {run} from epoch {start} (its last completed), up to epoch {epochs}")
         print(
-            f"resuming {plan.run_dir} from epoch {plan.start_epoch} (its last completed), "
-            f"up to epoch {plan.config.epochs}",
+            text.format(run=plan.run_dir, start=plan.start_epoch, epochs=plan.config.epochs),
             flush=True,
         )
 
@@ -417,14 +428,20 @@ def train_cli(args: argparse.Namespace) -> int:
         return code
     _print_image_folder(result.config)
     if args.dry_run:
-        print(
-            f"dry run: one batch of {result.config['batch_size']} trained "
-            f"(loss {result.dry_run_loss:.4f}) and one test batch evaluated; no run folder "
-            "written (the dataset itself is fetched into the data dir if it was missing)"
+        text = _(
+            "dry run: one batch of {batch} trained (loss {loss}) and one test batch evaluated; "
+            "no run folder written (the dataset itself is fetched into the data dir if it was "
+            "missing)"
         )
+        print(text.format(batch=result.config["batch_size"], loss=f"{result.dry_run_loss:.4f}"))
         return code
-    print(f"run:        {result.run_dir}")
-    print(f"checkpoint: {result.checkpoint or 'none (no epoch completed)'}")
+    lines = [
+        (_("run"), str(result.run_dir)),
+        (_("checkpoint"), str(result.checkpoint or _("none (no epoch completed)"))),
+    ]
     if report is not None:
-        print(f"report:     {report}")
+        lines.append((_("report"), str(report)))
+    width = max(display_width(label) for label, _v in lines) + 2  # English: "checkpoint: "
+    for label, value in lines:
+        print(ljust(label + ":", width) + value)
     return code
