@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from cnnkit.cli.commands._common import add_json_flag, positive_int, print_json
+from cnnkit.core.i18n import gettext as _
 
 __all__ = ["EPILOG", "register", "run"]
 
@@ -57,11 +58,30 @@ def run(args: argparse.Namespace) -> int:
         print_json(report)
         return 0
     c, h, w = report.input_shape
-    print(f"wrote {report.path}: {report.model}, opset {report.opset}, input (N, {c}, {h}, {w})")
-    print(
-        f"onnxruntime vs torch on {report.images} images ({report.image_source}): "
-        f"max |logit difference| {report.max_abs_diff:.2e} (goal <= {report.tolerance:g}), "
-        f"top-1 agreement {report.top1_agreement:.2%}"
+    wrote = _("wrote {path}: {model}, opset {opset}, input (N, {c}, {h}, {w})")
+    print(wrote.format(path=report.path, model=report.model, opset=report.opset, c=c, h=h, w=w))
+    check = _(
+        "onnxruntime vs torch on {images} images ({source}): max |logit difference| {diff} "
+        "(goal <= {goal}), top-1 agreement {agreement}"
     )
-    print(f"classes: {', '.join(report.classes)}; normalize (mean, std): {report.normalize}")
+    print(
+        check.format(
+            images=report.images,
+            source=_source(report.image_source),
+            diff=f"{report.max_abs_diff:.2e}",
+            goal=f"{report.tolerance:g}",
+            agreement=f"{report.top1_agreement:.2%}",
+        )
+    )
+    classes = _("classes: {classes}; normalize (mean, std): {normalize}")
+    print(classes.format(classes=", ".join(report.classes), normalize=report.normalize))
     return 0
+
+
+def _source(source: str) -> str:
+    """`onnx_export`'s image source ("mnist test set", "generated (...)") in the reader's words."""
+    if source.endswith(" test set"):
+        return _("{dataset} test set").format(dataset=source.removesuffix(" test set"))
+    if source == "generated (seeded uniform noise)":
+        return _("generated (seeded uniform noise)")
+    return source
