@@ -22,9 +22,16 @@ __all__ = ["playground_command", "recipe_banner", "register"]
 def recipe_banner() -> str:
     """The recipe in one sentence, from `TrainConfig`'s defaults."""
     r = RECIPE
-    return (
-        f"Training the chapter's SimpleCNN on {r.dataset.upper()}: {r.epochs} epochs, Adam "
-        f"(lr {r.lr:g}), batch {r.batch_size}, inputs normalised with {NORMALIZE[r.dataset]}."
+    text = _(
+        "Training the chapter's SimpleCNN on {dataset}: {epochs} epochs, Adam (lr {lr}), "
+        "batch {batch}, inputs normalised with {normalize}."
+    )
+    return text.format(
+        dataset=r.dataset.upper(),
+        epochs=r.epochs,
+        lr=f"{r.lr:g}",
+        batch=r.batch_size,
+        normalize=NORMALIZE[r.dataset],
     )
 
 
