@@ -119,3 +119,16 @@ def cli(tmp_path: Path):
         return run_cli(*args, cwd=tmp_path, env=env, timeout=timeout)
 
     return _run
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _data_cache_in_a_temporary_folder(tmp_path_factory):
+    """Tests (and the commands they start) never write into the user's data cache: the folder
+    decode cache and any default data dir go to a temporary CNNKIT_DATA for the session."""
+    old = os.environ.get("CNNKIT_DATA")
+    os.environ["CNNKIT_DATA"] = str(tmp_path_factory.mktemp("cnnkit-data"))
+    yield
+    if old is None:
+        os.environ.pop("CNNKIT_DATA", None)
+    else:
+        os.environ["CNNKIT_DATA"] = old
