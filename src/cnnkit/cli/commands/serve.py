@@ -56,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
     import os
 
     from cnnkit.cli.commands._common import state_device
+    from cnnkit.core.i18n import gettext as _
     from cnnkit.models.device import resolve_device
     from cnnkit.web.app import ENV_CHECKPOINT, ENV_DEVICE, ENV_SOURCE, create_app
     from cnnkit.web.model import find_checkpoint
@@ -65,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
     path, source = find_checkpoint(args.checkpoint)
     bind(args.host, args.port).close()  # a port in use fails before the model loads
     app = create_app(path, source=source, device=device)  # loads and checks it here, once
-    print(f"model: {app.state.playground.name} from {source}", file=sys.stdout, flush=True)
+    line = _("model: {name} from {source}").format(name=app.state.playground.name, source=source)
+    print(line, file=sys.stdout, flush=True)
     state_device(args.device, device)
     if args.workers > 1:
         os.environ[ENV_CHECKPOINT], os.environ[ENV_SOURCE] = str(path), source
