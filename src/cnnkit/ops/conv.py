@@ -26,6 +26,7 @@ from numpy.lib.stride_tricks import as_strided
 from cnnkit.calc.arithmetic import conv2d_output_shape, resolve_padding
 from cnnkit.core.checks import pair, positive_int
 from cnnkit.core.errors import CnnkitError, ShapeError
+from cnnkit.core.i18n import Message
 from cnnkit.ops.padding import (
     Sides,
     check_padded_size,
@@ -127,11 +128,13 @@ def _batched(x: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]
         return x[None], w, 1  # (1, C_in, H, W)
     if x.ndim == 4 and w.ndim == 4:
         return x, w, 0
-    raise ShapeError(
+    # Message(...) marks the template for the catalog; the CLI words it in the reader's language
+    template = Message(
         "conv2d expects input (N, C_in, H, W) or (C_in, H, W) with weight "
         "(C_out, C_in/groups, K_h, K_w), or a 2-D image with a 2-D kernel. "
-        f"Got input shape {x.shape} and weight shape {w.shape} instead."
+        "Got input shape {x} and weight shape {w} instead."
     )
+    raise ShapeError.from_template(template, x=x.shape, w=w.shape)
 
 
 def prepare_conv(
@@ -153,18 +156,21 @@ def prepare_conv(
     groups = positive_int(groups, "groups", func="conv2d")
     n, c_in, h, width = x.shape
     c_out, c_in_g, kh, kw = w.shape
-    shapes = f"Input shape {tuple(np.shape(input))} does not match weight shape " + str(
-        tuple(np.shape(weight))
-    )
+    shapes = {"x": tuple(np.shape(input)), "w": tuple(np.shape(weight)), "groups": groups}
     if c_in_g * groups != c_in:
-        raise ShapeError(
-            f"{shapes}: {c_in} input channels vs {c_in_g} per group × groups={groups} = "
-            f"{c_in_g * groups}."
+        template = Message(
+            "Input shape {x} does not match weight shape {w}: {c_in} input channels vs "
+            "{c_in_g} per group × groups={groups} = {total}."
+        )
+        raise ShapeError.from_template(
+            template, c_in=c_in, c_in_g=c_in_g, total=c_in_g * groups, **shapes
         )
     if c_out % groups or c_out == 0:
-        raise ShapeError(
-            f"{shapes}: {c_out} output channels is not a positive multiple of groups={groups}."
+        template = Message(
+            "Input shape {x} does not match weight shape {w}: {c_out} output channels is not "
+            "a positive multiple of groups={groups}."
         )
+        raise ShapeError.from_template(template, c_out=c_out, **shapes)
     if b is not None and not (b.shape == (c_out,) or (added_axes == 2 and b.shape == ())):
         raise ShapeError(
             f"The 'bias' parameter of conv2d must have shape ({c_out},) for weight shape "
