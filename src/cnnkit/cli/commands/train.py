@@ -36,7 +36,15 @@ if TYPE_CHECKING:
     from cnnkit.training.loop import TrainResult
     from cnnkit.training.runs import RunPlan
 
-__all__ = ["add_train_arguments", "format_epoch", "register", "train_cli", "write_report"]
+__all__ = [
+    "add_recipe_arguments",
+    "add_run_arguments",
+    "add_train_arguments",
+    "format_epoch",
+    "register",
+    "train_cli",
+    "write_report",
+]
 
 RECIPE = TrainConfig()  # the chapter's recipe: every default shown below comes from it
 EXIT_DIVERGED = 1  # the run failed (2 is for refused input)
@@ -85,6 +93,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "  cnnkit train --nproc 2                      # 2 processes (torchrun, DDP)",
         formatter_class=HelpFormatter,
     )
+    add_recipe_arguments(parser)
+    add_run_arguments(parser)
+    add_image_folder_arguments(parser)
+    add_train_arguments(parser)
+    parser.add_argument(
+        "--nproc",
+        type=positive_int,
+        help="train on N local processes: launches torchrun (DistributedDataParallel, gloo on "
+        "CPU); the global batch stays --batch-size (default: one process)",
+    )
+    parser.set_defaults(func=train_cli, parser=parser)
+
+
+def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
+    """The recipe's settings: what a run is (resume refuses any that contradicts the run)."""
     r = RECIPE
     parser.add_argument(
         "--dataset",
@@ -133,6 +156,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         f"(default: {r.precision}, the fast recipe's: auto; {ON_RESUME})",
     )
     add_device_flag(parser, default=None)
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where the run goes and how much of it to do."""
     parser.add_argument("--name", help="run folder name; DATASET-MODEL-TIMESTAMP when not given")
     parser.add_argument(
         "--resume",
@@ -161,15 +188,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         const=False,
         help="skip report.html (kept by --resume)",
     )
-    add_image_folder_arguments(parser)
-    add_train_arguments(parser)
-    parser.add_argument(
-        "--nproc",
-        type=positive_int,
-        help="train on N local processes: launches torchrun (DistributedDataParallel, gloo on "
-        "CPU); the global batch stays --batch-size (default: one process)",
-    )
-    parser.set_defaults(func=train_cli, parser=parser)
 
 
 def add_image_folder_arguments(parser: argparse.ArgumentParser) -> None:
