@@ -8,6 +8,7 @@ gettext's `msgfmt` is installed, by it; JSON output is compared byte for byte ac
 
 from __future__ import annotations
 
+import ast
 import gettext
 import os
 import re
@@ -59,6 +60,72 @@ def test_every_message_has_a_japanese_translation() -> None:
         f"{len(missing)} messages without a Japanese translation: run "
         f"`python -m cnnkit.cli.catalog`, then translate them in {PO}: {missing}"
     )
+
+
+def _error_calls() -> Iterator[tuple[str, ast.Call]]:
+    """Every call that makes a user-facing error in the package: `XError(...)` and
+    `XError.from_template(...)` for the error classes the catalog reads."""
+    from cnnkit.cli.catalog import ERROR_CLASSES, PACKAGE_DIR
+
+    for path in sorted(PACKAGE_DIR.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.Call):
+                continue
+            func = node.func
+            named = isinstance(func, ast.Name) and func.id in ERROR_CLASSES
+            templated = isinstance(func, ast.Attribute) and func.attr == "from_template"
+            if named or templated:
+                yield f"{path.relative_to(PACKAGE_DIR)}:{node.lineno}", node
+
+
+# errors whose first argument is a variable, and where its catalog message comes from
+BUILT_ELSEWHERE = {
+    ("calc/arithmetic.py", "template"),  # assembled from the pieces in ERROR_WORDS
+    ("ops/conv.py", "template"),  # a Message("...") literal just above
+    ("training/loop.py", "result"),  # TrainingDiverged(result) marks its template with N_
+    ("web/api.py", "e.template"),  # an error re-raised with its own template
+    ("web/api.py", "str(e).replace(repr(name), upload).replace(name, upload)"),  # same, untemplated
+}
+
+
+def test_every_error_line_is_a_catalog_message() -> None:
+    """An error built from an f-string or a join would reach a Japanese reader in English:
+    each error's first argument is a literal (a template with fields, or the whole line)."""
+    calls = list(_error_calls())
+    assert len(calls) > 250  # the walk found the package's errors
+    built = [
+        where
+        for where, call in calls
+        if call.args
+        and not (isinstance(call.args[0], ast.Constant) and call.args[0].value)
+        and (where.split(":")[0], ast.unparse(call.args[0])) not in BUILT_ELSEWHERE
+    ]
+    assert not built, f"errors whose line is built at run time (use from_template): {built}"
+    catalog = {key[0] for key in collect_messages()}
+    literal = [c.args[0].value for _, c in calls if c.args and isinstance(c.args[0], ast.Constant)]
+    assert set(literal) <= catalog
+
+
+def test_error_fields_marked_as_words_are_translated(capsys: pytest.CaptureFixture[str]) -> None:
+    """A Message inside an error (an English word the library chose) is worded in Japanese
+    too, while the error's English line stays what the library wrote."""
+    from cnnkit.cli.translate import error_message
+    from cnnkit.core.errors import CnnkitError
+
+    inner = CnnkitError.from_template("{n} layers", n=3)
+    err = CnnkitError.from_template(
+        "'{name}' must be from 0 to {size_1} ({what}). Got {value}.",
+        name="layer",
+        size_1=2,
+        what=i18n.Message("{n} layers", n=3),
+        value=7,
+    )
+    assert str(err) == "'layer' must be from 0 to 2 (3 layers). Got 7."
+    i18n.set_language("ja")
+    assert error_message(err) == "'layer' は 0 から 2 の範囲で指定してください (3 層)。7 が渡されました。"
+    assert error_message(inner) == "3 層"
+    wrapped = CnnkitError.from_template("{what}: {e}", what="x", e=inner)
+    assert error_message(wrapped).endswith(": 3 層")
 
 
 @pytest.mark.parametrize("language", ["ja"])
@@ -273,6 +340,7 @@ GLOSSARY_VARIANTS = {
     "パラメータ": ("パラメーター",),
     "積和演算": ("乗算累算",),
     "誤差逆伝播法": ("誤差逆伝搬", "バックプロパゲーション"),
+    "実行": ("学習結果",),  # a run (runs/NAME)
 }
 
 

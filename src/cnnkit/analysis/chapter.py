@@ -475,9 +475,10 @@ _ENTRIES: list[tuple[str, str, Callable[[], Draft]]] = [
 def reproduce(section: str | None = None) -> list[Entry]:
     """Every entry of `section` ("1.1" … "1.4", "1.6", "ex1", "ex2", "ex3", "ex5"), or all."""
     if section is not None and section not in SECTIONS:
-        raise CnnkitError(
-            f"The 'section' parameter must be one of {', '.join(SECTIONS)}. "
-            f"Got {section!r} instead."
+        raise CnnkitError.from_template(
+            ("The 'section' parameter must be one of {sections}. Got {section!r} instead."),
+            sections=", ".join(SECTIONS),
+            section=section,
         )
     return [
         finish(key, sec, build())

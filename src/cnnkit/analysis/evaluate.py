@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from cnnkit.core.errors import CnnkitError
+from cnnkit.core.i18n import Message
 from cnnkit.nn.functional import cross_entropy
 
 if TYPE_CHECKING:
@@ -77,13 +78,20 @@ def classification_metrics(
     labels = np.asarray(labels, dtype=np.int64)
     predictions = np.asarray(predictions, dtype=np.int64)
     if labels.shape != predictions.shape or labels.ndim != 1:
-        raise CnnkitError(
-            f"labels and predictions must be 1-D of equal length, got shapes {labels.shape} "
-            f"and {predictions.shape}"
+        raise CnnkitError.from_template(
+            ("labels and predictions must be 1-D of equal length, got shapes {shape} and {shape2}"),
+            shape=labels.shape,
+            shape2=predictions.shape,
         )
-    for what, values in (("labels", labels), ("predictions", predictions)):
+    for what, values in ((Message("labels"), labels), (Message("predictions"), predictions)):
         if values.size and (values.min() < 0 or values.max() >= k):
-            raise CnnkitError(f"{what} must lie in [0, {k}), got [{values.min()}, {values.max()}]")
+            raise CnnkitError.from_template(
+                "{what} must lie in [0, {k}), got [{min}, {max}]",
+                what=what,
+                k=k,
+                min=values.min(),
+                max=values.max(),
+            )
     confusion = np.bincount(labels * k + predictions, minlength=k * k).reshape(k, k)
     hits = np.diag(confusion).astype(np.float64)
     predicted, support = confusion.sum(axis=0), confusion.sum(axis=1)

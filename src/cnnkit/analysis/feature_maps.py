@@ -46,7 +46,9 @@ def conv_feature_maps(
 
     convs = [(name, m) for name, m in model.named_modules() if isinstance(m, nn.Conv2d)]
     if not convs:
-        raise CnnkitError(f"the model {type(model).__name__} has no nn.Conv2d layer")
+        raise CnnkitError.from_template(
+            "the model {type_name} has no nn.Conv2d layer", type_name=type(model).__name__
+        )
     captured: list[tuple[str, np.ndarray]] = []
 
     def hook_for(name: str) -> Callable[..., None]:

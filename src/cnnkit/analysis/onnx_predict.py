@@ -46,14 +46,20 @@ class OnnxClassifier:
 
 def _meta(meta: dict[str, str], key: str, path: Path) -> Any:
     if key not in meta:
-        raise CnnkitError(
-            f"{path}: no {key!r} in its metadata; export it with `cnnkit export` "
-            "(which stores the class names and normalisation)"
+        raise CnnkitError.from_template(
+            (
+                "{path}: no {key!r} in its metadata; export it with `cnnkit export` "
+                "(which stores the class names and normalisation)"
+            ),
+            path=path,
+            key=key,
         )
     try:
         return json.loads(meta[key])
     except json.JSONDecodeError as e:
-        raise CnnkitError(f"{path}: metadata {key!r} is not JSON: {meta[key]!r}") from e
+        raise CnnkitError.from_template(
+            "{path}: metadata {key!r} is not JSON: {meta!r}", path=path, key=key, meta=meta[key]
+        ) from e
 
 
 def load_onnx(path: str | os.PathLike[str]) -> OnnxClassifier:
@@ -66,12 +72,14 @@ def load_onnx(path: str | os.PathLike[str]) -> OnnxClassifier:
         ) from e
     path = Path(path)
     if not path.is_file():
-        raise CnnkitError(f"{path}: no such ONNX file")
+        raise CnnkitError.from_template("{path}: no such ONNX file", path=path)
     try:
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     except Exception as e:  # onnxruntime raises its own exception types for a bad file
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise CnnkitError(f"{path}: not a readable ONNX model ({first})") from e
+        raise CnnkitError.from_template(
+            "{path}: not a readable ONNX model ({first})", path=path, first=first
+        ) from e
     meta = dict(session.get_modelmeta().custom_metadata_map)
     return OnnxClassifier(
         path=path,
@@ -93,9 +101,13 @@ def predict_onnx(
     top = positive_int(top, "top", func="predict")
     clf = model if isinstance(model, OnnxClassifier) else load_onnx(model)
     if clf.input_shape != (1, FIELD, FIELD):
-        raise CnnkitError(
-            f"predict works on 28x28 grayscale (digit) models; {clf.path} takes "
-            f"(C, H, W) = {clf.input_shape} inputs"
+        raise CnnkitError.from_template(
+            (
+                "predict works on 28x28 grayscale (digit) models; {path} takes (C, H, W) "
+                "= {input_shape} inputs"
+            ),
+            path=clf.path,
+            input_shape=clf.input_shape,
         )
     if not paths:
         return []
@@ -103,8 +115,11 @@ def predict_onnx(
     logits = clf.logits(normalize_images(digits, clf.normalize))  # (N, num_classes)
     probs = np.exp(log_softmax(logits.astype(np.float64), axis=1))
     if probs.shape[1] != len(clf.classes):
-        raise CnnkitError(
-            f"{clf.path}: {probs.shape[1]} outputs but {len(clf.classes)} class names"
+        raise CnnkitError.from_template(
+            "{path}: {shape} outputs but {n_classes} class names",
+            path=clf.path,
+            shape=probs.shape[1],
+            n_classes=len(clf.classes),
         )
     k = min(top, probs.shape[1])
     order = np.argsort(-probs, axis=1, kind="stable")[:, :k]

@@ -90,9 +90,13 @@ def default_input(ckpt: LoadedCheckpoint) -> os.PathLike[str]:
     try:
         scan = scan_image_folder(root)
     except CnnkitError as e:
-        raise CnnkitError(
-            f"The 'image' parameter (--image) is needed: the run was trained on the image "
-            f"folder {root!r}, which cannot be read now ({e})"
+        raise CnnkitError.from_template(
+            (
+                "The 'image' parameter (--image) is needed: the run was trained on the "
+                "image folder {root!r}, which cannot be read now ({e})"
+            ),
+            root=root,
+            e=e,
         ) from None
     return next(iter(scan.files.values()))[0][0]
 
@@ -102,9 +106,13 @@ def check_grayscale_28(ckpt: LoadedCheckpoint) -> None:
 
     shape = tuple(model_input_shape(ckpt.model_name))
     if shape != (1, FIELD, FIELD):
-        raise CnnkitError(
-            f"predict and visualize work on 28x28 grayscale (digit) models; "
-            f"{ckpt.model_name!r} takes (C, H, W) = {shape} inputs"
+        raise CnnkitError.from_template(
+            (
+                "predict and visualize work on 28x28 grayscale (digit) models; "
+                "{model_name!r} takes (C, H, W) = {shape} inputs"
+            ),
+            model_name=ckpt.model_name,
+            shape=shape,
         )
 
 

@@ -98,14 +98,20 @@ def read_run_files(run_dir: Path) -> RunFiles:
 
 def _check_inputs(images: np.ndarray, history: Sequence[dict[str, Any]]) -> None:
     if images.dtype != np.uint8 or images.ndim not in (3, 4):
-        raise CnnkitError(
-            "build_report expects raw test images, uint8 (N, H, W) or (N, H, W, C); got "
-            f"{images.dtype} {images.shape}"
+        raise CnnkitError.from_template(
+            (
+                "build_report expects raw test images, uint8 (N, H, W) or (N, H, W, C); "
+                "got {dtype} {shape}"
+            ),
+            dtype=images.dtype,
+            shape=images.shape,
         )
     for row in history:
         missing = [k for k in HISTORY_KEYS if k not in row]
         if missing:
-            raise CnnkitError(f"history row {row} lacks {missing}")
+            raise CnnkitError.from_template(
+                "history row {row} lacks {missing}", row=row, missing=missing
+            )
 
 
 def _first_conv(model: Any) -> tuple[str, Any]:
@@ -114,7 +120,9 @@ def _first_conv(model: Any) -> tuple[str, Any]:
     for name, module in model.named_modules():
         if isinstance(module, nn.Conv2d):
             return name, module
-    raise CnnkitError(f"the model {type(model).__name__} has no nn.Conv2d layer")
+    raise CnnkitError.from_template(
+        "the model {type_name} has no nn.Conv2d layer", type_name=type(model).__name__
+    )
 
 
 def analyse_run(
@@ -145,8 +153,11 @@ def analyse_run(
     trained = conv.weight.detach().float().numpy()
     initial = np.asarray(initial_conv1_weight, dtype=np.float32)
     if initial.shape != trained.shape:
-        raise CnnkitError(
-            f"initial_conv1_weight has shape {initial.shape}, {conv_name}.weight {trained.shape}"
+        raise CnnkitError.from_template(
+            "initial_conv1_weight has shape {shape}, {conv_name}.weight {shape2}",
+            shape=initial.shape,
+            conv_name=conv_name,
+            shape2=trained.shape,
         )
     picks = list(range(min(FEATURE_MAP_IMAGES, len(images))))
     maps = conv_feature_maps(model, x[picks], limit=2)

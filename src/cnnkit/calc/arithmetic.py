@@ -33,6 +33,7 @@ from cnnkit.core.checks import (
     positive_pair,
 )
 from cnnkit.core.errors import CnnkitError, ShapeError
+from cnnkit.core.i18n import Message
 
 Sides = tuple[Pair, Pair]  # ((top, bottom), (left, right))
 
@@ -111,9 +112,12 @@ def resolve_padding(
         if padding == "full":
             return ((total_h, total_h), (total_w, total_w))
         if positive_pair(stride, "stride", func=func) != (1, 1):
-            raise CnnkitError(
-                f"padding='same' needs stride 1 (like torch); got stride={stride!r}. "
-                "Use explicit padding with strided convolutions."
+            raise CnnkitError.from_template(
+                (
+                    "padding='same' needs stride 1 (like torch); got stride={stride!r}. Use "
+                    "explicit padding with strided convolutions."
+                ),
+                stride=stride,
             )
         return ((total_h // 2, total_h - total_h // 2), (total_w // 2, total_w - total_w // 2))
     if isinstance(padding, Sequence) and len(padding) == 4:
@@ -218,9 +222,15 @@ def pool2d_output_shape(
     dh, dw = positive_pair(dilation, "dilation", func=func)
     ph, pw = non_negative_pair(padding, "padding", func=func)
     if ph > kh // 2 or pw > kw // 2:
-        raise CnnkitError(
-            f"The 'padding' parameter of {func} must be at most half the kernel size "
-            f"(kernel {(kh, kw)} allows {(kh // 2, kw // 2)}). Got {padding!r} instead."
+        raise CnnkitError.from_template(
+            (
+                "The 'padding' parameter of {func} must be at most half the kernel size "
+                "(kernel {kh_kw} allows {kh_2_kw_2}). Got {padding!r} instead."
+            ),
+            func=func,
+            kh_kw=(kh, kw),
+            kh_2_kw_2=(kh // 2, kw // 2),
+            padding=padding,
         )
     return (
         conv_output_size(h, kh, sh, ph, dh, ceil_mode=ceil_mode, axis="height", func=func),
@@ -260,11 +270,22 @@ def conv_transpose_output_size(
         raise bad_parameter(func, "output_padding", allowed, output_padding)
     out = (size - 1) * s - 2 * p + effective_kernel(k, d) + op
     if out < 1:
-        where = f" along {axis}" if axis else ""
-        raise ShapeError(
-            f"Output size {out}{where} of {func or 'the layer'} is not positive: "
-            f"input {size}, kernel {k}, stride {s}, padding {p}, dilation {d}, "
-            f"output_padding {op}; reduce the padding."
+        where = Message(" along {axis}", axis=Message(axis)) if axis else ""
+        raise ShapeError.from_template(
+            (
+                "Output size {out}{where} of {func} is not positive: input "
+                "{size}, kernel {k}, stride {s}, padding {p}, dilation {d}, "
+                "output_padding {op}; reduce the padding."
+            ),
+            out=out,
+            where=where,
+            func=func or Message("the layer"),
+            size=size,
+            k=k,
+            s=s,
+            p=p,
+            d=d,
+            op=op,
         )
     return out
 
@@ -359,9 +380,13 @@ def layer_output_shape(
     `stride=None` means 1 for convolutions and the kernel size for pooling (torch's defaults).
     """
     if kind not in LAYER_KINDS:
-        raise CnnkitError(
-            f"The 'kind' parameter of layer_output_shape must be one of "
-            f"{', '.join(map(repr, LAYER_KINDS))}. Got {kind!r} instead."
+        raise CnnkitError.from_template(
+            (
+                "The 'kind' parameter of layer_output_shape must be one of {items}. Got "
+                "{kind!r} instead."
+            ),
+            items=", ".join(map(repr, LAYER_KINDS)),
+            kind=kind,
         )
     if ceil_mode and kind != "pool":
         raise CnnkitError("ceil_mode applies to pooling only (kind='pool').")

@@ -58,9 +58,15 @@ def conv2d_params(
     kh, kw = positive_pair(kernel_size, "kernel_size", func=func)
     g = positive_int(groups, "groups", func=func)
     if c_in % g or c_out % g:
-        raise CnnkitError(
-            f"The 'groups' parameter of {func} must divide in_channels ({c_in}) and "
-            f"out_channels ({c_out}). Got {g} instead."
+        raise CnnkitError.from_template(
+            (
+                "The 'groups' parameter of {func} must divide in_channels ({c_in}) and "
+                "out_channels ({c_out}). Got {g} instead."
+            ),
+            func=func,
+            c_in=c_in,
+            c_out=c_out,
+            g=g,
         )
     has_bias = check_bool(bias, "bias", func=func)
     return ParamCount(weight=c_out * (c_in // g) * kh * kw, bias=c_out if has_bias else 0)
@@ -113,24 +119,40 @@ def compare_fc_conv(
         or len(input_shape) != 3
         or not all(is_int(v) and v >= 1 for v in input_shape)
     ):
-        raise CnnkitError(
-            f"The 'input_shape' parameter of {func} must be three positive ints (H, W, C). "
-            f"Got {input_shape!r} instead."
+        raise CnnkitError.from_template(
+            (
+                "The 'input_shape' parameter of {func} must be three positive ints (H, "
+                "W, C). Got {input_shape!r} instead."
+            ),
+            func=func,
+            input_shape=input_shape,
         )
     h, w, c = (int(v) for v in input_shape)
     hidden = positive_int(hidden, "hidden", func=func)
     if isinstance(conv_channels, str | bytes) or not isinstance(conv_channels, Sequence):
-        raise CnnkitError(
-            f"The 'conv_channels' parameter of {func} must be a sequence of positive ints. "
-            f"Got {conv_channels!r} instead."
+        raise CnnkitError.from_template(
+            (
+                "The 'conv_channels' parameter of {func} must be a sequence of positive "
+                "ints. Got {conv_channels!r} instead."
+            ),
+            func=func,
+            conv_channels=conv_channels,
         )
     if len(conv_channels) == 0:
         raise bad_parameter(func, "conv_channels", "at least one positive int", conv_channels)
     kh, kw = positive_pair(kernel_size, "kernel_size", func=func)
     if kh > h or kw > w:  # as `size` and torch refuse it: the convolution has no output
-        raise ShapeError(
-            f"The 'kernel_size' parameter of {func} must fit in the input: kernel {kh}x{kw} is "
-            f"larger than the input {h}x{w}. Got {kernel_size!r} instead."
+        raise ShapeError.from_template(
+            (
+                "The 'kernel_size' parameter of {func} must fit in the input: kernel "
+                "{kh}x{kw} is larger than the input {h}x{w}. Got {kernel_size!r} instead."
+            ),
+            func=func,
+            kh=kh,
+            kw=kw,
+            h=h,
+            w=w,
+            kernel_size=kernel_size,
         )
     fc = linear_params(h * w * c, hidden, bias)
     layers = []

@@ -45,6 +45,7 @@ from typing import Any, Literal
 from cnnkit.calc.arithmetic import Sides, conv_output_size, effective_kernel, resolve_padding
 from cnnkit.core.checks import Pair, bad_parameter, positive_pair
 from cnnkit.core.errors import CnnkitError
+from cnnkit.core.i18n import Message
 
 __all__ = [
     "MAX_LAYERS",
@@ -252,7 +253,9 @@ def receptive_fields(layers: Sequence[LayerSpec], input_size: Any | None = None)
         current = list(positive_pair(input_size, "input_size", func="receptive_fields"))
     bad = next((layer for layer in layers if not isinstance(layer, LayerSpec)), None)
     if bad is not None:
-        raise CnnkitError(f"receptive_fields expects LayerSpec objects. Got {bad!r} instead.")
+        raise CnnkitError.from_template(
+            "receptive_fields expects LayerSpec objects. Got {bad!r} instead.", bad=bad
+        )
     rows = []
     for layer, name in zip(layers, _layer_names(layers), strict=True):
         for a in range(2):
@@ -261,11 +264,18 @@ def receptive_fields(layers: Sequence[LayerSpec], input_size: Any | None = None)
                 layer.kernel_eff(a), layer.stride[a], layer.padding[a][0],
             )  # fmt: skip
             if max(sizes[a], jumps[a]) > MAX_RF_PIXELS:
-                raise CnnkitError(
-                    f"The receptive field after layer {name!r} ({layer.notation()}) would be "
-                    f"{sizes[a]:.3g} input pixels with jump {jumps[a]:.3g} along "
-                    f"{'height' if a == 0 else 'width'}: more than 2**53 "
-                    f"({MAX_RF_PIXELS:,}), the most a float counts exactly."
+                raise CnnkitError.from_template(
+                    (
+                        "The receptive field after layer {name!r} ({notation}) would be "
+                        "{sizes:.3g} input pixels with jump {jumps:.3g} along {axis}: more "
+                        "than 2**53 ({max_rf_pixels:,}), the most a float counts exactly."
+                    ),
+                    name=name,
+                    notation=layer.notation(),
+                    sizes=sizes[a],
+                    jumps=jumps[a],
+                    axis=Message("height") if a == 0 else Message("width"),
+                    max_rf_pixels=MAX_RF_PIXELS,
                 )
             if current is not None:
                 current[a] = conv_output_size(
@@ -401,7 +411,12 @@ def _parse_options(
 
 def _parse_token(token: str, where: str, layers_before: int) -> list[LayerSpec]:
     def fail(why: str) -> CnnkitError:
-        return CnnkitError(f"Cannot read layer {_short(token)!r} in {_short(where)!r}: {why}.")
+        return CnnkitError.from_template(
+            "Cannot read layer {token!r} in {where!r}: {why}.",
+            token=_short(token),
+            where=_short(where),
+            why=why,
+        )
 
     body, _, repeat_text = token.partition("*")
     repeat = _parse_repeat(repeat_text, layers_before, fail)
@@ -437,19 +452,27 @@ def _parse_token(token: str, where: str, layers_before: int) -> list[LayerSpec]:
 def parse_layers(text: str) -> list[LayerSpec]:
     """Layers from the CLI notation (module docstring) or a preset name (`PRESETS`)."""
     if not isinstance(text, str):
-        raise CnnkitError(f"parse_layers expects a string. Got {text!r} instead.")
+        raise CnnkitError.from_template(
+            "parse_layers expects a string. Got {text!r} instead.", text=text
+        )
     spec = text.strip()
     if spec in PRESETS:
         spec = PRESETS[spec][0]
     tokens = [t.strip().lower() for t in spec.split(",")]
     if not any(tokens):
-        raise CnnkitError(
-            f"The layer list is empty. Got {_short(text)!r}; write e.g. 'conv3,conv3,pool2' or a "
-            "preset: " + ", ".join(PRESETS) + "."
+        raise CnnkitError.from_template(
+            (
+                "The layer list is empty. Got {text!r}; write e.g. 'conv3,conv3,pool2' "
+                "or a preset: {presets}."
+            ),
+            text=_short(text),
+            presets=", ".join(PRESETS),
         )
     layers: list[LayerSpec] = []
     for token in tokens:
         if not token:
-            raise CnnkitError(f"Empty layer in {_short(text)!r} (two commas in a row?).")
+            raise CnnkitError.from_template(
+                "Empty layer in {text!r} (two commas in a row?).", text=_short(text)
+            )
         layers.extend(_parse_token(token, text, len(layers)))
     return layers

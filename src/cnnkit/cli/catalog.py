@@ -2,7 +2,8 @@
 
 The messages are found, not listed by hand:
 
-- every `_("...")` / `gettext("...")` / `ngettext("...", "...", n)` call with literal strings
+- every `_("...")` / `gettext("...")` / `ngettext("...", "...", n)` call with literal strings,
+  every `XError.from_template("...", ...)` template and every literal `XError("...")` line
   in the package's source (read with `ast`, as xgettext does);
 - every help text, description and epilog of the command line (`parser_messages`);
 - argparse's own `_()` calls (usage, "options", its errors), read from argparse's source;
@@ -31,6 +32,7 @@ from cnnkit.core.i18n import DOMAIN, LOCALE_DIR
 from cnnkit.core.po import Entry, compile_catalog, read_po
 
 __all__ = [
+    "ERROR_CLASSES",
     "PACKAGE_DIR",
     "chapter_messages",
     "collect_messages",
@@ -45,7 +47,17 @@ __all__ = [
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 WEB_CATALOG = PACKAGE_DIR / "web" / "static" / "i18n.json"
-_GETTEXT_NAMES = {"_", "N_", "Message", "gettext", "ngettext"}
+_GETTEXT_NAMES = {"_", "N_", "Message", "gettext", "ngettext", "from_template"}
+# a literal English error line is its own message id (cnnkit.cli.translate.error_message)
+ERROR_CLASSES = {
+    "CnnkitError",
+    "DataError",
+    "ShapeError",
+    "TrainingDiverged",
+    "UnsupportedMedia",
+    "BodyTooLarge",
+    "PortInUse",
+}
 
 
 def po_path(language: str = "ja") -> Path:
@@ -65,7 +77,7 @@ def source_messages(path: Path, ref: str) -> dict[tuple[str, str | None], list[s
     found: dict[tuple[str, str | None], list[str]] = {}
     tree = ast.parse(path.read_text(encoding="utf-8"))
     for node in ast.walk(tree):
-        if not isinstance(node, ast.Call) or _call_name(node) not in _GETTEXT_NAMES:
+        if not isinstance(node, ast.Call) or _call_name(node) not in _GETTEXT_NAMES | ERROR_CLASSES:
             continue
         args = [a.value if isinstance(a, ast.Constant) else None for a in node.args]
         if not args or not isinstance(args[0], str):

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Iterator
 
 from cnnkit.core.errors import CnnkitError
-from cnnkit.core.i18n import LANGUAGES, gettext
+from cnnkit.core.i18n import LANGUAGES, N_, Message, gettext, translate
 
 __all__ = [
     "ERROR_WORDS",
@@ -25,11 +25,6 @@ __all__ = [
     "parser_messages",
     "prepare_parser",
 ]
-
-
-def N_(message: str) -> str:  # noqa: N802  gettext's name for the marker
-    """Marks a message for the catalog without translating it (gettext's convention)."""
-    return message
 
 
 LANG_HELP = (
@@ -132,16 +127,25 @@ ERROR_WORDS = (
 _TRANSLATED_FIELDS = ("allowed", "axis", "func")
 
 
+def _field(key: str, value: object) -> object:
+    """One field of an error in the current language: a Message (words the library marked),
+    a CnnkitError inside another, or a word of `ERROR_WORDS`; other values stay as they are."""
+    if isinstance(value, Message):
+        return translate(value)
+    if isinstance(value, CnnkitError):
+        return error_message(value)
+    if key in _TRANSLATED_FIELDS and isinstance(value, str):
+        return gettext(value)
+    return value
+
+
 def error_message(err: CnnkitError) -> str:
     """`err` in the current language: its template translated and filled in when it has one
     (words such as 'a positive int' translated too), else its English line, translated when
     the catalog knows the whole sentence."""
     if err.template is None or err.fields is None:
         return gettext(str(err))
-    fields = {
-        k: gettext(v) if k in _TRANSLATED_FIELDS and isinstance(v, str) else v
-        for k, v in err.fields.items()
-    }
+    fields = {k: _field(k, v) for k, v in err.fields.items()}
     try:
         return gettext(err.template).format(**fields)
     except (KeyError, IndexError, ValueError):  # a translation with a broken placeholder

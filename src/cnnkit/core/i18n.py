@@ -31,6 +31,7 @@ __all__ = [
     "LANGUAGES",
     "LOCALE_DIR",
     "Message",
+    "N_",
     "detect_language",
     "get_language",
     "gettext",
@@ -119,6 +120,11 @@ def gettext(message: str) -> str:
 def ngettext(singular: str, plural: str, n: int) -> str:
     """The singular or plural form for `n`, in the current language."""
     return _translations.ngettext(singular, plural, n)
+
+
+def N_(message: str) -> str:  # noqa: N802  gettext's name for the marker
+    """Marks a message for the catalog without translating it (gettext's convention)."""
+    return message
 
 
 def install_argparse() -> None:

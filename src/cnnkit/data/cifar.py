@@ -70,9 +70,14 @@ class _BatchUnpickler(pickle.Unpickler):
         try:
             return self._allowed[(module, name)]
         except KeyError:
-            raise DataError(
-                f"{self._source}: refusing to unpickle {module}.{name}; a CIFAR-10 batch only "
-                "needs numpy arrays"
+            raise DataError.from_template(
+                (
+                    "{source}: refusing to unpickle {module}.{name}; a CIFAR-10 batch only "
+                    "needs numpy arrays"
+                ),
+                source=self._source,
+                module=module,
+                name=name,
             ) from None
 
 
@@ -83,8 +88,11 @@ def loads(data: bytes | bytearray, source: str = "<bytes>") -> Any:
     except DataError:
         raise
     except Exception as e:  # any malformed pickle: UnpicklingError, EOFError, ValueError...
-        raise DataError(
-            f"{source}: not a readable CIFAR-10 pickle ({type(e).__name__}: {e})"
+        raise DataError.from_template(
+            "{source}: not a readable CIFAR-10 pickle ({type_name}: {e})",
+            source=source,
+            type_name=type(e).__name__,
+            e=e,
         ) from e
 
 
@@ -92,7 +100,9 @@ def _read(path: str | os.PathLike[str]) -> bytes:
     try:
         return Path(path).read_bytes()
     except OSError as e:
-        raise DataError(f"{path}: cannot read: {e.strerror or e}") from e
+        raise DataError.from_template(
+            "{path}: cannot read: {e_strerror_or_e}", path=path, e_strerror_or_e=e.strerror or e
+        ) from e
 
 
 def parse_batch(data: bytes | bytearray, source: str = "<bytes>") -> tuple[np.ndarray, np.ndarray]:
@@ -100,23 +110,41 @@ def parse_batch(data: bytes | bytearray, source: str = "<bytes>") -> tuple[np.nd
     batch = loads(data, source)
     if not isinstance(batch, dict) or b"data" not in batch or b"labels" not in batch:
         keys = sorted(batch) if isinstance(batch, dict) else type(batch).__name__
-        raise DataError(
-            f"{source}: expected a dict with b'data' and b'labels'. Got {keys} instead."
+        raise DataError.from_template(
+            ("{source}: expected a dict with b'data' and b'labels'. Got {keys} instead."),
+            source=source,
+            keys=keys,
         )
     data, labels = batch[b"data"], np.asarray(batch[b"labels"])
     if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2:
         got = f"{data.dtype} {data.shape}" if isinstance(data, np.ndarray) else type(data).__name__
-        raise DataError(f"{source}: b'data' must be a (N, {ROW_SIZE}) uint8 array. Got {got}.")
+        raise DataError.from_template(
+            "{source}: b'data' must be a (N, {row_size}) uint8 array. Got {got}.",
+            source=source,
+            row_size=ROW_SIZE,
+            got=got,
+        )
     if data.shape[1] != ROW_SIZE:
-        raise DataError(f"{source}: b'data' rows must hold {ROW_SIZE} bytes. Got {data.shape[1]}.")
+        raise DataError.from_template(
+            "{source}: b'data' rows must hold {row_size} bytes. Got {shape}.",
+            source=source,
+            row_size=ROW_SIZE,
+            shape=data.shape[1],
+        )
     if labels.shape != (data.shape[0],):
-        raise DataError(
-            f"{source}: {data.shape[0]} images but {labels.size} labels; the counts must match"
+        raise DataError.from_template(
+            "{source}: {shape} images but {size} labels; the counts must match",
+            source=source,
+            shape=data.shape[0],
+            size=labels.size,
         )
     if labels.size and (labels.min() < 0 or labels.max() >= len(CLASSES)):
-        raise DataError(
-            f"{source}: labels must lie in 0..{len(CLASSES) - 1}. "
-            f"Got {labels.min()}..{labels.max()}."
+        raise DataError.from_template(
+            "{source}: labels must lie in 0..{len_classes_1}. Got {min}..{max}.",
+            source=source,
+            len_classes_1=len(CLASSES) - 1,
+            min=labels.min(),
+            max=labels.max(),
         )
     # (N, 3072) -> (N, C, H, W) -> (N, H, W, C)
     images = np.ascontiguousarray(data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
@@ -133,7 +161,9 @@ def parse_label_names(data: bytes | bytearray, source: str = "<bytes>") -> list[
     meta = loads(data, source)
     names = meta.get(b"label_names") if isinstance(meta, dict) else None
     if not isinstance(names, list) or not all(isinstance(n, bytes | str) for n in names):
-        raise DataError(f"{source}: expected a dict with b'label_names', a list of names")
+        raise DataError.from_template(
+            "{source}: expected a dict with b'label_names', a list of names", source=source
+        )
     return [n.decode() if isinstance(n, bytes) else n for n in names]
 
 
@@ -183,7 +213,9 @@ def batch_bytes(images: np.ndarray, labels: np.ndarray, batch_label: str = "") -
     way the original files were (see `_Py2Pickler`)."""
     images = np.asarray(images, dtype=np.uint8)
     if images.ndim != 4 or images.shape[1:] != IMAGE_SHAPE:
-        raise DataError(f"images must have shape (N, 32, 32, 3). Got {images.shape} instead.")
+        raise DataError.from_template(
+            "images must have shape (N, 32, 32, 3). Got {shape} instead.", shape=images.shape
+        )
     # (N, H, W, C) -> (N, C, H, W) -> (N, 3072)
     data = np.ascontiguousarray(images.transpose(0, 3, 1, 2)).reshape(len(images), ROW_SIZE)
     batch = {

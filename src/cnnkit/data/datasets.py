@@ -49,16 +49,29 @@ def _load_idx_split(spec: DatasetSpec, folder: Path, split: str) -> tuple[np.nda
     images = parse_idx(read_verified(spec, folder / image_file), str(folder / image_file))
     labels = parse_idx(read_verified(spec, folder / label_file), str(folder / label_file))
     if images.ndim != 3 or images.dtype != np.uint8:
-        raise DataError(
-            f"{folder / image_file}: expected (N, H, W) uint8 images. "
-            f"Got {images.dtype} {images.shape}."
+        raise DataError.from_template(
+            "{path}: expected (N, H, W) uint8 images. Got {dtype} {shape}.",
+            path=folder / image_file,
+            dtype=images.dtype,
+            shape=images.shape,
         )
     if labels.ndim != 1:
-        raise DataError(f"{folder / label_file}: expected (N,) labels. Got shape {labels.shape}.")
+        raise DataError.from_template(
+            "{path}: expected (N,) labels. Got shape {shape}.",
+            path=folder / label_file,
+            shape=labels.shape,
+        )
     if len(images) != len(labels):
-        raise DataError(
-            f"{folder}: {len(images)} images in {image_file} but {len(labels)} labels in "
-            f"{label_file}; the counts must match"
+        raise DataError.from_template(
+            (
+                "{folder}: {n_images} images in {image_file} but {n_labels} labels in "
+                "{label_file}; the counts must match"
+            ),
+            folder=folder,
+            n_images=len(images),
+            image_file=image_file,
+            n_labels=len(labels),
+            label_file=label_file,
         )
     return images, labels.astype(np.int64)
 
@@ -89,9 +102,13 @@ def load_dataset(
     spec = get_spec(name)
     download = check_bool(download, "download", func="load_dataset")  # "no" is not False
     if not isinstance(split, str) or split not in spec.splits:
-        raise DataError(
-            f"The 'split' parameter of load_dataset must be one of {', '.join(spec.splits)}. "
-            f"Got {split!r} instead."
+        raise DataError.from_template(
+            (
+                "The 'split' parameter of load_dataset must be one of {items}. Got "
+                "{split!r} instead."
+            ),
+            items=", ".join(spec.splits),
+            split=split,
         )
     folder = dataset_dir(name, data_dir)
     needed = spec.split_files(split)
@@ -102,11 +119,17 @@ def load_dataset(
         fetch(name, data_dir=data_dir)
         missing = [n for n in needed if not stored_path(folder / n).is_file()]
     if missing:
-        raise DataError(
-            f"{spec.title} is not in {folder} (missing {', '.join(missing)}). To get it: "
-            f"`cnnkit data fetch {spec.name}` (downloads and verifies it), or "
-            + from_dir_advice(spec)
-            + ". Choose another data dir with --data-dir or $CNNKIT_DATA."
+        raise DataError.from_template(
+            (
+                "{title} is not in {folder} (missing {missing}). To get it: `cnnkit data "
+                "fetch {spec_name}` (downloads and verifies it), or {spec}. Choose "
+                "another data dir with --data-dir or $CNNKIT_DATA."
+            ),
+            title=spec.title,
+            folder=folder,
+            missing=", ".join(missing),
+            spec_name=spec.name,
+            spec=from_dir_advice(spec),
         )
     if spec.format == "idx":
         images, labels = _load_idx_split(spec, folder, split)

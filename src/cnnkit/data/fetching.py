@@ -36,6 +36,7 @@ from typing import Protocol
 from cnnkit import __version__
 from cnnkit.core.errors import DataError
 from cnnkit.core.files import atomic_path
+from cnnkit.core.i18n import Message
 from cnnkit.data.idx import read_decompressed
 from cnnkit.data.registry import (
     DatasetSpec,
@@ -359,9 +360,11 @@ def fetch(
     spec = get_spec(name)
     folder = dataset_dir(name, data_dir)
     if source_dir is not None and not Path(source_dir).is_dir():
-        got = "a file" if Path(source_dir).exists() else "no such folder"
-        raise DataError(
-            f"The 'source_dir' parameter (--from) must be a folder. Got {source_dir}: {got}."
+        got = Message("a file") if Path(source_dir).exists() else Message("no such folder")
+        raise DataError.from_template(
+            ("The 'source_dir' parameter (--from) must be a folder. Got {source_dir}: {got}."),
+            source_dir=source_dir,
+            got=got,
         )
     created = _make_folder(folder)
     try:
@@ -378,8 +381,10 @@ def _make_folder(folder: Path) -> list[Path]:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise DataError(
-            f"cannot create the dataset folder {str(folder)!r}: {e.strerror or e}"
+        raise DataError.from_template(
+            "cannot create the dataset folder {folder!r}: {e_strerror_or_e}",
+            folder=str(folder),
+            reason=e.strerror or e,
         ) from e
     return created
 
@@ -404,8 +409,12 @@ def _fetch_into(
         return _first_that_works(spec, folder, needed, sources, source_dir, progress)
     except OSError as e:  # the folder is read-only, the disk is full...
         where = f"{e.filename}: " if e.filename else ""
-        raise DataError(
-            f"cannot fetch {spec.title} into {str(folder)!r}: {where}{e.strerror or e}"
+        raise DataError.from_template(
+            "cannot fetch {title} into {folder!r}: {where}{reason}",
+            title=spec.title,
+            folder=str(folder),
+            where=where,
+            reason=e.strerror or e,
         ) from e
 
 
@@ -433,14 +442,19 @@ def _first_that_works(
                 continue
             except DataError as e:  # a corrupt or different file: nothing was kept
                 if source_dir is not None:
-                    raise DataError(f"{e}; nothing was stored") from e
+                    raise DataError.from_template("{e}; nothing was stored", e=e) from e
                 failed.append(str(e))
                 continue
         return FetchResult(spec.name, folder, paths, source.description, needed, failed)
-    where = f"from {source_dir}" if source_dir is not None else "from any source"
-    raise DataError(
-        f"Could not fetch {spec.title} {where}: "
-        + "; ".join(failed)
-        + ". Get the files some other way and run "
-        + from_dir_advice(spec)
+    where = (
+        Message("from {source_dir}", source_dir=source_dir)
+        if source_dir is not None
+        else Message("from any source")
+    )
+    raise DataError.from_template(
+        ("Could not fetch {title} {where}: {failed}. Get the files some other way and run {spec}"),
+        title=spec.title,
+        where=where,
+        failed="; ".join(failed),
+        spec=from_dir_advice(spec),
     )

@@ -76,9 +76,12 @@ def parse_image_size(value: Any) -> tuple[int, int] | None:
     except (TypeError, ValueError):
         pair = None
     if pair is None or min(pair) < 1 or max(pair) > 4096:
-        raise CnnkitError(
-            "The 'image_size' parameter (--image-size) must be N or HxW with sides in "
-            f"1..4096. Got {value!r} instead."
+        raise CnnkitError.from_template(
+            (
+                "The 'image_size' parameter (--image-size) must be N or HxW with sides "
+                "in 1..4096. Got {value!r} instead."
+            ),
+            value=value,
         )
     return pair
 
@@ -108,9 +111,12 @@ def scan_image_folder(root: str | os.PathLike[str]) -> FolderScan:
     """The classes and files of `root`; refused unless it has at least two classes with images."""
     path = Path(root)
     if not path.is_dir():
-        raise DataError(
-            f"The 'dataset' parameter (--dataset) must be a registered dataset name or a "
-            f"folder of class subfolders. Got {str(root)!r}, which is not a folder."
+        raise DataError.from_template(
+            (
+                "The 'dataset' parameter (--dataset) must be a registered dataset name "
+                "or a folder of class subfolders. Got {root!r}, which is not a folder."
+            ),
+            root=str(root),
         )
     suffixes = _image_suffixes()
     split_dirs = {s: path / s for s in _SPLITS}
@@ -131,9 +137,14 @@ def scan_image_folder(root: str | os.PathLike[str]) -> FolderScan:
             "all": [(f, k) for k, d in enumerate(class_dirs) for f in _class_files(d, suffixes)]
         }
     if len(classes) < 2 or any(not v for v in files.values()):
-        raise DataError(
-            f"{path}: an image folder needs one subfolder per class, at least two, holding "
-            f"images (optionally under train/ and test/); found classes {classes}"
+        raise DataError.from_template(
+            (
+                "{path}: an image folder needs one subfolder per class, at least two, "
+                "holding images (optionally under train/ and test/); found classes "
+                "{classes}"
+            ),
+            path=path,
+            classes=classes,
         )
     return FolderScan(path, classes, files)
 
@@ -163,7 +174,9 @@ def _read_all(
             array = read_image(path, "auto")  # float64 (H, W) or (H, W, 3) in [0, 255]
         except CnnkitError as e:
             if on_bad_image == "fail":
-                raise DataError(f"{e} (--on-bad-image fail; use skip to leave it out)") from e
+                raise DataError.from_template(
+                    "{e} (--on-bad-image fail; use skip to leave it out)", e=e
+                ) from e
             bad.append((str(path), str(e)))
             continue
         if (
@@ -231,7 +244,9 @@ def _decode(
     read = {s: _read_all(f, on_bad_image) for s, f in scan.files.items()}
     every = [im for images, _, _ in read.values() for im in images]
     if not every:
-        raise DataError(f"{scan.root}: no readable image (every file failed to decode)")
+        raise DataError.from_template(
+            "{root}: no readable image (every file failed to decode)", root=scan.root
+        )
     median = (
         int(np.median([im.shape[0] for im in every])),
         int(np.median([im.shape[1] for im in every])),
@@ -306,18 +321,25 @@ def load_image_folder(
     file list, sizes, mtimes and the settings: a second load with the same files decodes
     nothing, and a changed file rebuilds the entry."""
     if on_bad_image not in BAD_IMAGE_POLICIES:
-        raise DataError(
-            f"The 'on_bad_image' parameter (--on-bad-image) must be one of skip, fail. "
-            f"Got {on_bad_image!r} instead."
+        raise DataError.from_template(
+            (
+                "The 'on_bad_image' parameter (--on-bad-image) must be one of skip, "
+                "fail. Got {on_bad_image!r} instead."
+            ),
+            on_bad_image=on_bad_image,
         )
     if channels not in (None, 1, 3):
-        raise DataError(
-            f"The 'channels' parameter (--channels) must be 1 or 3. Got {channels!r} instead."
+        raise DataError.from_template(
+            ("The 'channels' parameter (--channels) must be 1 or 3. Got {channels!r} instead."),
+            channels=channels,
         )
     if not (isinstance(test_fraction, float | int) and 0 < test_fraction < 1):
-        raise DataError(
-            "The 'test_fraction' parameter (--test-fraction) must be a number between 0 and 1 "
-            f"(exclusive). Got {test_fraction!r} instead."
+        raise DataError.from_template(
+            (
+                "The 'test_fraction' parameter (--test-fraction) must be a number "
+                "between 0 and 1 (exclusive). Got {test_fraction!r} instead."
+            ),
+            test_fraction=test_fraction,
         )
     asked = parse_image_size(image_size)
     scan = scan_image_folder(root)
@@ -335,7 +357,9 @@ def load_image_folder(
         how = "folders"
     for s, (x, _) in splits.items():
         if x is None or len(x) == 0:
-            raise DataError(f"{scan.root}: the {s} split has no readable image")
+            raise DataError.from_template(
+                "{root}: the {s} split has no readable image", root=scan.root, s=s
+            )
     name = str(root)
     ds = {
         s: Dataset(images=x, labels=y, name=name, split=s, classes=list(scan.classes))
@@ -405,7 +429,9 @@ def folder_info(root: str | os.PathLike[str]) -> FolderInfo:
     sizes: list[tuple[int, int]] = []
     splits = [_split_info(s, f, scan.classes, sizes) for s, f in scan.files.items()]
     if not sizes:
-        raise DataError(f"{scan.root}: no readable image (every file failed to decode)")
+        raise DataError.from_template(
+            "{root}: no readable image (every file failed to decode)", root=scan.root
+        )
     hw = np.array(sizes)
     stats = [(int(hw[:, i].min()), int(np.median(hw[:, i])), int(hw[:, i].max())) for i in (0, 1)]
     layout = "one split" if "all" in scan.files else "folders"

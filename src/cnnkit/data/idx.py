@@ -60,36 +60,72 @@ def parse_idx(data: bytes | bytearray, source: str = "<bytes>") -> np.ndarray:
     """
     size = len(data)
     if size < 4:
-        raise DataError(f"{source}: not an IDX file: {size} bytes, shorter than the 4-byte magic")
+        raise DataError.from_template(
+            "{source}: not an IDX file: {size} bytes, shorter than the 4-byte magic",
+            source=source,
+            size=size,
+        )
     if data[0] != 0 or data[1] != 0:
-        raise DataError(
-            f"{source}: not an IDX file: magic number starts with "
-            f"0x{data[0]:02X} 0x{data[1]:02X}, expected 0x00 0x00"
+        raise DataError.from_template(
+            (
+                "{source}: not an IDX file: magic number starts with 0x{data:02X} "
+                "0x{data2:02X}, expected 0x00 0x00"
+            ),
+            source=source,
+            data=data[0],
+            data2=data[1],
         )
     code, ndim = data[2], data[3]
     if code not in IDX_DTYPES:
-        raise DataError(f"{source}: unknown IDX dtype code 0x{code:02X}; allowed: {_ALLOWED}")
+        raise DataError.from_template(
+            "{source}: unknown IDX dtype code 0x{code:02X}; allowed: {allowed}",
+            source=source,
+            code=code,
+            allowed=_ALLOWED,
+        )
     if ndim == 0:
-        raise DataError(f"{source}: the IDX header declares 0 dimensions")
+        raise DataError.from_template(
+            "{source}: the IDX header declares 0 dimensions", source=source
+        )
     offset = 4 + 4 * ndim
     if size < offset:
-        raise DataError(
-            f"{source}: truncated IDX header: {ndim} dimensions need {offset} header bytes, "
-            f"the file has {size}"
+        raise DataError.from_template(
+            (
+                "{source}: truncated IDX header: {ndim} dimensions need {offset} header "
+                "bytes, the file has {size}"
+            ),
+            source=source,
+            ndim=ndim,
+            offset=offset,
+            size=size,
         )
     shape = struct.unpack(f">{ndim}I", bytes(data[4:offset]))
     dtype = IDX_DTYPES[code]
     count = math.prod(shape)
     expected = offset + count * dtype.itemsize
     if size < expected:
-        raise DataError(
-            f"{source}: truncated: the header declares shape {shape} of {dtype.name} "
-            f"({expected} bytes in all), the file has {size} bytes"
+        raise DataError.from_template(
+            (
+                "{source}: truncated: the header declares shape {shape} of {dtype_name} "
+                "({expected} bytes in all), the file has {size} bytes"
+            ),
+            source=source,
+            shape=shape,
+            dtype_name=dtype.name,
+            expected=expected,
+            size=size,
         )
     if size > expected:
-        raise DataError(
-            f"{source}: {size - expected} extra bytes after the {expected} bytes that the "
-            f"header's shape {shape} of {dtype.name} accounts for"
+        raise DataError.from_template(
+            (
+                "{source}: {size_expected} extra bytes after the {expected} bytes that "
+                "the header's shape {shape} of {dtype_name} accounts for"
+            ),
+            source=source,
+            size_expected=size - expected,
+            expected=expected,
+            shape=shape,
+            dtype_name=dtype.name,
         )
     array = np.frombuffer(data, dtype=dtype, count=count, offset=offset).reshape(shape)
     if not dtype.isnative:
@@ -114,18 +150,27 @@ def read_decompressed(
                 with gzip.GzipFile(fileobj=f) as gz:
                     data = bytearray(gz.read(max_bytes + 1))
                 if len(data) > max_bytes:
-                    raise DataError(
-                        f"{path}: decompresses to more than {max_bytes:,} bytes, larger than "
-                        "any dataset file"
+                    raise DataError.from_template(
+                        (
+                            "{path}: decompresses to more than {max_bytes:,} bytes, larger "
+                            "than any "
+                            "dataset file"
+                        ),
+                        path=path,
+                        max_bytes=max_bytes,
                     )
                 return data
             buffer = bytearray(os.fstat(f.fileno()).st_size)
             f.readinto(buffer)
             return buffer
     except (gzip.BadGzipFile, EOFError, zlib.error) as e:
-        raise DataError(f"{path}: corrupt or truncated gzip data ({e})") from e
+        raise DataError.from_template(
+            "{path}: corrupt or truncated gzip data ({e})", path=path, e=e
+        ) from e
     except OSError as e:
-        raise DataError(f"{path}: cannot read: {e.strerror or e}") from e
+        raise DataError.from_template(
+            "{path}: cannot read: {e_strerror_or_e}", path=path, e_strerror_or_e=e.strerror or e
+        ) from e
 
 
 def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
@@ -138,9 +183,15 @@ def idx_bytes(array: np.ndarray) -> bytes:
     array = np.asarray(array)
     code = _CODES.get(array.dtype.newbyteorder("="))
     if code is None:
-        raise DataError(f"IDX cannot store dtype {array.dtype}; allowed: {_ALLOWED}")
+        raise DataError.from_template(
+            "IDX cannot store dtype {dtype}; allowed: {allowed}",
+            dtype=array.dtype,
+            allowed=_ALLOWED,
+        )
     if array.ndim == 0 or array.ndim > 255:
-        raise DataError(f"IDX stores 1 to 255 dimensions. Got {array.ndim} instead.")
+        raise DataError.from_template(
+            "IDX stores 1 to 255 dimensions. Got {ndim} instead.", ndim=array.ndim
+        )
     header = bytes([0, 0, code, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
     return header + np.ascontiguousarray(array, dtype=IDX_DTYPES[code]).tobytes()
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from cnnkit.core.errors import DataError
+from cnnkit.core.i18n import Message
 
 __all__ = [
     "CIFAR10_CLASSES",
@@ -197,8 +198,10 @@ def get_spec(name: str) -> DatasetSpec:
     try:
         return DATASETS[name]
     except KeyError:
-        raise DataError(
-            f"Unknown dataset {name!r}; known datasets: {', '.join(DATASETS)}"
+        raise DataError.from_template(
+            "Unknown dataset {name!r}; known datasets: {datasets}",
+            name=name,
+            datasets=", ".join(DATASETS),
         ) from None
 
 
@@ -206,25 +209,39 @@ def data_dir(data_dir: str | os.PathLike[str] | None = None) -> Path:
     """Where datasets live: `data_dir` if given, else $CNNKIT_DATA, else the user's cache dir
     ($XDG_CACHE_HOME/cnnkit, or ~/.cache/cnnkit)."""
     if data_dir is not None and not isinstance(data_dir, str | os.PathLike):
-        raise DataError(
-            f"The 'data_dir' parameter must be a path (str or os.PathLike) or None. "
-            f"Got {data_dir!r} instead."
+        raise DataError.from_template(
+            (
+                "The 'data_dir' parameter must be a path (str or os.PathLike) or None. "
+                "Got {data_dir!r} instead."
+            ),
+            data_dir=data_dir,
         )
     if data_dir is not None and str(data_dir) != "":
-        return _usable_folder(Path(data_dir).expanduser(), "The 'data_dir' parameter (--data-dir)")
+        return _usable_folder(
+            Path(data_dir).expanduser(), Message("The 'data_dir' parameter (--data-dir)")
+        )
     env = os.environ.get("CNNKIT_DATA")
     if env:
-        return _usable_folder(Path(env).expanduser(), "$CNNKIT_DATA")
+        return _usable_folder(Path(env).expanduser(), Message("$CNNKIT_DATA"))
     cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return _usable_folder(Path(cache).expanduser() / "cnnkit", "The default data dir")
+    return _usable_folder(Path(cache).expanduser() / "cnnkit", Message("The default data dir"))
 
 
 def _usable_folder(path: Path, what: str) -> Path:
     """`path`, refused when it, or the nearest part of it that exists, is not a folder."""
     existing = next((p for p in (path, *path.parents) if p.exists()), None)
     if existing is not None and not existing.is_dir():
-        got = "a file" if existing == path else f"under the file {str(existing)!r}"
-        raise DataError(f"{what} must be a folder. Got {str(path)!r}, {got}, instead.")
+        got = (
+            Message("a file")
+            if existing == path
+            else Message("under the file {existing!r}", existing=str(existing))
+        )
+        raise DataError.from_template(
+            "{what} must be a folder. Got {path!r}, {got}, instead.",
+            what=what,
+            path=str(path),
+            got=got,
+        )
     return path
 
 
@@ -240,9 +257,15 @@ def file_digest(data: bytes | bytearray, algorithm: str) -> str:
 def check_digest(spec: FileSpec, data: bytes | bytearray, source: str) -> None:
     got = file_digest(data, spec.algorithm)
     if got != spec.digest:
-        raise DataError(
-            f"{source}: checksum mismatch: {spec.algorithm} {got}, expected {spec.digest} "
-            f"(a corrupt, truncated or different file)"
+        raise DataError.from_template(
+            (
+                "{source}: checksum mismatch: {algorithm} {got}, expected {digest} (a "
+                "corrupt, truncated or different file)"
+            ),
+            source=source,
+            algorithm=spec.algorithm,
+            got=got,
+            digest=spec.digest,
         )
 
 

@@ -69,11 +69,16 @@ def preprocess_digit(image: np.ndarray) -> np.ndarray:
     if a.ndim == 3 and a.shape[2] in (3, 4):
         a = a[..., :3] @ _LUMA
     if a.ndim != 2:
-        raise CnnkitError(
-            f"expected a grayscale (H, W) or colour (H, W, 3) image, got shape {a.shape}"
+        raise CnnkitError.from_template(
+            "expected a grayscale (H, W) or colour (H, W, 3) image, got shape {shape}",
+            shape=a.shape,
         )
     if min(a.shape) < 2:  # the border that gives the background would be the whole image
-        raise CnnkitError(f"a digit image needs at least 2x2 pixels, got {a.shape[0]}x{a.shape[1]}")
+        raise CnnkitError.from_template(
+            "a digit image needs at least 2x2 pixels, got {shape}x{shape2}",
+            shape=a.shape[0],
+            shape2=a.shape[1],
+        )
     if not np.isfinite(a).all():
         raise CnnkitError("the image holds NaN or infinite values")
     lo, hi = float(a.min()), float(a.max())
@@ -120,4 +125,4 @@ def load_digit(path: str | os.PathLike[str]) -> np.ndarray:
     try:
         return preprocess_digit(image)
     except CnnkitError as e:
-        raise CnnkitError(f"{os.fspath(path)!r}: {e}") from e
+        raise CnnkitError.from_template("{fspath!r}: {e}", fspath=os.fspath(path), e=e) from e

@@ -24,6 +24,7 @@ import numpy as np
 
 from cnnkit.core.errors import CnnkitError
 from cnnkit.core.files import atomic_path
+from cnnkit.core.i18n import Message
 
 __all__ = [
     "DISPLAY_MODES",
@@ -52,14 +53,18 @@ def read_image(path: str | os.PathLike[str], mode: str = "L") -> np.ndarray:
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     if mode not in READ_MODES:
-        raise CnnkitError(
-            f"The 'mode' parameter of read_image must be one of "
-            f"{', '.join(map(repr, READ_MODES))}. Got {mode!r} instead."
+        raise CnnkitError.from_template(
+            ("The 'mode' parameter of read_image must be one of {items}. Got {mode!r} instead."),
+            items=", ".join(map(repr, READ_MODES)),
+            mode=mode,
         )
     if not isinstance(path, str | os.PathLike):
-        raise CnnkitError(
-            f"The 'path' parameter of read_image must be a path (str or os.PathLike). "
-            f"Got {path!r} instead."
+        raise CnnkitError.from_template(
+            (
+                "The 'path' parameter of read_image must be a path (str or os.PathLike). "
+                "Got {path!r} instead."
+            ),
+            path=path,
         )
     try:
         with warnings.catch_warnings():
@@ -68,27 +73,40 @@ def read_image(path: str | os.PathLike[str], mode: str = "L") -> np.ndarray:
             with Image.open(path) as img:
                 width, height = img.size
                 if width * height > MAX_IMAGE_PIXELS:
-                    raise CnnkitError(
-                        f"cannot read image {str(path)!r}: {width}x{height} = "
-                        f"{width * height:,} pixels, more than the {MAX_IMAGE_PIXELS:,} cnnkit "
-                        "reads"
+                    raise CnnkitError.from_template(
+                        (
+                            "cannot read image {path!r}: {width}x{height} = {width_height:,} "
+                            "pixels, "
+                            "more than the {max_image_pixels:,} cnnkit reads"
+                        ),
+                        path=str(path),
+                        width=width,
+                        height=height,
+                        width_height=width * height,
+                        max_image_pixels=MAX_IMAGE_PIXELS,
                     )
                 img.load()  # decode now: truncated or corrupt data fails here, in the try
                 array = _to_float_array(ImageOps.exif_transpose(img), mode)
     except CnnkitError:
         raise
     except FileNotFoundError:
-        raise CnnkitError(f"cannot read image {str(path)!r}: no such file") from None
+        raise CnnkitError.from_template(
+            "cannot read image {path!r}: no such file", path=str(path)
+        ) from None
     except IsADirectoryError:
-        raise CnnkitError(f"cannot read image {str(path)!r}: it is a directory") from None
+        raise CnnkitError.from_template(
+            "cannot read image {path!r}: it is a directory", path=str(path)
+        ) from None
     except UnidentifiedImageError:
-        raise CnnkitError(
-            f"cannot read image {str(path)!r}: not an image format Pillow recognises"
+        raise CnnkitError.from_template(
+            "cannot read image {path!r}: not an image format Pillow recognises", path=str(path)
         ) from None
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
         # truncated or corrupt data, unsupported variants, permission denied, huge images
         reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
-        raise CnnkitError(f"cannot read image {str(path)!r}: {reason}") from e
+        raise CnnkitError.from_template(
+            "cannot read image {path!r}: {reason}", path=str(path), reason=reason
+        ) from e
     return array
 
 
@@ -126,9 +144,10 @@ def to_uint8(array: Any, mode: str = "clip") -> np.ndarray:
     """
     a = real_array(array, "array", "to_uint8")
     if mode not in DISPLAY_MODES:
-        raise CnnkitError(
-            f"The 'mode' parameter of to_uint8 must be one of "
-            f"{', '.join(map(repr, DISPLAY_MODES))}. Got {mode!r} instead."
+        raise CnnkitError.from_template(
+            ("The 'mode' parameter of to_uint8 must be one of {items}. Got {mode!r} instead."),
+            items=", ".join(map(repr, DISPLAY_MODES)),
+            mode=mode,
         )
     if a.size and not np.isfinite(a).all():
         raise CnnkitError("cannot display an array with NaN or infinite values")
@@ -146,9 +165,14 @@ def real_array(value: Any, name: str, func: str) -> np.ndarray:
     """`value` as a float64 array; strings, objects and complex numbers are refused."""
     a = np.asarray(value)
     if a.dtype.kind not in "biuf":
-        raise CnnkitError(
-            f"The {name!r} parameter of {func} must be an array of real numbers. Got an array "
-            f"of dtype {a.dtype} instead."
+        raise CnnkitError.from_template(
+            (
+                "The {name!r} parameter of {func} must be an array of real numbers. Got "
+                "an array of dtype {dtype} instead."
+            ),
+            name=name,
+            func=func,
+            dtype=a.dtype,
         )
     return a.astype(np.float64, copy=False)
 
@@ -162,9 +186,14 @@ def image_format(path: str | os.PathLike[str]) -> str:
     if fmt is None or fmt not in Image.SAVE:
         known = sorted(ext for ext, f in Image.registered_extensions().items() if f in Image.SAVE)
         common = [e for e in (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".webp") if e in known]
-        raise CnnkitError(
-            f"cannot write image {str(path)!r}: unknown image suffix {suffix or '(none)'!r}; "
-            f"use one of {', '.join(common)} (or another suffix Pillow writes)"
+        raise CnnkitError.from_template(
+            (
+                "cannot write image {path!r}: unknown image suffix {suffix!r}; "
+                "use one of {common} (or another suffix Pillow writes)"
+            ),
+            path=str(path),
+            suffix=suffix or Message("(none)"),
+            common=", ".join(common),
         )
     return fmt
 
@@ -181,12 +210,16 @@ def write_image(path: str | os.PathLike[str], array: Any, *, normalize: str = "c
     if a.ndim == 3 and a.shape[2] == 1:
         a = a[:, :, 0]  # (H, W)
     if not (a.ndim == 2 or (a.ndim == 3 and a.shape[2] == 3)) or 0 in a.shape:
-        raise CnnkitError(
-            f"cannot write image {str(path)!r}: expected an array of shape (H, W) or "
-            f"(H, W, 3). Got shape {a.shape} instead."
+        raise CnnkitError.from_template(
+            (
+                "cannot write image {path!r}: expected an array of shape (H, W) or (H, "
+                "W, 3). Got shape {shape} instead."
+            ),
+            path=str(path),
+            shape=a.shape,
         )
     img = Image.fromarray(to_uint8(a, normalize))  # uint8 (H, W) -> "L", (H, W, 3) -> "RGB"
-    with output_file(path, "image") as tmp:
+    with output_file(path, Message("image")) as tmp:
         img.save(tmp, format=fmt)
     return Path(path)
 
@@ -201,8 +234,16 @@ def output_file(path: str | os.PathLike[str], what: str = "file") -> Iterator[Pa
         in_the_way = next(
             (p for p in reversed(Path(path).parents) if p.exists() and not p.is_dir()), None
         )
-        reason = f"{str(in_the_way)!r} is a file, not a folder" if in_the_way else e.strerror
-        raise CnnkitError(f"cannot write {what} {str(path)!r}: {reason}") from e
+        reason = (
+            Message("{path!r} is a file, not a folder", path=str(in_the_way))
+            if in_the_way
+            else e.strerror
+        )
+        raise CnnkitError.from_template(
+            "cannot write {what} {path!r}: {reason}", what=what, path=str(path), reason=reason
+        ) from e
     except OSError as e:
         reason = e.strerror or str(e)
-        raise CnnkitError(f"cannot write {what} {str(path)!r}: {reason}") from e
+        raise CnnkitError.from_template(
+            "cannot write {what} {path!r}: {reason}", what=what, path=str(path), reason=reason
+        ) from e

@@ -83,7 +83,9 @@ def register_kernel(name: str, description: str) -> Callable[[KernelFactory], Ke
 
 def _odd_size(size: int, name: str) -> int:
     if size % 2 == 0:
-        raise CnnkitError(f"The 'size' parameter of {name} must be odd. Got {size} instead.")
+        raise CnnkitError.from_template(
+            "The 'size' parameter of {name} must be odd. Got {size} instead.", name=name, size=size
+        )
     return size
 
 
@@ -124,7 +126,9 @@ def box(size: int = 3) -> np.ndarray:
 @register_kernel("gaussian", Message("sampled 2-D Gaussian, normalised to sum 1 (smooth blur)"))
 def gaussian(size: int = 5, sigma: float = 1.0) -> np.ndarray:
     if sigma <= 0:
-        raise CnnkitError(f"The 'sigma' parameter of gaussian must be > 0. Got {sigma} instead.")
+        raise CnnkitError.from_template(
+            "The 'sigma' parameter of gaussian must be > 0. Got {sigma} instead.", sigma=sigma
+        )
     offsets = np.arange(size) - (size - 1) / 2  # centred, also for even sizes
     with np.errstate(over="ignore", under="ignore"):  # a tiny sigma: exp(-inf) = 0, no warning
         g = np.exp(-0.5 * (offsets / sigma) ** 2)  # (size,); sigma -> 0 tends to the identity
@@ -177,7 +181,11 @@ def list_kernels() -> list[KernelInfo]:
 
 def _lookup(name: str) -> tuple[KernelInfo, KernelFactory]:
     if not isinstance(name, str) or name not in _REGISTRY:
-        raise CnnkitError(f"Unknown kernel {name!r}. Known kernels: {', '.join(_REGISTRY)}.")
+        raise CnnkitError.from_template(
+            "Unknown kernel {name!r}. Known kernels: {registry}.",
+            name=name,
+            registry=", ".join(_REGISTRY),
+        )
     return _REGISTRY[name]
 
 
@@ -198,8 +206,11 @@ def get_kernel(name: str, **params: Any) -> np.ndarray:
     unknown = sorted(set(params) - set(info.params))
     if unknown:
         allowed = ", ".join(info.params) or "none"
-        raise CnnkitError(
-            f"Kernel {name!r} has no parameter {unknown[0]!r} (parameters: {allowed})."
+        raise CnnkitError.from_template(
+            "Kernel {name!r} has no parameter {unknown!r} (parameters: {allowed}).",
+            name=name,
+            unknown=unknown[0],
+            allowed=allowed,
         )
     checked = {p: _check_param(name, p, v, info.params[p]) for p, v in params.items()}
     return factory(**checked)
@@ -222,18 +233,26 @@ def parse_kernel_spec(spec: str) -> tuple[str, dict[str, int | float]]:
         elif i < len(names):
             param, text = names[i], item
         else:
-            raise CnnkitError(
-                f"Kernel {name!r} takes {len(names)} parameter(s) "
-                f"({', '.join(names) or 'none'}). Got {spec!r} instead."
+            raise CnnkitError.from_template(
+                ("Kernel {name!r} takes {n_names} parameter(s) ({names}). Got {spec!r} instead."),
+                name=name,
+                n_names=len(names),
+                names=", ".join(names) or Message("none"),
+                spec=spec,
             )
         if param not in info.params:
-            raise CnnkitError(
-                f"Kernel {name!r} has no parameter {param!r} "
-                f"(parameters: {', '.join(names) or 'none'})."
+            raise CnnkitError.from_template(
+                ("Kernel {name!r} has no parameter {param!r} (parameters: {names})."),
+                name=name,
+                param=param,
+                names=", ".join(names) or Message("none"),
             )
         if param in values:
-            raise CnnkitError(
-                f"Kernel {name!r} was given its {param!r} parameter twice. Got {spec!r} instead."
+            raise CnnkitError.from_template(
+                ("Kernel {name!r} was given its {param!r} parameter twice. Got {spec!r} instead."),
+                name=name,
+                param=param,
+                spec=spec,
             )
         values[param] = _parse_number(text, param, name, info.params[param])
     return name, values
@@ -279,35 +298,60 @@ def filter_image(image: Any, kernel: Any, *, boundary: str = "symmetric") -> np.
     img = real_array(image, "image", "filter_image")
     k = real_array(kernel, "kernel", "filter_image")
     if not isinstance(boundary, str) or boundary not in BOUNDARIES:
-        raise CnnkitError(
-            f"The 'boundary' parameter of filter_image must be one of "
-            f"{', '.join(map(repr, BOUNDARIES))}. Got {boundary!r} instead."
+        raise CnnkitError.from_template(
+            (
+                "The 'boundary' parameter of filter_image must be one of {items}. Got "
+                "{boundary!r} instead."
+            ),
+            items=", ".join(map(repr, BOUNDARIES)),
+            boundary=boundary,
         )
     if img.ndim not in (2, 3) or 0 in img.shape:
-        raise ShapeError(
-            f"filter_image needs an image of shape (H, W) or (H, W, C). Got {img.shape} instead."
+        raise ShapeError.from_template(
+            ("filter_image needs an image of shape (H, W) or (H, W, C). Got {shape} instead."),
+            shape=img.shape,
         )
     if k.ndim != 2 or 0 in k.shape:
-        raise ShapeError(f"filter_image needs a 2-D kernel. Got shape {k.shape} instead.")
+        raise ShapeError.from_template(
+            "filter_image needs a 2-D kernel. Got shape {shape} instead.", shape=k.shape
+        )
     h, w = img.shape[:2]
     if k.shape[0] > h or k.shape[1] > w:
-        raise ShapeError(
-            f"Kernel {k.shape[0]}x{k.shape[1]} is larger than the image {h}x{w}: "
-            f"a same-size response would be made mostly of padding."
+        raise ShapeError.from_template(
+            (
+                "Kernel {shape}x{shape2} is larger than the image {h}x{w}: a same-size "
+                "response would be made mostly of padding."
+            ),
+            shape=k.shape[0],
+            shape2=k.shape[1],
+            h=h,
+            w=w,
         )
     kh, kw = k.shape
     macs = h * w * kh * kw  # multiply-adds per channel
     if macs > MAX_FILTER_MACS:
-        raise ShapeError(
-            f"Kernel {kh}x{kw} on an image of {h}x{w} needs {macs:,} multiply-adds per channel, "
-            f"more than the {MAX_FILTER_MACS:,} (2**34) filter_image does; use a smaller kernel "
-            "or image."
+        raise ShapeError.from_template(
+            (
+                "Kernel {kh}x{kw} on an image of {h}x{w} needs {macs:,} multiply-adds "
+                "per channel, more than the {max_filter_macs:,} (2**34) filter_image "
+                "does; use a smaller kernel or image."
+            ),
+            kh=kh,
+            kw=kw,
+            h=h,
+            w=w,
+            macs=macs,
+            max_filter_macs=MAX_FILTER_MACS,
         )
     for name, a in (("image", img), ("kernel", k)):
         if not np.isfinite(a).all():
-            raise CnnkitError(
-                f"The {name!r} parameter of filter_image must hold finite numbers. Got "
-                f"{int(np.count_nonzero(~np.isfinite(a)))} NaN or infinite value(s) instead."
+            raise CnnkitError.from_template(
+                (
+                    "The {name!r} parameter of filter_image must hold finite numbers. Got "
+                    "{count_nonzero} NaN or infinite value(s) instead."
+                ),
+                name=name,
+                count_nonzero=int(np.count_nonzero(~np.isfinite(a))),
             )
     planes = img[None] if img.ndim == 2 else img.transpose(2, 0, 1)  # (C, H, W)
     out = np.stack([_filter_plane(plane, k, boundary) for plane in planes])  # (C, H, W)

@@ -109,9 +109,13 @@ def checkpoint_file(path: str | os.PathLike[str]) -> Path:
     path = Path(path)
     if path.is_dir():
         if not (path / CHECKPOINT_NAME).is_file():
-            raise CnnkitError(
-                f"{path}: a folder without {CHECKPOINT_NAME} (a run that completed no epoch, "
-                "or not a run folder)"
+            raise CnnkitError.from_template(
+                (
+                    "{path}: a folder without {checkpoint_name} (a run that completed no "
+                    "epoch, or not a run folder)"
+                ),
+                path=path,
+                checkpoint_name=CHECKPOINT_NAME,
             )
         return path / CHECKPOINT_NAME
     return path
@@ -170,34 +174,48 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     `path` may be a run folder (its checkpoint.pt)."""
     path = checkpoint_file(path)
     if not path.is_file():
-        raise CnnkitError(f"{path}: no such checkpoint file")
+        raise CnnkitError.from_template("{path}: no such checkpoint file", path=path)
     if not zipfile.is_zipfile(path):  # torch.save writes a zip archive
-        raise CnnkitError(
-            f"{path}: not a cnnkit checkpoint (not a torch file: corrupt or truncated?)"
+        raise CnnkitError.from_template(
+            ("{path}: not a cnnkit checkpoint (not a torch file: corrupt or truncated?)"), path=path
         )
     try:
         raw = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        raise CnnkitError(
-            f"{path}: refused: it holds pickled objects other than tensors and plain data "
-            "(checkpoints are loaded with weights_only=True)"
+        raise CnnkitError.from_template(
+            (
+                "{path}: refused: it holds pickled objects other than tensors and plain "
+                "data (checkpoints are loaded with weights_only=True)"
+            ),
+            path=path,
         ) from e
     except Exception as e:  # torch raises many types for a damaged archive (zip, runtime)
-        raise CnnkitError(
-            f"{path}: not a readable cnnkit checkpoint ({type(e).__name__}: {e})"
+        raise CnnkitError.from_template(
+            "{path}: not a readable cnnkit checkpoint ({type_name}: {e})",
+            path=path,
+            type_name=type(e).__name__,
+            e=e,
         ) from e
     if not isinstance(raw, dict) or raw.get("format") != FORMAT:
-        raise CnnkitError(f"{path}: not a cnnkit checkpoint (no '{FORMAT}' format marker)")
+        raise CnnkitError.from_template(
+            "{path}: not a cnnkit checkpoint (no '{format}' format marker)",
+            path=path,
+            format=FORMAT,
+        )
     if raw.get("version") not in READABLE_VERSIONS:
-        raise CnnkitError(
-            f"{path}: checkpoint version {raw.get('version')!r}; this cnnkit reads "
-            f"{', '.join(map(str, READABLE_VERSIONS))}"
+        raise CnnkitError.from_template(
+            "{path}: checkpoint version {get!r}; this cnnkit reads {items}",
+            path=path,
+            get=raw.get("version"),
+            items=", ".join(map(str, READABLE_VERSIONS)),
         )
     missing = [k for k in ("model_name", "model_args", "state_dict", "config") if k not in raw]
     if raw["version"] >= 2 and "digest" not in raw:
         missing.append("digest")
     if missing:
-        raise CnnkitError(f"{path}: checkpoint lacks {', '.join(missing)}")
+        raise CnnkitError.from_template(
+            "{path}: checkpoint lacks {missing}", path=path, missing=", ".join(missing)
+        )
     _check_contents(path, raw)
     return _decode(raw)
 
@@ -207,23 +225,35 @@ def _check_contents(path: Path, raw: dict[str, Any]) -> None:
         stored = raw["digest"]
         actual = tensor_digest({k: v for k, v in raw.items() if k != "digest"})
         if stored != actual:
-            raise CnnkitError(
-                f"{path}: damaged: the SHA-256 of its tensors is {actual[:16]}..., the file "
-                f"records {str(stored)[:16]}... (changed or corrupted since it was written)"
+            raise CnnkitError.from_template(
+                (
+                    "{path}: damaged: the SHA-256 of its tensors is {actual}..., the file "
+                    "records {stored}... (changed or corrupted since it was written)"
+                ),
+                path=path,
+                actual=actual[:16],
+                stored=str(stored)[:16],
             )
     state = raw["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise CnnkitError(f"{path}: its state_dict is not a dict of tensors")
+        raise CnnkitError.from_template(
+            "{path}: its state_dict is not a dict of tensors", path=path
+        )
     for name, tensor in state.items():
         if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
             bad = int((~torch.isfinite(tensor)).sum())
-            raise CnnkitError(
-                f"{path}: refused: {name} holds {bad} non-finite value(s) (NaN or inf): the "
-                "weights of a diverged run"
+            raise CnnkitError.from_template(
+                (
+                    "{path}: refused: {name} holds {bad} non-finite value(s) (NaN or inf): "
+                    "the weights of a diverged run"
+                ),
+                path=path,
+                name=name,
+                bad=bad,
             )
     config = raw["config"]
     if not isinstance(config, dict):
-        raise CnnkitError(f"{path}: its config is not a dict")
+        raise CnnkitError.from_template("{path}: its config is not a dict", path=path)
     if "normalize" in config:
         _check_normalize(path, config["normalize"])
 
@@ -243,9 +273,13 @@ def _check_normalize(path: Path, normalize: Any) -> None:
         )
         ok = ok and all(s > 0 for s in std)
     if not ok:
-        raise CnnkitError(
-            f"{path}: its config's normalize must be (mean, std) with finite values and "
-            f"std > 0; got {normalize!r}"
+        raise CnnkitError.from_template(
+            (
+                "{path}: its config's normalize must be (mean, std) with finite values "
+                "and std > 0; got {normalize!r}"
+            ),
+            path=path,
+            normalize=normalize,
         )
 
 
@@ -259,7 +293,12 @@ def load_checkpoint(path: str | os.PathLike[str]) -> LoadedCheckpoint:
     try:
         model.load_state_dict(raw["state_dict"])
     except RuntimeError as e:
-        raise CnnkitError(f"{path}: its weights do not fit model {raw['model_name']!r}: {e}") from e
+        raise CnnkitError.from_template(
+            "{path}: its weights do not fit model {raw!r}: {e}",
+            path=path,
+            raw=raw["model_name"],
+            e=e,
+        ) from e
     model.eval()
     return LoadedCheckpoint(
         model=model,
@@ -278,8 +317,12 @@ def resolve_checkpoint(checkpoint: str | os.PathLike[str] | LoadedCheckpoint) ->
     if isinstance(checkpoint, str | os.PathLike):
         return load_checkpoint(checkpoint)
     if not isinstance(checkpoint, LoadedCheckpoint):
-        raise CnnkitError(
-            "The 'checkpoint' parameter must be a checkpoint file, a run folder or a "
-            f"LoadedCheckpoint. Got {type(checkpoint).__name__} {checkpoint!r:.80} instead."
+        raise CnnkitError.from_template(
+            (
+                "The 'checkpoint' parameter must be a checkpoint file, a run folder or a "
+                "LoadedCheckpoint. Got {type_name} {checkpoint!r:.80} instead."
+            ),
+            type_name=type(checkpoint).__name__,
+            checkpoint=checkpoint,
         )
     return checkpoint

@@ -63,9 +63,13 @@ def resolve_device(name: str, *, func: str = "train") -> str:
         return "mps" if _mps_available() else "cpu"
     if name == "cuda" and not torch.cuda.is_available():
         built = "built with CUDA" if torch.version.cuda else "built without CUDA"
-        raise CnnkitError(
-            f"device 'cuda' was asked for, but no CUDA device is available (torch "
-            f"{torch.__version__}, {built}); use --device cpu or --device auto"
+        raise CnnkitError.from_template(
+            (
+                "device 'cuda' was asked for, but no CUDA device is available (torch "
+                "{version}, {built}); use --device cpu or --device auto"
+            ),
+            version=torch.__version__,
+            built=built,
         )
     if name == "mps" and not _mps_available():
         raise CnnkitError(

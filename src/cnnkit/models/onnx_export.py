@@ -81,7 +81,9 @@ def _normalize(config: dict[str, Any], path: Any) -> list[Any]:
 
     normalize = config.get("normalize") or NORMALIZE.get(str(config.get("dataset", "")))
     if normalize is None:
-        raise CnnkitError(f"{path}: its config has no 'normalize' (mean, std) to store")
+        raise CnnkitError.from_template(
+            "{path}: its config has no 'normalize' (mean, std) to store", path=path
+        )
     return list(normalize)
 
 
@@ -146,7 +148,11 @@ def _compare(model: Any, path: Path, x: np.ndarray) -> tuple[float, float, int]:
     with torch.no_grad():
         ours = model(torch.from_numpy(x)).float().numpy()
     if theirs.shape != ours.shape:
-        raise CnnkitError(f"ONNX output shape {theirs.shape} differs from torch's {ours.shape}")
+        raise CnnkitError.from_template(
+            "ONNX output shape {shape} differs from torch's {shape2}",
+            shape=theirs.shape,
+            shape2=ours.shape,
+        )
     diff = float(np.max(np.abs(theirs.astype(np.float64) - ours.astype(np.float64))))
     agree = float(np.mean(theirs.argmax(axis=1) == ours.argmax(axis=1)))
     return diff, agree, int(ours.shape[1])
@@ -168,12 +174,18 @@ def export_onnx(
     opset = check_int(opset, "opset", func="export_onnx", minimum=13, maximum=20)
     n_images = positive_int(n_images, "n_images", func="export_onnx")
     if Path(output).suffix.lower() != ".onnx":
-        raise CnnkitError(f"The output file must end in .onnx. Got {str(output)!r} instead.")
+        raise CnnkitError.from_template(
+            "The output file must end in .onnx. Got {output!r} instead.", output=str(output)
+        )
     in_the_way = next((p for p in Path(output).parents if p.exists() and not p.is_dir()), None)
     if in_the_way is not None:  # else atomic_path's mkdir says only "notes.txt: File exists"
-        raise CnnkitError(
-            f"The output file (-o) {str(output)!r} cannot be written: its parent "
-            f"{str(in_the_way)!r} is a file, not a folder."
+        raise CnnkitError.from_template(
+            (
+                "The output file (-o) {output!r} cannot be written: its parent "
+                "{in_the_way!r} is a file, not a folder."
+            ),
+            output=str(output),
+            in_the_way=str(in_the_way),
         )
     ckpt = load_checkpoint(checkpoint)
     model = ckpt.model.eval()
@@ -184,10 +196,18 @@ def export_onnx(
         _export_graph(model, shape, tmp, opset)
         diff, agree, num_classes = _compare(model, tmp, x)
         if not (diff <= tolerance and agree == 1.0):
-            raise CnnkitError(
-                f"refused to export {ckpt.model_name}: onnxruntime differs from torch on "
-                f"{len(x)} images ({source}): max |logit difference| {diff:.3g} (goal <= "
-                f"{tolerance:g}), top-1 agreement {agree:.2%} (goal 100%); nothing written"
+            raise CnnkitError.from_template(
+                (
+                    "refused to export {model_name}: onnxruntime differs from torch on {n_x} "
+                    "images ({source}): max |logit difference| {diff:.3g} (goal <= "
+                    "{tolerance:g}), top-1 agreement {agree:.2%} (goal 100%); nothing written"
+                ),
+                model_name=ckpt.model_name,
+                n_x=len(x),
+                source=source,
+                diff=diff,
+                tolerance=tolerance,
+                agree=agree,
             )
         classes = _classes(ckpt.config, num_classes)
         metadata = {

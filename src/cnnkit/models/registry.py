@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from cnnkit.core.errors import CnnkitError
+from cnnkit.core.i18n import Message
 
 if TYPE_CHECKING:
     from cnnkit.nn.module import Module
@@ -54,8 +55,10 @@ _REGISTRY: dict[str, dict[str, _Entry]] = {engine: {} for engine in ENGINES}
 
 def _check_engine(engine: str) -> dict[str, _Entry]:
     if engine not in _REGISTRY:
-        raise CnnkitError(
-            f"The 'engine' parameter must be one of {', '.join(ENGINES)}. Got {engine!r} instead."
+        raise CnnkitError.from_template(
+            "The 'engine' parameter must be one of {engines}. Got {engine!r} instead.",
+            engines=", ".join(ENGINES),
+            engine=engine,
         )
     return _REGISTRY[engine]
 
@@ -76,9 +79,12 @@ def register_model(*, input_shape: Shape, engine: str = "torch") -> Callable[[Fa
 def _entry(name: str, engine: str = "torch") -> _Entry:
     entry = _check_engine(engine).get(name)
     if entry is None:
-        which = "" if engine == "torch" else f" for the {engine} engine"
-        raise CnnkitError(
-            f"Unknown model {name!r}{which}. Known models: {', '.join(list_models(engine=engine))}."
+        which = "" if engine == "torch" else Message(" for the {engine} engine", engine=engine)
+        raise CnnkitError.from_template(
+            "Unknown model {name!r}{which}. Known models: {items}.",
+            name=name,
+            which=which,
+            items=", ".join(list_models(engine=engine)),
         )
     return entry
 
@@ -86,9 +92,13 @@ def _entry(name: str, engine: str = "torch") -> _Entry:
 def list_models(pattern: str = "*", *, engine: str = "torch") -> list[str]:
     """Registered model names of `engine` matching a shell-style pattern, sorted."""
     if not isinstance(pattern, str):
-        raise CnnkitError(
-            "The 'pattern' parameter of list_models must be a str (a shell-style pattern such "
-            f"as 'resnet*'). Got {type(pattern).__name__} {pattern!r:.80} instead."
+        raise CnnkitError.from_template(
+            (
+                "The 'pattern' parameter of list_models must be a str (a shell-style "
+                "pattern such as 'resnet*'). Got {type_name} {pattern!r:.80} instead."
+            ),
+            type_name=type(pattern).__name__,
+            pattern=pattern,
         )
     return sorted(n for n in _check_engine(engine) if fnmatch.fnmatchcase(n, pattern))
 
@@ -102,7 +112,9 @@ def create_model(name: str, *, engine: str = "torch", **kwargs: Any) -> Any:
     try:
         return entry.factory(**kwargs)
     except TypeError as e:
-        raise CnnkitError(f"Bad arguments {kwargs!r} for model {name!r}: {e}") from e
+        raise CnnkitError.from_template(
+            "Bad arguments {kwargs!r} for model {name!r}: {e}", kwargs=kwargs, name=name, e=e
+        ) from e
 
 
 def model_input_shape(name: str, *, engine: str = "torch") -> Shape:
@@ -202,7 +214,12 @@ def model_info(name: str, **kwargs: Any) -> ModelInfo:
                 module.in_features, module.out_features, bias=module.bias is not None
             )
         elif next(module.parameters(recurse=False), None) is not None:
-            raise CnnkitError(f"model {name!r}: no parameter rule for layer {path} ({module})")
+            raise CnnkitError.from_template(
+                "model {name!r}: no parameter rule for layer {path} ({module})",
+                name=name,
+                path=path,
+                module=module,
+            )
         else:
             continue
         kind = "Conv2d" if isinstance(module, nn.Conv2d) else "Linear"

@@ -24,18 +24,29 @@ __all__ = [
 
 def _check_linear(input: np.ndarray, weight: np.ndarray, bias: np.ndarray | None) -> None:
     if weight.ndim != 2:
-        raise ShapeError(f"linear expects a 2-D weight (F_out, F_in). Got shape {weight.shape}.")
+        raise ShapeError.from_template(
+            "linear expects a 2-D weight (F_out, F_in). Got shape {shape}.", shape=weight.shape
+        )
     if input.ndim == 0 or input.shape[-1] != weight.shape[1]:
         rows = int(np.prod(input.shape[:-1])) if input.ndim else 1
         cols = input.shape[-1] if input.ndim else 1
-        raise ShapeError(
-            f"linear: input and weight shapes cannot be multiplied ({rows}x{cols} and "
-            f"{weight.shape[1]}x{weight.shape[0]}): input {tuple(input.shape)} has "
-            f"{cols} features, the weight expects in_features={weight.shape[1]}."
+        raise ShapeError.from_template(
+            (
+                "linear: input and weight shapes cannot be multiplied ({rows}x{cols} and "
+                "{shape}x{shape2}): input {shape3} has {cols} features, the weight "
+                "expects in_features={shape}."
+            ),
+            rows=rows,
+            cols=cols,
+            shape=weight.shape[1],
+            shape2=weight.shape[0],
+            shape3=tuple(input.shape),
         )
     if bias is not None and bias.shape != (weight.shape[0],):
-        raise ShapeError(
-            f"linear: bias shape {tuple(bias.shape)} does not match out_features={weight.shape[0]}."
+        raise ShapeError.from_template(
+            "linear: bias shape {shape} does not match out_features={shape2}.",
+            shape=tuple(bias.shape),
+            shape2=weight.shape[0],
         )
 
 
@@ -68,7 +79,9 @@ def linear_backward(
 def check_dropout_p(p: float) -> float:
     """Torch's rule: 0 <= p <= 1 (p = 1 zeroes everything)."""
     if isinstance(p, bool) or not isinstance(p, int | float | np.floating) or not 0 <= p <= 1:
-        raise CnnkitError(f"dropout probability has to be between 0 and 1, but got {p!r}")
+        raise CnnkitError.from_template(
+            "dropout probability has to be between 0 and 1, but got {p!r}", p=p
+        )
     return float(p)
 
 
@@ -105,22 +118,30 @@ def dropout(
 
 def _check_targets(logits: np.ndarray, target: np.ndarray) -> None:
     if logits.ndim != 2:
-        raise ShapeError(
-            f"cross_entropy expects logits of shape (N, K). Got shape {tuple(logits.shape)}."
+        raise ShapeError.from_template(
+            "cross_entropy expects logits of shape (N, K). Got shape {shape}.",
+            shape=tuple(logits.shape),
         )
     if target.ndim != 1 or not np.issubdtype(target.dtype, np.integer):
-        raise ShapeError(
-            "cross_entropy expects integer class indices of shape (N,). "
-            f"Got dtype {target.dtype} and shape {tuple(target.shape)}."
+        raise ShapeError.from_template(
+            (
+                "cross_entropy expects integer class indices of shape (N,). Got dtype "
+                "{dtype} and shape {shape}."
+            ),
+            dtype=target.dtype,
+            shape=tuple(target.shape),
         )
     if target.shape[0] != logits.shape[0]:
-        raise ShapeError(
-            f"Expected input batch_size ({logits.shape[0]}) to match target batch_size "
-            f"({target.shape[0]})."
+        raise ShapeError.from_template(
+            ("Expected input batch_size ({shape}) to match target batch_size ({shape2})."),
+            shape=logits.shape[0],
+            shape2=target.shape[0],
         )
     if target.size and (target.min() < 0 or target.max() >= logits.shape[1]):
         bad = target[(target < 0) | (target >= logits.shape[1])][0]
-        raise CnnkitError(f"Target {bad} is out of bounds for {logits.shape[1]} classes.")
+        raise CnnkitError.from_template(
+            "Target {bad} is out of bounds for {shape} classes.", bad=bad, shape=logits.shape[1]
+        )
 
 
 def log_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:

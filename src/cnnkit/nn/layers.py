@@ -139,22 +139,32 @@ class Conv2d(Module):
         self.out_channels = non_negative_int(out_channels, "out_channels", func="Conv2d")
         for name, value in (("in_channels", in_channels), ("out_channels", out_channels)):
             if value % groups:
-                raise CnnkitError(
-                    f"{name} must be divisible by groups: {name}={value}, groups={groups}."
+                raise CnnkitError.from_template(
+                    "{name} must be divisible by groups: {name}={value}, groups={groups}.",
+                    name=name,
+                    value=value,
+                    groups=groups,
                 )
         if padding_mode not in CONV_PADDING_MODES:
-            raise CnnkitError(
-                f"The 'padding_mode' parameter of Conv2d must be one of {list(CONV_PADDING_MODES)}."
-                f" Got {padding_mode!r} instead."
+            raise CnnkitError.from_template(
+                (
+                    "The 'padding_mode' parameter of Conv2d must be one of "
+                    "{conv_padding_modes}. Got {padding_mode!r} instead."
+                ),
+                conv_padding_modes=list(CONV_PADDING_MODES),
+                padding_mode=padding_mode,
             )
         self.kernel_size = positive_pair(kernel_size, "kernel_size", func="Conv2d")
         self.stride = positive_pair(stride, "stride", func="Conv2d")
         self.dilation = positive_pair(dilation, "dilation", func="Conv2d")
         if isinstance(padding, str):
             if padding not in ("valid", "same"):
-                raise CnnkitError(
-                    "The 'padding' parameter of Conv2d must be an int, a pair of ints, 'valid' or "
-                    f"'same'. Got {padding!r} instead."
+                raise CnnkitError.from_template(
+                    (
+                        "The 'padding' parameter of Conv2d must be an int, a pair of ints, "
+                        "'valid' or 'same'. Got {padding!r} instead."
+                    ),
+                    padding=padding,
                 )
             if padding == "same" and self.stride != (1, 1):
                 raise CnnkitError("padding='same' is not supported for strided convolutions")
@@ -312,9 +322,16 @@ class Flatten(Module):
         nd = max(x.ndim, 1)
         start, end = (d + nd if d < 0 else d for d in (self.start_dim, self.end_dim))
         if not (0 <= start < nd and 0 <= end < nd):
-            raise ShapeError(
-                f"Flatten(start_dim={self.start_dim}, end_dim={self.end_dim}) does not fit an "
-                f"input of shape {x.shape}: dimensions must be in range [{-nd}, {nd - 1}]."
+            raise ShapeError.from_template(
+                (
+                    "Flatten(start_dim={start_dim}, end_dim={end_dim}) does not fit an input "
+                    "of shape {shape}: dimensions must be in range [{nd}, {nd_1}]."
+                ),
+                start_dim=self.start_dim,
+                end_dim=self.end_dim,
+                shape=x.shape,
+                nd=-nd,
+                nd_1=nd - 1,
             )
         if start > end:
             raise ShapeError("flatten() has invalid args: start_dim cannot come after end_dim")

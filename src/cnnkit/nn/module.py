@@ -99,9 +99,14 @@ class Module:
         missing = [k for k in params if k not in state]
         unexpected = [k for k in state if k not in params]
         if missing or unexpected:
-            raise CnnkitError(
-                f"Error(s) in loading state_dict for {type(self).__name__}: "
-                f"missing keys {missing}, unexpected keys {unexpected}."
+            raise CnnkitError.from_template(
+                (
+                    "Error(s) in loading state_dict for {type_name}: missing keys {missing}, "
+                    "unexpected keys {unexpected}."
+                ),
+                type_name=type(self).__name__,
+                missing=missing,
+                unexpected=unexpected,
             )
         arrays = {}
         for name, p in params.items():
@@ -110,9 +115,14 @@ class Module:
                 value = value.detach().cpu().numpy()
             arr = np.asarray(value)
             if arr.shape != p.shape:
-                raise ShapeError(
-                    f"size mismatch for {name}: copying a param with shape {arr.shape} from "
-                    f"the state dict, the shape in current model is {p.shape}."
+                raise ShapeError.from_template(
+                    (
+                        "size mismatch for {name}: copying a param with shape {shape} from the "
+                        "state dict, the shape in current model is {shape2}."
+                    ),
+                    name=name,
+                    shape=arr.shape,
+                    shape2=p.shape,
                 )
             arrays[name] = arr
         for name, p in params.items():

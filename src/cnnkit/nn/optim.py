@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from cnnkit.core.errors import CnnkitError
+from cnnkit.core.i18n import Message
 from cnnkit.nn.module import Parameter
 
 __all__ = ["SGD", "Adam", "Optimizer"]
@@ -21,7 +22,7 @@ __all__ = ["SGD", "Adam", "Optimizer"]
 
 def _non_negative(value: Any, what: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float | np.floating) or value < 0:
-        raise CnnkitError(f"Invalid {what}: {value!r}")
+        raise CnnkitError.from_template("Invalid {what}: {value!r}", what=what, value=value)
     return float(value)
 
 
@@ -71,9 +72,13 @@ class Optimizer:
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         groups = state_dict["param_groups"]
         if len(groups) != 1 or len(groups[0]["params"]) != len(self.params):
-            raise CnnkitError(
-                "loaded optimizer state does not match this optimizer's parameters: "
-                f"{[len(g['params']) for g in groups]} vs [{len(self.params)}]"
+            raise CnnkitError.from_template(
+                (
+                    "loaded optimizer state does not match this optimizer's parameters: "
+                    "{group_sizes} vs [{n_params}]"
+                ),
+                group_sizes=[len(g["params"]) for g in groups],
+                n_params=len(self.params),
             )
         state = {int(i): copy.deepcopy(s) for i, s in state_dict["state"].items()}
         for i, s in state.items():
@@ -82,9 +87,15 @@ class Optimizer:
                     value = value.detach().cpu().numpy()
                 if isinstance(value, np.ndarray) and value.ndim:
                     if value.shape != self.params[i].shape:
-                        raise CnnkitError(
-                            f"optimizer state {key!r} of parameter {i} has shape "
-                            f"{value.shape}, the parameter has {self.params[i].shape}"
+                        raise CnnkitError.from_template(
+                            (
+                                "optimizer state {key!r} of parameter {i} has shape {shape}, the "
+                                "parameter has {shape2}"
+                            ),
+                            key=key,
+                            i=i,
+                            shape=value.shape,
+                            shape2=self.params[i].shape,
                         )
                     value = value.astype(self.params[i].data.dtype)
                 elif key == "step":
@@ -108,9 +119,9 @@ class SGD(Optimizer):
         *,
         maximize: bool = False,
     ) -> None:
-        lr = _non_negative(lr, "learning rate")
-        momentum = _non_negative(momentum, "momentum value")
-        weight_decay = _non_negative(weight_decay, "weight_decay value")
+        lr = _non_negative(lr, Message("learning rate"))
+        momentum = _non_negative(momentum, Message("momentum value"))
+        weight_decay = _non_negative(weight_decay, Message("weight_decay value"))
         if nesterov and (momentum <= 0 or dampening != 0):
             raise CnnkitError("Nesterov momentum requires a momentum and zero dampening")
         defaults = dict(
@@ -168,12 +179,14 @@ class Adam(Optimizer):
         maximize: bool = False,
         decoupled_weight_decay: bool = False,
     ) -> None:
-        lr = _non_negative(lr, "learning rate")
-        eps = _non_negative(eps, "epsilon value")
+        lr = _non_negative(lr, Message("learning rate"))
+        eps = _non_negative(eps, Message("epsilon value"))
         for i, beta in enumerate(betas):
-            if not 0.0 <= _non_negative(beta, f"beta parameter at index {i}") < 1.0:
-                raise CnnkitError(f"Invalid beta parameter at index {i}: {beta!r}")
-        weight_decay = _non_negative(weight_decay, "weight_decay value")
+            if not 0.0 <= _non_negative(beta, Message("beta parameter at index {i}", i=i)) < 1.0:
+                raise CnnkitError.from_template(
+                    "Invalid beta parameter at index {i}: {beta!r}", i=i, beta=beta
+                )
+        weight_decay = _non_negative(weight_decay, Message("weight_decay value"))
         defaults = dict(
             lr=lr,
             betas=(float(betas[0]), float(betas[1])),

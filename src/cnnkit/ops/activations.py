@@ -183,8 +183,9 @@ def normal_cdf(x: Any) -> np.ndarray:
 
 def _check_approximate(approximate: str) -> None:
     if approximate not in ("none", "tanh"):
-        raise CnnkitError(
-            f"The 'approximate' parameter of gelu must be 'none' or 'tanh'. Got {approximate!r}."
+        raise CnnkitError.from_template(
+            ("The 'approximate' parameter of gelu must be 'none' or 'tanh'. Got {approximate!r}."),
+            approximate=approximate,
         )
 
 
@@ -256,8 +257,11 @@ class Activation:
         unknown = sorted(set(params) - set(self.params))
         if unknown:
             allowed = ", ".join(self.params) or "none"
-            raise CnnkitError(
-                f"Activation {self.name!r} has no parameter {unknown[0]!r} (parameters: {allowed})."
+            raise CnnkitError.from_template(
+                ("Activation {name!r} has no parameter {unknown!r} (parameters: {allowed})."),
+                name=self.name,
+                unknown=unknown[0],
+                allowed=allowed,
             )
         return dataclasses.replace(self, params={**self.params, **params})
 
@@ -296,6 +300,8 @@ def get_activation(name: str, **params: Any) -> Activation:
     key = name.lower().replace("_", "-")
     if key not in ACTIVATIONS:
         known = ", ".join(ACTIVATIONS)
-        raise CnnkitError(f"Unknown activation {name!r}. Known activations: {known}.")
+        raise CnnkitError.from_template(
+            "Unknown activation {name!r}. Known activations: {known}.", name=name, known=known
+        )
     act = ACTIVATIONS[key]
     return act.with_params(**params) if params else act

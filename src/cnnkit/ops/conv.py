@@ -107,9 +107,13 @@ class Conv2dCache:
 def _real_array(value: Any, name: str) -> np.ndarray:
     array = np.asarray(value)
     if array.dtype.kind not in "biuf":
-        raise CnnkitError(
-            f"The {name!r} parameter of conv2d must be a real-valued array. "
-            f"Got dtype {array.dtype} instead."
+        raise CnnkitError.from_template(
+            (
+                "The {name!r} parameter of conv2d must be a real-valued array. Got dtype "
+                "{dtype} instead."
+            ),
+            name=name,
+            dtype=array.dtype,
         )
     return array
 
@@ -172,14 +176,23 @@ def prepare_conv(
         )
         raise ShapeError.from_template(template, c_out=c_out, **shapes)
     if b is not None and not (b.shape == (c_out,) or (added_axes == 2 and b.shape == ())):
-        raise ShapeError(
-            f"The 'bias' parameter of conv2d must have shape ({c_out},) for weight shape "
-            f"{tuple(np.shape(weight))}. Got shape {b.shape} instead."
+        raise ShapeError.from_template(
+            (
+                "The 'bias' parameter of conv2d must have shape ({c_out},) for weight "
+                "shape {shape}. Got shape {shape2} instead."
+            ),
+            c_out=c_out,
+            shape=tuple(np.shape(weight)),
+            shape2=b.shape,
         )
     if h < 1 or width < 1 or kh < 1 or kw < 1:
-        raise ShapeError(
-            f"conv2d needs a non-empty image and kernel. Got input shape "
-            f"{tuple(np.shape(input))} and weight shape {tuple(np.shape(weight))} instead."
+        raise ShapeError.from_template(
+            (
+                "conv2d needs a non-empty image and kernel. Got input shape {shape} and "
+                "weight shape {shape2} instead."
+            ),
+            shape=tuple(np.shape(input)),
+            shape2=tuple(np.shape(weight)),
         )
     # Validates stride, dilation and padding (naming the parameter) and kernel vs padded input.
     output_hw = conv2d_output_shape((h, width), (kh, kw), stride, padding, dilation)
@@ -311,9 +324,13 @@ def conv2d_backward(
     g_out = np.asarray(grad_output, dtype=geo.dtype)
     expected = geo.output_shape[geo.added_axes :]
     if g_out.shape != expected:
-        raise ShapeError(
-            f"The 'grad_output' parameter of conv2d_backward must have the output shape "
-            f"{expected}. Got shape {g_out.shape} instead."
+        raise ShapeError.from_template(
+            (
+                "The 'grad_output' parameter of conv2d_backward must have the output "
+                "shape {expected}. Got shape {shape} instead."
+            ),
+            expected=expected,
+            shape=g_out.shape,
         )
     g_out = g_out.reshape(geo.output_shape)  # (N, C_out, H_out, W_out)
     g = geo.groups

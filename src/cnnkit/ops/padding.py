@@ -62,31 +62,56 @@ def check_padded_size(
     h, w = (int(size) for size in shape[-2:])
     elements = leading * (h + top + bottom) * (w + left + right)
     if elements > MAX_PADDED_ELEMENTS:
-        raise CnnkitError(
-            f"The {name!r} parameter of {func} would pad input shape {tuple(shape)} to "
-            f"{elements:,} elements, more than the bound of {MAX_PADDED_ELEMENTS:,} (2**31). "
-            f"Got padding {pads} instead."
+        raise CnnkitError.from_template(
+            (
+                "The {name!r} parameter of {func} would pad input shape {shape} to "
+                "{elements:,} elements, more than the bound of {max_padded_elements:,} "
+                "(2**31). Got padding {pads} instead."
+            ),
+            name=name,
+            func=func,
+            shape=tuple(shape),
+            elements=elements,
+            max_padded_elements=MAX_PADDED_ELEMENTS,
+            pads=pads,
         )
 
 
 def check_padding_mode(mode: object, pads: Sides, input_hw: tuple[int, int], func: str) -> str:
     """Validate `mode` and the padding it can serve; returns the mode."""
     if mode not in PADDING_MODES:
-        raise CnnkitError(
-            f"The 'padding_mode' parameter of {func} must be one of "
-            f"{', '.join(map(repr, PADDING_MODES))}. Got {mode!r} instead."
+        raise CnnkitError.from_template(
+            (
+                "The 'padding_mode' parameter of {func} must be one of {items}. Got "
+                "{mode!r} instead."
+            ),
+            func=func,
+            items=", ".join(map(repr, PADDING_MODES)),
+            mode=mode,
         )
     for (before, after), size, axis in zip(pads, input_hw, ("height", "width"), strict=True):
         largest = max(before, after)
         if mode == "reflect" and largest >= size:
-            raise CnnkitError(
-                f"padding_mode='reflect' of {func} needs padding smaller than the input "
-                f"{axis} ({size}), like torch. Got padding {(before, after)} instead."
+            raise CnnkitError.from_template(
+                (
+                    "padding_mode='reflect' of {func} needs padding smaller than the input "
+                    "{axis} ({size}), like torch. Got padding {before_after} instead."
+                ),
+                func=func,
+                axis=axis,
+                size=size,
+                before_after=(before, after),
             )
         if mode == "circular" and largest > size:
-            raise CnnkitError(
-                f"padding_mode='circular' of {func} needs padding at most the input "
-                f"{axis} ({size}), like torch. Got padding {(before, after)} instead."
+            raise CnnkitError.from_template(
+                (
+                    "padding_mode='circular' of {func} needs padding at most the input "
+                    "{axis} ({size}), like torch. Got padding {before_after} instead."
+                ),
+                func=func,
+                axis=axis,
+                size=size,
+                before_after=(before, after),
             )
     return str(mode)
 

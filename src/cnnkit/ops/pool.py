@@ -73,18 +73,28 @@ def _prepare(
     if x.dtype.kind in "biu":
         x = x.astype(np.float64)
     elif x.dtype.kind != "f":
-        raise CnnkitError(
-            f"The 'input' parameter of {func} must be a real-valued array. "
-            f"Got dtype {x.dtype} instead."
+        raise CnnkitError.from_template(
+            (
+                "The 'input' parameter of {func} must be a real-valued array. Got dtype "
+                "{dtype} instead."
+            ),
+            func=func,
+            dtype=x.dtype,
         )
     if x.ndim not in (2, 3, 4):
-        raise ShapeError(
-            f"{func} expects input (N, C, H, W), (C, H, W) or (H, W). Got shape {x.shape} instead."
+        raise ShapeError.from_template(
+            ("{func} expects input (N, C, H, W), (C, H, W) or (H, W). Got shape {shape} instead."),
+            func=func,
+            shape=x.shape,
         )
     added_axes = 4 - x.ndim
     x = x.reshape((1,) * added_axes + x.shape)  # (N, C, H, W)
     if x.shape[2] < 1 or x.shape[3] < 1:
-        raise ShapeError(f"{func} needs a non-empty image. Got input shape {np.shape(input)}.")
+        raise ShapeError.from_template(
+            "{func} needs a non-empty image. Got input shape {shape}.",
+            func=func,
+            shape=np.shape(input),
+        )
     # Validates kernel_size, stride, padding (at most half the kernel), dilation, window fit.
     output_hw = pool2d_output_shape(x.shape[2:], kernel_size, stride, padding, dilation, ceil_mode)
     kernel = pair(kernel_size, "kernel_size", func=func)
@@ -218,9 +228,14 @@ def max_pool2d_backward(
         idx = np.asarray(indices)
         expected = geo.output_shape[geo.added_axes :]
         if idx.shape != expected or idx.dtype.kind not in "iu":
-            raise ShapeError(
-                f"The 'indices' parameter of max_pool2d_backward must be integers of the output "
-                f"shape {expected}. Got {idx.dtype} of shape {idx.shape} instead."
+            raise ShapeError.from_template(
+                (
+                    "The 'indices' parameter of max_pool2d_backward must be integers of the "
+                    "output shape {expected}. Got {dtype} of shape {shape} instead."
+                ),
+                expected=expected,
+                dtype=idx.dtype,
+                shape=idx.shape,
             )
         idx = idx.reshape(geo.output_shape)
     n, c, h, w = geo.input_shape
@@ -242,9 +257,14 @@ def _grad_output(grad_output: Any, geo: _PoolGeometry, dtype: np.dtype, func: st
     g = np.asarray(grad_output, dtype=dtype)
     expected = geo.output_shape[geo.added_axes :]
     if g.shape != expected:
-        raise ShapeError(
-            f"The 'grad_output' parameter of {func} must have the output shape {expected}. "
-            f"Got shape {g.shape} instead."
+        raise ShapeError.from_template(
+            (
+                "The 'grad_output' parameter of {func} must have the output shape "
+                "{expected}. Got shape {shape} instead."
+            ),
+            func=func,
+            expected=expected,
+            shape=g.shape,
         )
     return g.reshape(geo.output_shape)  # (N, C, H_out, W_out)
 

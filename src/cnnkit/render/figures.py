@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from cnnkit.core.errors import CnnkitError
+from cnnkit.core.i18n import Message
 from cnnkit.render.fonts import apply_fonts
 from cnnkit.render.fonts import figure_text as _
 
@@ -60,9 +61,11 @@ def check_figure_path(path: str | os.PathLike[str]) -> str:
     suffix = Path(path).suffix.lower()
     supported = FigureCanvasAgg.get_supported_filetypes()
     if suffix[1:] not in supported:
-        raise CnnkitError(
-            f"cannot write figure {str(path)!r}: unknown suffix {suffix or '(none)'!r}; "
-            f"use one of {', '.join('.' + s for s in sorted(supported))}"
+        raise CnnkitError.from_template(
+            ("cannot write figure {path!r}: unknown suffix {suffix!r}; use one of {items}"),
+            path=str(path),
+            suffix=suffix or Message("(none)"),
+            items=", ".join("." + s for s in sorted(supported)),
         )
     return suffix[1:]
 
@@ -73,7 +76,7 @@ def save_figure(fig: Figure, path: str | os.PathLike[str], *, dpi: int = 120) ->
 
     fmt = check_figure_path(path)
     apply_fonts(fig)  # in Japanese: the Japanese font on every text (cnnkit.render.fonts)
-    with output_file(path, "figure") as tmp:
+    with output_file(path, Message("figure")) as tmp:
         fig.savefig(tmp, format=fmt, dpi=dpi, facecolor="white")
     return Path(path)
 

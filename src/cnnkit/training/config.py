@@ -147,13 +147,17 @@ class TrainConfig:
                 "train", "precision", f"one of {', '.join(PRECISIONS)}", self.precision
             )
         if self.engine == "numpy" and self.device not in ("auto", "cpu"):
-            raise CnnkitError(
-                f"the NumPy engine runs on the CPU only; got device={self.device!r} (use "
-                "engine='torch' for a GPU)"
+            raise CnnkitError.from_template(
+                (
+                    "the NumPy engine runs on the CPU only; got device={device!r} (use "
+                    "engine='torch' for a GPU)"
+                ),
+                device=self.device,
             )
         if self.engine == "numpy" and self.precision not in ("auto", "fp32"):
-            raise CnnkitError(
-                f"the NumPy engine computes in fp32 only; got precision={self.precision!r}"
+            raise CnnkitError.from_template(
+                "the NumPy engine computes in fp32 only; got precision={precision!r}",
+                precision=self.precision,
             )
 
         self._check_image_folder_settings()

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from cnnkit.core.errors import CnnkitError
+from cnnkit.core.i18n import Message
 from cnnkit.data.transforms import dataset_normalize, normalize_images
 
 __all__ = ["TrainData", "check_model_fits", "fit_model", "load_train_data"]
@@ -113,17 +114,33 @@ def fit_model(
     if tuple(model_input_shape(model, engine=engine)) == (c, h, w) and k == 10:
         return {}
     args: dict[str, Any] = {"in_channels": c, "num_classes": k, "input_hw": [h, w]}
-    what = f"model {model!r} cannot take dataset {dataset!r}: (C, H, W) = {(c, h, w)}, {k} classes"
+    what = Message(
+        "model {model!r} cannot take dataset {dataset!r}: (C, H, W) = {chw}, {k} classes",
+        model=model,
+        dataset=dataset,
+        chw=(c, h, w),
+        k=k,
+    )
     try:
         out_shape = _zero_batch_output(model, engine, args, (c, h, w))
     except CnnkitError as e:
-        raise CnnkitError(f"{what}: {e}") from e
+        raise CnnkitError.from_template("{what}: {e}", what=what, e=e) from e
     except (RuntimeError, ValueError, TypeError) as e:
-        raise CnnkitError(f"{what}: its forward pass fails ({e})") from e
+        raise CnnkitError.from_template(
+            "{what}: its forward pass fails ({e})", what=what, e=e
+        ) from e
     if out_shape != (1, k):
-        raise CnnkitError(
-            f"{what}: a batch (1, {c}, {h}, {w}) gives outputs {out_shape}, not (1, {k}) class "
-            "scores"
+        raise CnnkitError.from_template(
+            (
+                "{what}: a batch (1, {c}, {h}, {w}) gives outputs {out_shape}, not (1, "
+                "{k}) class scores"
+            ),
+            what=what,
+            c=c,
+            h=h,
+            w=w,
+            out_shape=out_shape,
+            k=k,
         )
     return args
 

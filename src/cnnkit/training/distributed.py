@@ -92,7 +92,9 @@ def cluster() -> Cluster:
         try:
             dist.init_process_group(backend, timeout=timedelta(seconds=timeout))
         except (RuntimeError, ValueError) as e:
-            raise CnnkitError(f"cannot join the torchrun process group: {_first_line(e)}") from e
+            raise CnnkitError.from_template(
+                "cannot join the torchrun process group: {e}", e=_first_line(e)
+            ) from e
     _CLUSTER = Cluster(dist.get_rank(), dist.get_world_size(), local_rank, True)
     return _CLUSTER
 
@@ -132,11 +134,16 @@ def stop_cleanly(where: str) -> Iterator[None]:
     try:
         yield
     except dist.DistError as e:  # gloo's "Connection closed by peer", timeouts, ...
-        raise CnnkitError(
-            f"rank {c.rank} of {c.world_size}: the process group failed "
-            f"({_first_line(e)[:200]}): another process of the run stopped or stalled; the "
-            f"run stopped; its last good checkpoint stays in {where} (continue it with "
-            "--resume)"
+        raise CnnkitError.from_template(
+            (
+                "rank {rank} of {world_size}: the process group failed ({e}): another "
+                "process of the run stopped or stalled; the run stopped; its last good "
+                "checkpoint stays in {where} (continue it with --resume)"
+            ),
+            rank=c.rank,
+            world_size=c.world_size,
+            e=_first_line(e)[:200],
+            where=where,
         ) from e
 
 
@@ -257,8 +264,9 @@ def wrap_engine(eng: Engine, seed: int) -> Engine:
     if not c.active:
         return eng
     if eng.name != "torch":
-        raise CnnkitError(
-            f"distributed training (torchrun) needs the torch engine; got engine={eng.name!r}"
+        raise CnnkitError.from_template(
+            ("distributed training (torchrun) needs the torch engine; got engine={eng_name!r}"),
+            eng_name=eng.name,
         )
     return DistributedEngine(eng, c, seed)
 

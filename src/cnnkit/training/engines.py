@@ -230,14 +230,20 @@ def make_engine(
         )
     if name == "numpy":
         if device != "cpu" or precision != "fp32":
-            raise CnnkitError(
-                f"the NumPy engine runs on the CPU in fp32 only; got device={device!r}, "
-                f"precision={precision!r}"
+            raise CnnkitError.from_template(
+                (
+                    "the NumPy engine runs on the CPU in fp32 only; got device={device!r}, "
+                    "precision={precision!r}"
+                ),
+                device=device,
+                precision=precision,
             )
         try:
             from cnnkit.training.numpy_engine import NumpyEngine
         except ImportError as e:
-            raise CnnkitError(f"the NumPy engine is not available in this install ({e})") from e
+            raise CnnkitError.from_template(
+                "the NumPy engine is not available in this install ({e})", e=e
+            ) from e
         return NumpyEngine(model, lr=lr, seed=seed, model_args=model_args)
     raise bad_parameter("train", "engine", f"one of {', '.join(ENGINES)}", name)
 

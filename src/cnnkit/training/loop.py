@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from cnnkit.core.errors import CnnkitError
+from cnnkit.core.i18n import N_, Message
 from cnnkit.nn.functional import cross_entropy
 from cnnkit.training import distributed
 from cnnkit.training.config import TEST_BATCH_SIZE, TrainConfig, new_config
@@ -77,16 +78,22 @@ class TrainingDiverged(CnnkitError):
         d = result.diverged
         assert d is not None
         kept = (
-            f"the last good checkpoint (epoch {result.history[-1]['epoch']}) is kept: "
-            f"{result.checkpoint}"
+            Message(
+                "the last good checkpoint (epoch {epoch}) is kept: {checkpoint}",
+                epoch=result.history[-1]["epoch"],
+                checkpoint=result.checkpoint,
+            )
             if result.checkpoint is not None
-            else "no epoch completed, so no checkpoint was written"
+            else Message("no epoch completed, so no checkpoint was written")
         )
-        super().__init__(
-            f"training diverged: {d.describe()} (lr {result.config['lr']:g}); the run stopped "
-            f"and is marked diverged in {result.run_dir}/metrics.jsonl; {kept}. A smaller lr "
-            "may help."
+        template = N_(
+            "training diverged: {what} (lr {lr:g}); the run stopped and is marked diverged in "
+            "{run_dir}/metrics.jsonl; {kept}. A smaller lr may help."
         )
+        fields = {"what": d.describe(), "lr": result.config["lr"], "run_dir": result.run_dir}
+        fields["kept"] = kept
+        super().__init__(template.format(**fields))
+        self.template, self.fields = template, fields
         self.result = result
 
 
@@ -365,9 +372,10 @@ def _check_finite(eng: Engine, test_loss: float, epoch: int) -> Divergence | Non
     for name, value in eng.model_state_dict().items():
         bad = ~np.isfinite(value)
         if bad.any():
-            return Divergence(epoch, f"weights ({name})", float(value[bad].flat[0]))
+            what = Message("weights ({name})", name=name)
+            return Divergence(epoch, what, float(value[bad].flat[0]))
     if not math.isfinite(test_loss):
-        return Divergence(epoch, "test loss", test_loss)
+        return Divergence(epoch, Message("test loss"), test_loss)
     return None
 
 
@@ -402,14 +410,14 @@ def _train_epoch(
         finally:
             bar.close()
         if bad is not None:
-            return Divergence(epoch, "training loss", math.nan, bad + 1, num_batches)
+            return Divergence(epoch, Message("training loss"), math.nan, bad + 1, num_batches)
         return total / num_batches, correct / n
     try:
         for step in range(num_batches):
             idx = order[step * batch_size : (step + 1) * batch_size]
             loss, batch_correct = eng.train_batch(data.train_x[idx], data.train_y[idx])
             if not math.isfinite(loss):
-                return Divergence(epoch, "training loss", loss, step + 1, num_batches)
+                return Divergence(epoch, Message("training loss"), loss, step + 1, num_batches)
             loss_sum += loss
             correct += batch_correct
             seen += len(idx)

@@ -82,9 +82,14 @@ class NumpyEngine:
 
     def load_state(self, state: dict[str, Any]) -> None:
         if state.get("engine") != self.name or state.get("model_name") != self.model_name:
-            raise CnnkitError(
-                f"cannot resume a {state.get('engine')!r} engine state of model "
-                f"{state.get('model_name')!r} in the numpy engine with model {self.model_name!r}"
+            raise CnnkitError.from_template(
+                (
+                    "cannot resume a {get!r} engine state of model {get2!r} in the numpy "
+                    "engine with model {model_name!r}"
+                ),
+                get=state.get("engine"),
+                get2=state.get("model_name"),
+                model_name=self.model_name,
             )
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])

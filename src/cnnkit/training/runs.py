@@ -32,6 +32,7 @@ import numpy as np
 from cnnkit.core.checks import bad_parameter
 from cnnkit.core.errors import CnnkitError
 from cnnkit.core.files import atomic_write_text
+from cnnkit.core.i18n import Message
 from cnnkit.training.config import DEFAULT_OUT_DIR, TrainConfig, check_names, new_config
 from cnnkit.training.engine import Engine
 
@@ -71,12 +72,22 @@ class Divergence:
     batches: int | None = None
 
     def describe(self) -> str:
+        what = Message(self.what)  # "training loss", "test loss" or "weights (NAME)"
         if self.batch is not None:
-            return (
-                f"the {self.what} became {self.value} at batch {self.batch} of {self.batches} "
-                f"in epoch {self.epoch}"
+            return Message(
+                "the {what} became {value} at batch {batch} of {batches} in epoch {epoch}",
+                what=what,
+                value=self.value,
+                batch=self.batch,
+                batches=self.batches,
+                epoch=self.epoch,
             )
-        return f"the {self.what} became {self.value} after epoch {self.epoch}"
+        return Message(
+            "the {what} became {value} after epoch {epoch}",
+            what=what,
+            value=self.value,
+            epoch=self.epoch,
+        )
 
 
 @dataclass(frozen=True)
@@ -105,10 +116,15 @@ def plan_run(
     if dry_run:
         return RunPlan(explicit, None)
     if (run_dir / CHECKPOINT).exists():
-        how = f"continue it with resume (--resume {run_dir}) or choose another run name"
+        how = Message(
+            "continue it with resume (--resume {run_dir}) or choose another run name",
+            run_dir=run_dir,
+        )
         if _diverged(run_dir):
-            how = "choose another run name (it diverged, so resume would diverge again)"
-        raise CnnkitError(f"{run_dir} already holds a run; {how}")
+            how = Message("choose another run name (it diverged, so resume would diverge again)")
+        raise CnnkitError.from_template(
+            "{run_dir} already holds a run; {how}", run_dir=run_dir, how=how
+        )
     return RunPlan(explicit, run_dir)
 
 
@@ -141,12 +157,20 @@ def _check_writable(run_dir: Path) -> None:
     while not existing.exists() and not existing.is_symlink() and existing.parent != existing:
         existing = existing.parent
     if not existing.is_dir():
-        raise CnnkitError(
-            f"cannot write the run folder {run_dir}: {existing} is a file, not a folder "
-            "(see out_dir / --out and run_name / --name)"
+        raise CnnkitError.from_template(
+            (
+                "cannot write the run folder {run_dir}: {existing} is a file, not a "
+                "folder (see out_dir / --out and run_name / --name)"
+            ),
+            run_dir=run_dir,
+            existing=existing,
         )
     if not os.access(existing, os.W_OK | os.X_OK):
-        raise CnnkitError(f"cannot write the run folder {run_dir}: {existing} is not writable")
+        raise CnnkitError.from_template(
+            "cannot write the run folder {run_dir}: {existing} is not writable",
+            run_dir=run_dir,
+            existing=existing,
+        )
 
 
 def _resume_plan(
@@ -166,21 +190,38 @@ def _resume_plan(
     _refuse_other_place(resume, run_dir, out_dir=out_dir, run_name=run_name)
     for key, value in given.items():
         if key != "epochs" and value != getattr(saved, key):
-            raise CnnkitError(
-                f"cannot resume {resume} with {key}={value!r}: the run used "
-                f"{getattr(saved, key)!r} (a resumed run keeps its settings; only epochs may "
-                "change)"
+            raise CnnkitError.from_template(
+                (
+                    "cannot resume {resume} with {key}={value!r}: the run used {saved!r} (a "
+                    "resumed run keeps its settings; only epochs may change)"
+                ),
+                resume=resume,
+                key=key,
+                value=value,
+                saved=getattr(saved, key),
             )
     epochs = given.get("epochs", saved.epochs)
     if saved.recipe_spec.one_cycle and epochs != saved.epochs:
-        raise CnnkitError(
-            f"cannot resume {resume} with epochs={epochs}: its {saved.recipe} recipe's OneCycle "
-            f"schedule spans its {saved.epochs} epoch(s); start a new run for a longer one"
+        raise CnnkitError.from_template(
+            (
+                "cannot resume {resume} with epochs={epochs}: its {recipe} recipe's "
+                "OneCycle schedule spans its {epochs2} epoch(s); start a new run for a "
+                "longer one"
+            ),
+            resume=resume,
+            epochs=epochs,
+            recipe=saved.recipe,
+            epochs2=saved.epochs,
         )
     if epochs <= completed:
-        raise CnnkitError(
-            f"{run_dir} has already completed {completed} epoch(s); to continue it, ask for "
-            f"more epochs (got epochs={epochs})"
+        raise CnnkitError.from_template(
+            (
+                "{run_dir} has already completed {completed} epoch(s); to continue it, "
+                "ask for more epochs (got epochs={epochs})"
+            ),
+            run_dir=run_dir,
+            completed=completed,
+            epochs=epochs,
         )
     config = dataclasses.replace(saved, epochs=epochs)
     check_names(config)
@@ -201,9 +242,15 @@ def _refuse_other_place(
     elif out_dir is not None and Path(out_dir).resolve() != run_dir.parent.resolve():
         other = ("out_dir", str(out_dir))
     if other is not None:
-        raise CnnkitError(
-            f"cannot resume {resume} with {other[0]}={other[1]!r}: the run is {run_dir} "
-            "(a resumed run stays in its folder)"
+        raise CnnkitError.from_template(
+            (
+                "cannot resume {resume} with {other}={other2!r}: the run is {run_dir} (a "
+                "resumed run stays in its folder)"
+            ),
+            resume=resume,
+            other=other[0],
+            other2=other[1],
+            run_dir=run_dir,
         )
 
 
@@ -214,8 +261,11 @@ def _locate_run(resume: str | os.PathLike[str]) -> tuple[Path, Path]:
         return path.parent, path
     if path.is_dir() and ((path / CHECKPOINT).is_file() or (path / CONFIG).is_file()):
         return path, path / CHECKPOINT
-    raise CnnkitError(
-        f"cannot resume {resume}: no {CHECKPOINT} there, nor a {CONFIG} (not a run folder)"
+    raise CnnkitError.from_template(
+        ("cannot resume {resume}: no {checkpoint} there, nor a {config} (not a run folder)"),
+        resume=resume,
+        checkpoint=CHECKPOINT,
+        config=CONFIG,
     )
 
 
@@ -225,9 +275,18 @@ def _read_config(run_dir: Path) -> dict[str, Any]:
     try:
         saved = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise CnnkitError(f"cannot resume {run_dir}: {path} is not readable JSON ({e})") from e
+        raise CnnkitError.from_template(
+            "cannot resume {run_dir}: {path} is not readable JSON ({e})",
+            run_dir=run_dir,
+            path=path,
+            e=e,
+        ) from e
     if not isinstance(saved, dict):
-        raise CnnkitError(f"cannot resume {run_dir}: {path} does not hold a run's config")
+        raise CnnkitError.from_template(
+            "cannot resume {run_dir}: {path} does not hold a run's config",
+            run_dir=run_dir,
+            path=path,
+        )
     return saved
 
 
@@ -244,9 +303,13 @@ def _diverged(run_dir: Path) -> str | None:
 def _refuse_diverged(resume: str | os.PathLike[str], run_dir: Path) -> None:
     what = _diverged(run_dir)
     if what is not None:
-        raise CnnkitError(
-            f"cannot resume {resume}: it diverged ({what}); with its settings it would "
-            "diverge again: start a new run (with a smaller lr)"
+        raise CnnkitError.from_template(
+            (
+                "cannot resume {resume}: it diverged ({what}); with its settings it "
+                "would diverge again: start a new run (with a smaller lr)"
+            ),
+            resume=resume,
+            what=what,
         )
 
 
@@ -267,7 +330,11 @@ def prepare_run_dir(run_dir: Path, config: dict[str, Any], *, fresh: bool) -> No
                 (run_dir / name).unlink(missing_ok=True)
         atomic_write_text(run_dir / CONFIG, json.dumps(config, indent=2) + "\n")
     except OSError as e:
-        raise CnnkitError(f"cannot write the run folder {run_dir}: {e.strerror or e}") from e
+        raise CnnkitError.from_template(
+            "cannot write the run folder {run_dir}: {e_strerror_or_e}",
+            run_dir=run_dir,
+            e_strerror_or_e=e.strerror or e,
+        ) from e
 
 
 def diverged_row(divergence: Divergence, seconds: float) -> dict[str, Any]:
@@ -290,7 +357,11 @@ def write_metrics(run_dir: Path, rows: list[dict[str, Any]]) -> None:
         atomic_write_text(run_dir / METRICS[0], "".join(json.dumps(r) + "\n" for r in rows))
         atomic_write_text(run_dir / METRICS[1], text.getvalue())
     except OSError as e:
-        raise CnnkitError(f"cannot write the metrics of {run_dir}: {e.strerror or e}") from e
+        raise CnnkitError.from_template(
+            "cannot write the metrics of {run_dir}: {e_strerror_or_e}",
+            run_dir=run_dir,
+            e_strerror_or_e=e.strerror or e,
+        ) from e
 
 
 def save_epoch_checkpoint(
@@ -318,7 +389,11 @@ def save_epoch_checkpoint(
             initial_conv1_weight=initial_conv1,
         )
     except OSError as e:
-        raise CnnkitError(f"cannot write the checkpoint {path}: {e.strerror or e}") from e
+        raise CnnkitError.from_template(
+            "cannot write the checkpoint {path}: {e_strerror_or_e}",
+            path=path,
+            e_strerror_or_e=e.strerror or e,
+        ) from e
 
 
 # --------------------------------------------------------------------------- RNG state

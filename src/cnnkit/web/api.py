@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from cnnkit.core.errors import CnnkitError
+from cnnkit.core.i18n import Message
 
 if TYPE_CHECKING:
     from cnnkit.web.model import Playground
@@ -212,24 +213,37 @@ def decode_image(body: bytes, max_side: int = MAX_IMAGE_SIDE) -> Any:
     try:
         img = Image.open(io.BytesIO(body), formats=list(IMAGE_FORMATS))  # reads the header only
     except UnidentifiedImageError:
-        raise UnsupportedMedia(
-            f"the file is not a PNG or JPEG image ({len(body)} bytes; starts with {body[:8]!r})"
+        raise UnsupportedMedia.from_template(
+            ("the file is not a PNG or JPEG image ({n_body} bytes; starts with {body!r})"),
+            n_body=len(body),
+            body=body[:8],
         ) from None
     except Image.DecompressionBombError as e:  # Pillow's own header check (> 2x its limit)
-        raise CnnkitError(f"the image is too large: {e}") from None
+        raise CnnkitError.from_template("the image is too large: {e}", e=e) from None
     except (OSError, ValueError, SyntaxError) as e:
-        raise CnnkitError(f"cannot read the image: {e}") from None
+        raise CnnkitError.from_template("cannot read the image: {e}", e=e) from None
     width, height = img.size
     if width > max_side or height > max_side or width < 1 or height < 1:
         img.close()
-        raise CnnkitError(
-            f"the image is {width}×{height} pixels; the playground takes at most "
-            f"{max_side}×{max_side}"
+        raise CnnkitError.from_template(
+            (
+                "the image is {width}×{height} pixels; the playground takes at most "
+                "{max_side}×{max_side}"
+            ),
+            width=width,
+            height=height,
+            max_side=max_side,
         )
     try:
         img.load()  # decode now: truncated or corrupt data fails here
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
-        raise CnnkitError(f"cannot decode the {img.format} image ({width}×{height}): {e}") from None
+        raise CnnkitError.from_template(
+            "cannot decode the {format} image ({width}×{height}): {e}",
+            format=img.format,
+            width=width,
+            height=height,
+            e=e,
+        ) from None
     return img
 
 
@@ -260,7 +274,9 @@ def prepare_input(pg: Playground, body: bytes) -> np.ndarray:
     converted = img.convert("L" if c == 1 else "RGB").resize((w, h), Image.Resampling.BILINEAR)
     pixels = np.asarray(converted, dtype=np.float64)  # (H, W) or (H, W, 3)
     if c not in (1, 3):
-        raise CnnkitError(f"the playground feeds 1- or 3-channel models; this one takes {c}")
+        raise CnnkitError.from_template(
+            "the playground feeds 1- or 3-channel models; this one takes {c}", c=c
+        )
     return pixels
 
 
@@ -282,7 +298,7 @@ def _read_as_file(body: bytes, read: Callable[[str], np.ndarray] | None = None) 
             os.write(fd, body)  # a memfd takes the whole buffer in one write
             return read(name)
         except CnnkitError as e:
-            raise CnnkitError(_without(str(e), name)) from None
+            raise _without(e, name) from None
         finally:
             os.close(fd)
     import tempfile
@@ -293,14 +309,18 @@ def _read_as_file(body: bytes, read: Callable[[str], np.ndarray] | None = None) 
             f.write(body)
         return read(name)
     except CnnkitError as e:
-        raise CnnkitError(_without(str(e), name)) from None
+        raise _without(e, name) from None
     finally:
         os.unlink(name)
 
 
-def _without(message: str, name: str) -> str:
-    """An error message about the private file, saying "the upload" instead of its name."""
-    return message.replace(repr(name), "the upload").replace(name, "the upload")
+def _without(e: CnnkitError, name: str) -> CnnkitError:
+    """The error about the private file, saying "the upload" instead of its name."""
+    upload = Message("the upload")
+    if e.template is None or e.fields is None:
+        return CnnkitError(str(e).replace(repr(name), upload).replace(name, upload))
+    fields = {k: upload if v == name else v for k, v in e.fields.items()}
+    return type(e).from_template(e.template, **fields)
 
 
 def check_pixels(pg: Playground, pixels: Any) -> np.ndarray:
@@ -310,11 +330,15 @@ def check_pixels(pg: Playground, pixels: Any) -> np.ndarray:
     try:
         a = np.asarray(pixels, dtype=np.float64)
     except (TypeError, ValueError):
-        raise CnnkitError(
-            f"'pixels' must be a {'×'.join(map(str, shape))} array of numbers"
+        raise CnnkitError.from_template(
+            "'pixels' must be a {items} array of numbers", items="×".join(map(str, shape))
         ) from None
     if a.shape != shape:
-        raise CnnkitError(f"'pixels' must have shape {list(shape)}. Got {list(a.shape)} instead.")
+        raise CnnkitError.from_template(
+            "'pixels' must have shape {shape}. Got {shape2} instead.",
+            shape=list(shape),
+            shape2=list(a.shape),
+        )
     if not np.isfinite(a).all() or a.min() < 0 or a.max() > 255:
         raise CnnkitError("'pixels' must hold finite numbers from 0 to 255")
     return a
@@ -368,9 +392,17 @@ def predict(pg: Playground, body: bytes, *, layers: bool = True) -> dict[str, An
 
 def _index(value: Any, name: str, size: int, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise CnnkitError(f"'{name}' must be an int. Got {value!r} instead.")
+        raise CnnkitError.from_template(
+            "'{name}' must be an int. Got {value!r} instead.", name=name, value=value
+        )
     if not 0 <= value < size:
-        raise CnnkitError(f"'{name}' must be from 0 to {size - 1} ({what}). Got {value}.")
+        raise CnnkitError.from_template(
+            "'{name}' must be from 0 to {size_1} ({what}). Got {value}.",
+            name=name,
+            size_1=size - 1,
+            what=what,
+            value=value,
+        )
     return value
 
 
@@ -385,23 +417,41 @@ def unit_arrays(
     from cnnkit.analysis.summary.core import box_of
 
     rows = pg.summary.rows
-    layer = _index(layer, "layer", len(rows), f"{len(rows)} layers")
+    layer = _index(layer, "layer", len(rows), Message("{n} layers", n=len(rows)))
     row = rows[layer]
     shape = row.output_shape
     if len(shape) == 4:
-        channel = _index(channel, "channel", shape[1], f"{row.name} has {shape[1]} channels")
-        y = _index(y, "y", shape[2], f"{row.name} is {shape[2]} high")
-        x = _index(x, "x", shape[3], f"{row.name} is {shape[3]} wide")
+        channel = _index(
+            channel,
+            "channel",
+            shape[1],
+            Message("{layer} has {n} channels", layer=row.name, n=shape[1]),
+        )
+        y = _index(y, "y", shape[2], Message("{layer} is {n} high", layer=row.name, n=shape[2]))
+        x = _index(x, "x", shape[3], Message("{layer} is {n} wide", layer=row.name, n=shape[3]))
     elif len(shape) == 2:
-        channel = _index(channel, "channel", shape[1], f"{row.name} has {shape[1]} features")
+        channel = _index(
+            channel,
+            "channel",
+            shape[1],
+            Message("{layer} has {n} features", layer=row.name, n=shape[1]),
+        )
         if y != 0 or x != 0:
-            raise CnnkitError(f"{row.name!r} has no spatial axes: 'y' and 'x' must be 0")
+            raise CnnkitError.from_template(
+                "{row_name!r} has no spatial axes: 'y' and 'x' must be 0", row_name=row.name
+            )
     else:
-        raise CnnkitError(f"layer {row.name!r} has output shape {shape}: no units to pick")
+        raise CnnkitError.from_template(
+            "layer {row_name!r} has output shape {shape}: no units to pick",
+            row_name=row.name,
+            shape=shape,
+        )
     fwd = pg.forward(pixels, grad=True)
     out = fwd.rows[layer]
     if out is None or not out.requires_grad:
-        raise CnnkitError(f"layer {row.name!r} does not depend on the input")
+        raise CnnkitError.from_template(
+            "layer {row_name!r} does not depend on the input", row_name=row.name
+        )
     v = out[0, channel, y, x] if len(shape) == 4 else out[0, channel]
     v.backward()
     assert fwd.x.grad is not None
@@ -440,7 +490,9 @@ def unit(pg: Playground, request: Any) -> dict[str, Any]:
         raise CnnkitError("the body must be a JSON object with pixels, layer, channel, y, x")
     missing = [k for k in ("pixels", "layer", "channel") if k not in request]
     if missing:
-        raise CnnkitError(f"the body lacks {', '.join(map(repr, missing))}")
+        raise CnnkitError.from_template(
+            "the body lacks {items}", items=", ".join(map(repr, missing))
+        )
     pixels = check_pixels(pg, request["pixels"])
     value, box, saliency = unit_arrays(
         pg, pixels, request["layer"], request["channel"], request.get("y", 0), request.get("x", 0)

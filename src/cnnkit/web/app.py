@@ -120,14 +120,16 @@ class SecurityHeaders:
             if too_big:
                 from starlette.responses import JSONResponse
 
-                response = JSONResponse({"error": _too_large(self.max_body)}, status_code=413)
+                response = JSONResponse({"error": str(_too_large(self.max_body))}, status_code=413)
                 await response(scope, receive, send_with_headers)
                 return
         await self.app(scope, receive, send_with_headers)
 
 
-def _too_large(limit: int) -> str:
-    return f"the request body is larger than {limit // (1024 * 1024)} MB"
+def _too_large(limit: int) -> BodyTooLarge:
+    return BodyTooLarge.from_template(
+        "the request body is larger than {mb} MB", mb=limit // (1024 * 1024)
+    )
 
 
 async def read_body(request: Any, limit: int) -> bytes:
@@ -136,7 +138,7 @@ async def read_body(request: Any, limit: int) -> bytes:
     async for chunk in request.stream():
         total += len(chunk)
         if total > limit:
-            raise BodyTooLarge(_too_large(limit))
+            raise _too_large(limit)
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -146,7 +148,7 @@ async def read_json(request: Any, limit: int) -> Any:
     try:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError) as e:
-        raise CnnkitError(f"the body must be JSON: {e}") from None
+        raise CnnkitError.from_template("the body must be JSON: {e}", e=e) from None
     except RecursionError:
         raise CnnkitError("the body must be JSON of reasonable depth (nested too deeply)") from None
 
@@ -272,8 +274,9 @@ class Endpoints:
 
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if ctype not in IMAGE_TYPES:
-            raise UnsupportedMedia(
-                f"send the image as image/png or image/jpeg (got Content-Type {ctype!r})"
+            raise UnsupportedMedia.from_template(
+                "send the image as image/png or image/jpeg (got Content-Type {ctype!r})",
+                ctype=ctype,
             )
         layers = request.query_params.get("layers", "1") not in ("0", "false", "no")
         body = await read_body(request, self.max_body)
@@ -370,6 +373,8 @@ def app_from_environment() -> Any:
     worker processes; `cnnkit serve` sets it to the file it has already checked)."""
     path = os.environ.get(ENV_CHECKPOINT)
     if not path:
-        raise CnnkitError(f"${ENV_CHECKPOINT} is not set (the checkpoint to serve)")
+        raise CnnkitError.from_template(
+            "${env_checkpoint} is not set (the checkpoint to serve)", env_checkpoint=ENV_CHECKPOINT
+        )
     device = os.environ.get(ENV_DEVICE) or "cpu"
     return create_app(path, source=os.environ.get(ENV_SOURCE) or path, device=device)

@@ -79,17 +79,25 @@ def _matrix(value: Any, name: str, limit: int) -> np.ndarray:
     try:
         a = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
-        raise CnnkitError(f"'{name}' must be a 2-D array of numbers (a list of rows)") from None
+        raise CnnkitError.from_template(
+            "'{name}' must be a 2-D array of numbers (a list of rows)", name=name
+        ) from None
     if a.ndim != 2 or a.size == 0:
-        raise CnnkitError(
-            f"'{name}' must be a non-empty 2-D array (a list of rows). Got shape {list(a.shape)}."
+        raise CnnkitError.from_template(
+            ("'{name}' must be a non-empty 2-D array (a list of rows). Got shape {shape}."),
+            name=name,
+            shape=list(a.shape),
         )
     if max(a.shape) > limit:
-        raise CnnkitError(
-            f"'{name}' may be at most {limit}×{limit}. Got {a.shape[0]}×{a.shape[1]}."
+        raise CnnkitError.from_template(
+            "'{name}' may be at most {limit}×{limit}. Got {shape}×{shape2}.",
+            name=name,
+            limit=limit,
+            shape=a.shape[0],
+            shape2=a.shape[1],
         )
     if not np.isfinite(a).all():
-        raise CnnkitError(f"'{name}' must hold finite numbers")
+        raise CnnkitError.from_template("'{name}' must hold finite numbers", name=name)
     return a
 
 
@@ -110,14 +118,18 @@ def _input(value: Any) -> tuple[np.ndarray, str]:
         digits = {example_label(p): p for p in example_digits()}
         label_text = value.partition(":")[2] or "7"
         if not label_text.isdigit() or int(label_text) not in digits:
-            raise CnnkitError(
-                f"'input' {value!r}: the bundled digits are digit:0 to digit:9 (or 'digit')"
+            raise CnnkitError.from_template(
+                ("'input' {value!r}: the bundled digits are digit:0 to digit:9 (or 'digit')"),
+                value=value,
             )
         return read_image(digits[int(label_text)], mode="L"), f"digit:{label_text}"
     if isinstance(value, str):
-        raise CnnkitError(
-            f"'input' must be 'chapter', 'pattern', 'digit' (or 'digit:0'..'digit:9') or a 2-D "
-            f"array of numbers. Got {value!r} instead."
+        raise CnnkitError.from_template(
+            (
+                "'input' must be 'chapter', 'pattern', 'digit' (or 'digit:0'..'digit:9') "
+                "or a 2-D array of numbers. Got {value!r} instead."
+            ),
+            value=value,
         )
     return _matrix(value, "input", MAX_CONV_INPUT), "custom"
 
@@ -133,7 +145,11 @@ def _kernel(value: Any, input_name: str) -> tuple[np.ndarray, str]:
     if isinstance(value, str):
         k = kernel_from_spec(value)
         if max(k.shape) > MAX_KERNEL:
-            raise CnnkitError(f"'kernel' may be at most {MAX_KERNEL}×{MAX_KERNEL}. Got {value!r}.")
+            raise CnnkitError.from_template(
+                "'kernel' may be at most {max_kernel}×{max_kernel}. Got {value!r}.",
+                max_kernel=MAX_KERNEL,
+                value=value,
+            )
         return k, value
     return _matrix(value, "kernel", MAX_KERNEL), "custom"
 
@@ -143,9 +159,14 @@ def _pair_param(value: Any, name: str) -> tuple[int, int]:
 
     p = pair(value, name, func="the conv explorer")
     if min(p) < 1 or max(p) > MAX_CONV_INPUT:
-        raise CnnkitError(
-            f"'{name}' must be a positive int or pair of ints up to {MAX_CONV_INPUT}. "
-            f"Got {value!r} instead."
+        raise CnnkitError.from_template(
+            (
+                "'{name}' must be a positive int or pair of ints up to {max_conv_input}. "
+                "Got {value!r} instead."
+            ),
+            name=name,
+            max_conv_input=MAX_CONV_INPUT,
+            value=value,
         )
     return p
 
@@ -221,7 +242,9 @@ def conv(request: Any) -> dict[str, Any]:
     unknown = sorted(set(request) - {"input", "kernel", "stride", "padding", "dilation",
                                       "padding_mode"})  # fmt: skip
     if unknown:
-        raise CnnkitError(f"unknown field {unknown[0]!r} in the conv request")
+        raise CnnkitError.from_template(
+            "unknown field {unknown!r} in the conv request", unknown=unknown[0]
+        )
     image, input_name = _input(request.get("input", CHAPTER))
     kernel, kernel_name = _kernel(request.get("kernel"), input_name)
     stride = _pair_param(request.get("stride", 1), "stride")
@@ -234,9 +257,14 @@ def conv(request: Any) -> dict[str, Any]:
     check_padding_mode(mode, pads, image.shape, "the conv explorer")
     padded_hw = [image.shape[a] + pads[a][0] + pads[a][1] for a in range(2)]
     if max(padded_hw) > MAX_PADDED:
-        raise CnnkitError(
-            f"the padded input would be {padded_hw[0]}×{padded_hw[1]}; the explorer takes at "
-            f"most {MAX_PADDED}×{MAX_PADDED}"
+        raise CnnkitError.from_template(
+            (
+                "the padded input would be {padded_hw}×{padded_hw2}; the explorer takes "
+                "at most {max_padded}×{max_padded}"
+            ),
+            padded_hw=padded_hw[0],
+            padded_hw2=padded_hw[1],
+            max_padded=MAX_PADDED,
         )
     padded = pad2d(image, pads, mode)
     output = conv2d(image, kernel, stride=stride, padding=padding, dilation=dilation,
@@ -285,7 +313,9 @@ def _input_size(value: Any) -> tuple[int, int] | None:
     p = pair(tuple(value) if isinstance(value, list) else value, "input_size",
              func="the rf explorer")  # fmt: skip
     if min(p) < 1 or max(p) > 100_000:
-        raise CnnkitError(f"'input_size' must be positive (at most 100000). Got {value!r}.")
+        raise CnnkitError.from_template(
+            "'input_size' must be positive (at most 100000). Got {value!r}.", value=value
+        )
     return p
 
 
@@ -311,8 +341,10 @@ def rf(request: Any = None) -> dict[str, Any]:
     if preset is not None:
         name = RF_ALIASES.get(preset, preset) if isinstance(preset, str) else preset
         if name not in RF_PRESETS:
-            raise CnnkitError(
-                f"unknown preset {preset!r}; known: {', '.join([*RF_PRESETS, *RF_ALIASES])}"
+            raise CnnkitError.from_template(
+                "unknown preset {preset!r}; known: {items}",
+                preset=preset,
+                items=", ".join([*RF_PRESETS, *RF_ALIASES]),
             )
         spec = RF_PRESETS[name][0]
         out["preset"] = name
@@ -320,7 +352,11 @@ def rf(request: Any = None) -> dict[str, Any]:
         raise CnnkitError("'layers' must be a string in cnnkit rf notation, e.g. 'conv3*2,pool2'")
     layers = parse_layers(spec)
     if len(layers) > MAX_RF_LAYERS:
-        raise CnnkitError(f"at most {MAX_RF_LAYERS} layers. Got {len(layers)}.")
+        raise CnnkitError.from_template(
+            "at most {max_rf_layers} layers. Got {n_layers}.",
+            max_rf_layers=MAX_RF_LAYERS,
+            n_layers=len(layers),
+        )
     input_size = _input_size(request.get("input_size"))
     rows = receptive_fields(layers, input_size)
     simplified = chapter_receptive_fields(layers)

@@ -79,10 +79,14 @@ def find_checkpoint(
     if path.is_dir():
         ckpt = path / "checkpoint.pt"
         if not ckpt.is_file():
-            raise CnnkitError(f"{os.fspath(path)!r} is a folder without checkpoint.pt (not a run)")
+            raise CnnkitError.from_template(
+                "{fspath!r} is a folder without checkpoint.pt (not a run)", fspath=os.fspath(path)
+            )
         return ckpt, os.fspath(ckpt)
     if not path.is_file():
-        raise CnnkitError(f"{os.fspath(path)!r}: no such checkpoint file or run folder")
+        raise CnnkitError.from_template(
+            "{fspath!r}: no such checkpoint file or run folder", fspath=os.fspath(path)
+        )
     return path, os.fspath(path)
 
 
@@ -156,20 +160,30 @@ class Playground:
 
         device = resolve_device(device, func="Playground.load")
         if replicas < 1:
-            raise CnnkitError(f"The 'replicas' parameter must be a positive int. Got {replicas}.")
+            raise CnnkitError.from_template(
+                "The 'replicas' parameter must be a positive int. Got {replicas}.",
+                replicas=replicas,
+            )
         ckpt = load_checkpoint(path)
         shape = checkpoint_input_shape(ckpt)
         s = summary(ckpt.model, shape)
         out_shape: tuple[int, ...] = s.rows[-1].output_shape if s.rows else ()
         num_classes = int(out_shape[-1]) if len(out_shape) == 2 else 0
         if num_classes < 1:
-            raise CnnkitError(
-                f"{os.fspath(path)}: the playground needs a classifier with output "
-                f"(N, num_classes); {ckpt.model_name!r} ends with shape {out_shape}"
+            raise CnnkitError.from_template(
+                (
+                    "{fspath}: the playground needs a classifier with output (N, "
+                    "num_classes); {model_name!r} ends with shape {out_shape}"
+                ),
+                fspath=os.fspath(path),
+                model_name=ckpt.model_name,
+                out_shape=out_shape,
             )
         normalize = ckpt.config.get("normalize")
         if not isinstance(normalize, list | tuple) or len(normalize) != 2:
-            raise CnnkitError(f"{os.fspath(path)}: the run's config has no 'normalize' (mean, std)")
+            raise CnnkitError.from_template(
+                "{fspath}: the run's config has no 'normalize' (mean, std)", fspath=os.fspath(path)
+            )
         pg = cls(
             name=ckpt.model_name,
             source=source if source is not None else os.fspath(path),
@@ -304,8 +318,11 @@ class Playground:
                     out = model(x)
             except Exception as e:
                 first = (str(e).strip().splitlines() or [""])[0]
-                raise CnnkitError(
-                    f"{self.name} failed on this input: {type(e).__name__}: {first}"
+                raise CnnkitError.from_template(
+                    "{name} failed on this input: {type_name}: {first}",
+                    name=self.name,
+                    type_name=type(e).__name__,
+                    first=first,
                 ) from e
         rows = plan.rows(counter, x, len(self.summary.rows))
         return None if rows is None else Forward(x=x, logits=_first(out), rows=rows)
@@ -324,9 +341,12 @@ class Playground:
             raise CnnkitError("internal error: the traced ops and their copies do not line up")
         named = row_names(trace, self.summary.depth)
         if [name for _, name in named] != [r.name for r in self.summary.rows]:
-            raise CnnkitError(
-                f"{self.name} ran different layers on this input than on the summary's "
-                "(data-dependent control flow); the playground cannot line them up"
+            raise CnnkitError.from_template(
+                (
+                    "{name} ran different layers on this input than on the summary's "
+                    "(data-dependent control flow); the playground cannot line them up"
+                ),
+                name=self.name,
             )
         rows = []
         for (call, group), _name in named:

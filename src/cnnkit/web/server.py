@@ -18,6 +18,7 @@ import webbrowser
 from typing import Any, TextIO
 
 from cnnkit.core.errors import CnnkitError
+from cnnkit.core.i18n import gettext as _
 
 __all__ = ["PortInUse", "bind", "is_loopback", "serve", "url_for"]
 
@@ -47,11 +48,15 @@ def url_for(host: str, port: int) -> str:
 def bind(host: str, port: int) -> socket.socket:
     """A listening socket on host:port (port 0: any free one); PortInUse / CnnkitError else."""
     if not 0 <= port <= 65535:
-        raise CnnkitError(f"The '--port' option must be from 0 to 65535. Got {port}.")
+        raise CnnkitError.from_template(
+            "The '--port' option must be from 0 to 65535. Got {port}.", port=port
+        )
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except socket.gaierror as e:
-        raise CnnkitError(f"cannot bind to host {host!r}: {e.strerror}") from None
+        raise CnnkitError.from_template(
+            "cannot bind to host {host!r}: {strerror}", host=host, strerror=e.strerror
+        ) from None
     family, kind, proto, _, address = infos[0]
     sock = socket.socket(family, kind, proto)
     try:
@@ -64,11 +69,20 @@ def bind(host: str, port: int) -> socket.socket:
     except OSError as e:
         sock.close()
         if e.errno in (errno.EADDRINUSE, errno.EACCES):
-            raise PortInUse(
-                f"port {port} on {host} is already in use (or not allowed); "
-                "choose another with --port"
+            raise PortInUse.from_template(
+                (
+                    "port {port} on {host} is already in use (or not allowed); choose "
+                    "another with --port"
+                ),
+                port=port,
+                host=host,
             ) from None
-        raise CnnkitError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+        raise CnnkitError.from_template(
+            "cannot listen on {host}:{port}: {e_strerror_or_e}",
+            host=host,
+            port=port,
+            e_strerror_or_e=e.strerror or e,
+        ) from None
     sock.set_inheritable(True)
     return sock
 
@@ -94,18 +108,20 @@ def serve(
 
     out = out or sys.stdout
     if workers < 1:
-        raise CnnkitError(f"The '--workers' option must be a positive int. Got {workers}.")
+        raise CnnkitError.from_template(
+            "The '--workers' option must be a positive int. Got {workers}.", workers=workers
+        )
     if workers > 1 and not isinstance(app, str):
         raise CnnkitError("serve(workers > 1) needs the app as an import string 'module:factory'")
     torch.set_num_threads(1)
     sock = bind(host, port)
     url = url_for(host, sock.getsockname()[1])
     if not is_loopback(host):
-        print(
-            f"warning: serving on {host}, reachable from other machines; the playground has "
-            "no authentication (use --host 127.0.0.1 to keep it local)",
-            file=sys.stderr,
+        warning = _(
+            "warning: serving on {host}, reachable from other machines; the playground has "
+            "no authentication (use --host 127.0.0.1 to keep it local)"
         )
+        print(warning.format(host=host), file=sys.stderr)
     config = uvicorn.Config(
         app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=5,
         factory=isinstance(app, str), workers=workers,
@@ -113,7 +129,7 @@ def serve(
     server = uvicorn.Server(config)
 
     def ready() -> None:
-        print(f"cnnkit playground: {url}  (Ctrl-C to stop)", file=out, flush=True)
+        print(_("cnnkit playground: {url}  (Ctrl-C to stop)").format(url=url), file=out, flush=True)
         if open_browser:
             webbrowser.open(url)
 
@@ -136,5 +152,5 @@ def serve(
         pass  # uvicorn has shut down cleanly, then re-raised the Ctrl-C it caught
     finally:
         sock.close()
-    print("cnnkit playground: stopped", file=out, flush=True)
+    print(_("cnnkit playground: stopped"), file=out, flush=True)
     return 0

@@ -82,10 +82,11 @@ class Summary:
         for r in self.rows:
             if r.name == name:
                 return r
-        raise CnnkitError(
-            f"No layer named {name!r} in the summary of {self.model}. Known: "
-            + ", ".join(repr(r.name) for r in self.rows)
-            + "."
+        raise CnnkitError.from_template(
+            "No layer named {name!r} in the summary of {model}. Known: {rows}.",
+            name=name,
+            model=self.model,
+            rows=", ".join(repr(r.name) for r in self.rows),
         )
 
 
@@ -149,32 +150,48 @@ def run_traced(
         except Exception as e:
             trace: Trace | None = getattr(e, "cnnkit_trace", None)
             shapes = [tuple(t.shape) for t in inputs.tensors()]
-            raise ShapeError(_failure_message(model, trace, shapes, e)) from e
+            raise _failure(model, trace, shapes, e) from e
 
 
 def _check_module(model: Any) -> None:
     import torch
 
     if not isinstance(model, torch.nn.Module):
-        raise CnnkitError(f"summary needs a torch.nn.Module. Got {type(model).__name__} instead.")
-
-
-def _failure_message(
-    model: Any, trace: Trace | None, shapes: list[tuple[int, ...]], e: Exception
-) -> str:
-    reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
-    where = ""
-    if trace is not None and trace.failed is not None:
-        failed = trace.failed
-        layer = _scope_name(trace, failed.scope)
-        module = trace.calls[failed.scope[-1]].module if failed.scope else model
-        got = ", ".join(str(tuple(s)) for s in failed.input_shapes) or "?"
-        where = (
-            f" at layer {layer or '(top level)'!r} ({type(module).__name__}, op {failed.op}, "
-            f"input shape {got})"
+        raise CnnkitError.from_template(
+            "summary needs a torch.nn.Module. Got {type_name} instead.",
+            type_name=type(model).__name__,
         )
-    given = f"input shape {shapes[0]}" if len(shapes) == 1 else f"input shapes {shapes}"
-    return f"{type(model).__name__} cannot run on {given}{where}: {reason}"
+
+
+def _failure(
+    model: Any, trace: Trace | None, shapes: list[tuple[int, ...]], e: Exception
+) -> ShapeError:
+    reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+    given = (
+        Message("input shape {shape}", shape=shapes[0])
+        if len(shapes) == 1
+        else Message("input shapes {shapes}", shapes=shapes)
+    )
+    if trace is None or trace.failed is None:
+        return ShapeError.from_template(
+            "{model} cannot run on {given}: {reason}",
+            model=type(model).__name__,
+            given=given,
+            reason=reason,
+        )
+    failed = trace.failed
+    module = trace.calls[failed.scope[-1]].module if failed.scope else model
+    return ShapeError.from_template(
+        "{model} cannot run on {given} at layer {layer!r} ({module}, op {op}, input shape "
+        "{got}): {reason}",
+        model=type(model).__name__,
+        given=given,
+        layer=_scope_name(trace, failed.scope) or Message("(top level)"),
+        module=type(module).__name__,
+        op=failed.op,
+        got=", ".join(str(tuple(s)) for s in failed.input_shapes) or "?",
+        reason=reason,
+    )
 
 
 # --------------------------------------------------------------------------- aggregation
@@ -252,9 +269,12 @@ def _activation_bytes(trace: Trace) -> int:
 
 def _check_depth(depth: Any) -> None:
     if depth is not None and (not isinstance(depth, int) or isinstance(depth, bool) or depth < 0):
-        raise CnnkitError(
-            f"The 'depth' parameter of summary must be a non-negative int or None. "
-            f"Got {depth!r} instead."
+        raise CnnkitError.from_template(
+            (
+                "The 'depth' parameter of summary must be a non-negative int or None. "
+                "Got {depth!r} instead."
+            ),
+            depth=depth,
         )
 
 
@@ -413,10 +433,14 @@ def box_of(rf: ReceptiveField, unit: tuple[int, int], input_hw: tuple[int, int],
     if rf.status == "whole-input":
         return Box(0, h - 1, 0, w - 1, (0, h - 1, 0, w - 1), (h, w))
     if rf.status != "local" or rf.size is None or rf.jump is None or rf.start is None:
-        raise CnnkitError(
-            f"The receptive field of {layer!r} is {rf.status}"
-            + (f" ({rf.note})" if rf.note else "")
-            + "; there is no single input box to give."
+        raise CnnkitError.from_template(
+            (
+                "The receptive field of {layer!r} is {status}{detail}; there is no "
+                "single input box to give."
+            ),
+            layer=layer,
+            status=rf.status,
+            detail=f" ({rf.note})" if rf.note else "",
         )
     edges = []
     for a in range(2):
@@ -442,7 +466,11 @@ def rf_box(model: Any, layer: str, unit: tuple[int, int], input_size: Sequence[i
         _, _, oh, ow = row.output_shape
         y, x = unit
         if not (0 <= y < oh and 0 <= x < ow):
-            raise CnnkitError(
-                f"The unit {unit!r} is outside the {oh}×{ow} output of layer {layer!r}."
+            raise CnnkitError.from_template(
+                "The unit {unit!r} is outside the {oh}×{ow} output of layer {layer!r}.",
+                unit=unit,
+                oh=oh,
+                ow=ow,
+                layer=layer,
             )
     return box_of(row.rf, unit, (s.input_shape[-2], s.input_shape[-1]), layer)

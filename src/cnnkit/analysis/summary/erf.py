@@ -132,7 +132,9 @@ def _unit_output(trace: Any, layer: str | None, model_name: str) -> Any:
                 node = row_output(trace, call, nodes)
                 if node is not None and node.output is not None:
                     return node.output
-    raise CnnkitError(f"No layer named {layer!r} in {model_name}.")
+    raise CnnkitError.from_template(
+        "No layer named {layer!r} in {model_name}.", layer=layer, model_name=model_name
+    )
 
 
 def _pick(out: Any, unit: tuple[int, int], layer: str | None) -> Any:
@@ -140,7 +142,13 @@ def _pick(out: Any, unit: tuple[int, int], layer: str | None) -> Any:
         _, _, oh, ow = out.shape  # (N, C, H_out, W_out)
         y, x = unit
         if not (0 <= y < oh and 0 <= x < ow):
-            raise CnnkitError(f"The unit {unit!r} is outside the {oh}×{ow} output of {layer!r}.")
+            raise CnnkitError.from_template(
+                "The unit {unit!r} is outside the {oh}×{ow} output of {layer!r}.",
+                unit=unit,
+                oh=oh,
+                ow=ow,
+                layer=layer,
+            )
         return out[0, :, y, x].sum()
     return out[0].sum()
 
@@ -167,7 +175,11 @@ def gradient_receptive_field(
     rows, cols = np.nonzero(mask)
     h, w = mask.shape
     if rows.size == 0:
-        raise CnnkitError(f"Unit {unit!r} of {layer!r} receives no gradient from the input.")
+        raise CnnkitError.from_template(
+            "Unit {unit!r} of {layer!r} receives no gradient from the input.",
+            unit=unit,
+            layer=layer,
+        )
     top, bottom, left, right = (
         int(rows.min()), int(rows.max()), int(cols.min()), int(cols.max())
     )  # fmt: skip
@@ -209,18 +221,25 @@ def effective_receptive_field(
 
     images = torch.as_tensor(np.asarray(images), dtype=torch.float32)
     if images.dim() != 4 or len(images) == 0:
-        raise CnnkitError(
-            f"effective_receptive_field needs images (N, C, H, W). Got {tuple(images.shape)}."
+        raise CnnkitError.from_template(
+            "effective_receptive_field needs images (N, C, H, W). Got {shape}.",
+            shape=tuple(images.shape),
         )
     s = summary(model, tuple(images.shape[1:]))
     if layer is None:
         spatial = [r for r in s.rows if r.rf.status == "local" and len(r.output_shape) == 4]
         if not spatial:
-            raise CnnkitError(f"{s.model} has no layer with a local receptive field.")
+            raise CnnkitError.from_template(
+                "{model} has no layer with a local receptive field.", model=s.model
+            )
         layer = spatial[-1].name
     row = s.row(layer)
     if len(row.output_shape) != 4:
-        raise CnnkitError(f"Layer {layer!r} has no spatial output ({row.output_shape}).")
+        raise CnnkitError.from_template(
+            "Layer {layer!r} has no spatial output ({output_shape}).",
+            layer=layer,
+            output_shape=row.output_shape,
+        )
     if unit is None:
         unit = (row.output_shape[2] // 2, row.output_shape[3] // 2)
     theoretical = box_of(row.rf, unit, (s.input_shape[-2], s.input_shape[-1]), layer)

@@ -20,6 +20,7 @@ from typing import Any
 
 from cnnkit.analysis.summary.trace import ModelInputs
 from cnnkit.core.errors import CnnkitError
+from cnnkit.core.i18n import Message
 
 __all__ = ["MAX_INPUT_ELEMENTS", "InputInfo", "make_inputs", "input_shape_of"]
 
@@ -44,23 +45,34 @@ def _is_int(v: Any) -> bool:
 def input_shape_of(input_size: Any) -> tuple[int, ...]:
     """One per-sample shape -> the shape of a batch of one."""
     if isinstance(input_size, int) or not isinstance(input_size, Sequence) or not input_size:
-        raise CnnkitError(
-            "The 'input_size' parameter of summary must be (C, H, W) (or any per-sample shape), "
-            f"or a list of such shapes. Got {input_size!r} instead."
+        raise CnnkitError.from_template(
+            (
+                "The 'input_size' parameter of summary must be (C, H, W) (or any "
+                "per-sample shape), or a list of such shapes. Got {input_size!r} instead."
+            ),
+            input_size=input_size,
         )
     if not all(_is_int(v) and v > 0 for v in input_size):
-        raise CnnkitError(
-            f"The 'input_size' parameter of summary must hold positive ints. "
-            f"Got {input_size!r} instead."
+        raise CnnkitError.from_template(
+            (
+                "The 'input_size' parameter of summary must hold positive ints. Got "
+                "{input_size!r} instead."
+            ),
+            input_size=input_size,
         )
     elements = 1
     for v in input_size:
         elements *= int(v)
     if elements > MAX_INPUT_ELEMENTS:
-        raise CnnkitError(
-            f"The 'input_size' parameter of summary (--input) holds {elements:,} values per "
-            f"sample, more than the bound of {MAX_INPUT_ELEMENTS:,} (2**26). "
-            f"Got {tuple(input_size)!r} instead."
+        raise CnnkitError.from_template(
+            (
+                "The 'input_size' parameter of summary (--input) holds {elements:,} "
+                "values per sample, more than the bound of {max_input_elements:,} "
+                "(2**26). Got {input_size!r} instead."
+            ),
+            elements=elements,
+            max_input_elements=MAX_INPUT_ELEMENTS,
+            input_size=tuple(input_size),
         )
     return (1, *(int(v) for v in input_size))
 
@@ -80,9 +92,13 @@ def _dtypes(dtypes: Any, n: int, default: Any) -> list[Any]:
         return [default] * n
     values = list(dtypes) if isinstance(dtypes, list | tuple) else [dtypes] * n
     if len(values) != n or not all(isinstance(d, torch.dtype) for d in values):
-        raise CnnkitError(
-            f"The 'dtypes' parameter of summary must be a torch.dtype or one per input "
-            f"({n}). Got {dtypes!r} instead."
+        raise CnnkitError.from_template(
+            (
+                "The 'dtypes' parameter of summary must be a torch.dtype or one per "
+                "input ({n}). Got {dtypes!r} instead."
+            ),
+            n=n,
+            dtypes=dtypes,
         )
     return values
 
@@ -128,9 +144,13 @@ def _from_data(model: Any, data: Any) -> ModelInputs:
         args, kwargs = tuple(data), {}
         labels = _positional_names(model, len(args))
     else:
-        raise CnnkitError(
-            "The 'input_data' parameter of summary must be a tensor, a tuple or list of "
-            f"positional arguments, or a dict of keyword arguments. Got {type(data).__name__}."
+        raise CnnkitError.from_template(
+            (
+                "The 'input_data' parameter of summary must be a tensor, a tuple or list "
+                "of positional arguments, or a dict of keyword arguments. Got "
+                "{type_name}."
+            ),
+            type_name=type(data).__name__,
         )
     names = []
     for label, value in zip(labels, [*args, *kwargs.values()], strict=True):
@@ -146,9 +166,12 @@ def make_inputs(
 ) -> tuple[ModelInputs, list[InputInfo]]:
     """The call to trace and a description of each input tensor."""
     if (input_size is None) == (input_data is None):
-        raise CnnkitError(
-            "summary needs exactly one of 'input_size' (shapes) and 'input_data' (tensors). "
-            f"Got {'both' if input_data is not None else 'neither'}."
+        raise CnnkitError.from_template(
+            (
+                "summary needs exactly one of 'input_size' (shapes) and 'input_data' "
+                "(tensors). Got {detail}."
+            ),
+            detail=Message("both") if input_data is not None else Message("neither"),
         )
     if input_data is not None:
         inputs = _from_data(model, input_data)

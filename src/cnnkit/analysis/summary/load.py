@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from cnnkit.core.errors import CnnkitError
+from cnnkit.core.i18n import Message
 
 __all__ = ["LoadedModel", "load_model"]
 
@@ -31,7 +32,9 @@ def load_model(spec: str) -> LoadedModel:
     if sep and path_part.endswith(".py"):
         return _from_file(Path(path_part), attr, spec)
     if spec.endswith(".py"):
-        raise CnnkitError(f"{spec!r}: name the factory too, as FILE.py:FUNCTION")
+        raise CnnkitError.from_template(
+            "{spec!r}: name the factory too, as FILE.py:FUNCTION", spec=spec
+        )
     if spec.endswith((".pt", ".pth")) or Path(spec).is_file():
         from cnnkit.models.checkpoint import load_checkpoint
         from cnnkit.models.registry import model_input_shape
@@ -49,9 +52,13 @@ def _from_file(path: Path, attr: str, spec: str) -> LoadedModel:
     import torch
 
     if not path.is_file():
-        raise CnnkitError(f"{str(path)!r}: no such file (from {spec!r})")
+        raise CnnkitError.from_template(
+            "{path!r}: no such file (from {spec!r})", path=str(path), spec=spec
+        )
     if not attr.isidentifier():
-        raise CnnkitError(f"{spec!r}: {attr!r} is not a Python name (FILE.py:FUNCTION)")
+        raise CnnkitError.from_template(
+            "{spec!r}: {attr!r} is not a Python name (FILE.py:FUNCTION)", spec=spec, attr=attr
+        )
     name = f"_cnnkit_user_model_{abs(hash(path.resolve()))}"
     module_spec = importlib.util.spec_from_file_location(name, path)
     assert module_spec is not None and module_spec.loader is not None
@@ -61,23 +68,42 @@ def _from_file(path: Path, attr: str, spec: str) -> LoadedModel:
         module_spec.loader.exec_module(module)
     except Exception as e:
         first = (str(e).strip().splitlines() or [""])[0]
-        raise CnnkitError(f"{str(path)!r} failed to import: {type(e).__name__}: {first}") from e
+        raise CnnkitError.from_template(
+            "{path!r} failed to import: {type_name}: {first}",
+            path=str(path),
+            type_name=type(e).__name__,
+            first=first,
+        ) from e
     finally:
         sys.modules.pop(name, None)
     if not hasattr(module, attr):
         public = sorted(n for n in vars(module) if not n.startswith("_"))
-        raise CnnkitError(
-            f"{str(path)!r} has no {attr!r}; it defines: {', '.join(public) or 'nothing'}"
+        raise CnnkitError.from_template(
+            "{path!r} has no {attr!r}; it defines: {names}",
+            path=str(path),
+            attr=attr,
+            names=", ".join(public) or Message("nothing"),
         )
     obj = getattr(module, attr)
     if not isinstance(obj, torch.nn.Module):
         if not callable(obj):
-            raise CnnkitError(f"{spec!r} is neither a factory nor a torch.nn.Module")
+            raise CnnkitError.from_template(
+                "{spec!r} is neither a factory nor a torch.nn.Module", spec=spec
+            )
         try:
             obj = obj()
         except Exception as e:
             first = (str(e).strip().splitlines() or [""])[0]
-            raise CnnkitError(f"{spec}() failed: {type(e).__name__}: {first}") from e
+            raise CnnkitError.from_template(
+                "{spec}() failed: {type_name}: {first}",
+                spec=spec,
+                type_name=type(e).__name__,
+                first=first,
+            ) from e
     if not isinstance(obj, torch.nn.Module):
-        raise CnnkitError(f"{spec}() returned {type(obj).__name__}, not a torch.nn.Module")
+        raise CnnkitError.from_template(
+            "{spec}() returned {type_name}, not a torch.nn.Module",
+            spec=spec,
+            type_name=type(obj).__name__,
+        )
     return LoadedModel(obj, spec, None)

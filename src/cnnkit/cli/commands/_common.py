@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from cnnkit.core.errors import CnnkitError
+from cnnkit.core.i18n import gettext as _
 
 __all__ = [
     "add_device_flag",
@@ -52,8 +53,8 @@ def state_device(name: str, device: str, *, stderr: bool = False) -> None:
     stdout is machine-readable. Commands resolve --device first (a device asked for that is
     not there is one line, exit 2) and state it once their inputs have been read, so that a
     refused input stays one line on stderr."""
-    note = " (auto)" if name == "auto" else ""
-    print(f"device: {device}{note}", file=sys.stderr if stderr else sys.stdout, flush=True)
+    line = _("device: {device} (auto)") if name == "auto" else _("device: {device}")
+    print(line.format(device=device), file=sys.stderr if stderr else sys.stdout, flush=True)
 
 
 def to_jsonable(obj: Any) -> Any:
@@ -104,7 +105,11 @@ def refuse_overwriting_input(image: str | None, output: str) -> None:
         and Path(image).exists()
         and Path(output).samefile(image)
     ):
-        raise CnnkitError(
-            f"The '-o/--output' option must not be the input image. Got {output!r}, which "
-            f"is {image!r}; write the result to another file."
+        raise CnnkitError.from_template(
+            (
+                "The '-o/--output' option must not be the input image. Got {output!r}, "
+                "which is {image!r}; write the result to another file."
+            ),
+            output=output,
+            image=image,
         )

@@ -55,9 +55,14 @@ def parse_dims(text: str, name: str, *, max_parts: int = 2, sep: str = "x") -> A
             name=name, allowed=form, got=_short(text),
         )  # fmt: skip
     if any(len(p) > MAX_DIGITS for p in parts):  # Python refuses to read > 4,300 digits anyway
-        raise CnnkitError(
-            f"The {name!r} parameter must have integers of at most {MAX_DIGITS} digits. "
-            f"Got {_short(text)!r} instead."
+        raise CnnkitError.from_template(
+            (
+                "The {name!r} parameter must have integers of at most {max_digits} "
+                "digits. Got {text!r} instead."
+            ),
+            name=name,
+            max_digits=MAX_DIGITS,
+            text=_short(text),
         )
     values = tuple(int(p) for p in parts)
     return values[0] if len(values) == 1 else values
@@ -196,7 +201,11 @@ def _size(args: argparse.Namespace) -> int:
     if text is None:
         raise CnnkitError("give the input size, e.g. `cnnkit size 28` or `--input 64x48`.")
     if args.input_opt and args.input and args.input_opt != args.input:
-        raise CnnkitError(f"two input sizes given: {args.input!r} and --input {args.input_opt!r}.")
+        raise CnnkitError.from_template(
+            "two input sizes given: {input!r} and --input {input_opt!r}.",
+            input=args.input,
+            input_opt=args.input_opt,
+        )
     kind = "transposed" if args.transposed else "pool" if args.pool else "conv"
     if args.pool and args.transposed:
         raise CnnkitError("choose one of --pool and --transposed.")
@@ -234,7 +243,9 @@ def _params(args: argparse.Namespace) -> int:
 def _compare(args: argparse.Namespace) -> int:
     shape = parse_dims(args.input, "input", max_parts=3)
     if not isinstance(shape, tuple) or len(shape) != 3:
-        raise CnnkitError(f"The 'input' parameter must be HxWxC. Got {args.input!r} instead.")
+        raise CnnkitError.from_template(
+            "The 'input' parameter must be HxWxC. Got {input!r} instead.", input=args.input
+        )
     channels = parse_dims(args.conv, "conv", max_parts=64, sep=",")
     result = compare_fc_conv(
         shape,

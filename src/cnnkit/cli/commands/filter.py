@@ -8,6 +8,7 @@ from typing import Any
 
 from cnnkit.cli.commands._common import add_json_flag, print_json, refuse_overwriting_input
 from cnnkit.core.errors import CnnkitError
+from cnnkit.core.i18n import gettext as _
 
 __all__ = [
     "FILTER_EPILOG",
@@ -147,7 +148,9 @@ def parse_kernel_list(text: str) -> list[str]:
     sep = ";" if ";" in text else ","
     specs = [s.strip() for s in text.split(sep) if s.strip()]
     if not specs:
-        raise CnnkitError(f"The '--kernels' option needs at least one kernel. Got {text!r}.")
+        raise CnnkitError.from_template(
+            "The '--kernels' option needs at least one kernel. Got {text!r}.", text=text
+        )
     return specs
 
 
@@ -166,9 +169,16 @@ def run_kernels(args: argparse.Namespace) -> None:
             if given
         ]
         if ignored:
-            raise CnnkitError(
-                f"--list only lists the kernels; it takes no {', '.join(ignored)}. Drop "
-                f"{'them' if len(ignored) > 1 else 'it'}, or drop --list to draw the figure."
+            if len(ignored) > 1:
+                raise CnnkitError.from_template(
+                    "--list only lists the kernels; it takes no {ignored}. Drop them, or drop "
+                    "--list to draw the figure.",
+                    ignored=", ".join(ignored),
+                )
+            raise CnnkitError.from_template(
+                "--list only lists the kernels; it takes no {ignored}. Drop it, or drop --list "
+                "to draw the figure.",
+                ignored=ignored[0],
             )
         _print_kernel_list(list_kernels(), as_json=args.json)
         return
@@ -185,9 +195,13 @@ def run_kernels(args: argparse.Namespace) -> None:
     all_names = [k.name for k in list_kernels()]
     specs = all_names if args.kernels == "all" else parse_kernel_list(args.kernels)
     if len(specs) > MAX_FIGURE_KERNELS:
-        raise CnnkitError(
-            f"The '--kernels' option takes at most {MAX_FIGURE_KERNELS} kernels (one panel "
-            f"each). Got {len(specs):,}."
+        raise CnnkitError.from_template(
+            (
+                "The '--kernels' option takes at most {max_figure_kernels} kernels (one "
+                "panel each). Got {n_specs:,}."
+            ),
+            max_figure_kernels=MAX_FIGURE_KERNELS,
+            n_specs=len(specs),
         )
     if args.image is None:
         image, title = chapter_test_pattern(), "The chapter's 6x7 test pattern (section 1.2)"
@@ -230,4 +244,4 @@ def _print_kernel_list(infos: list[Any], *, as_json: bool) -> None:
         for line in _format_matrix(get_kernel(i.name)):
             print(f"    {line}")
         print()
-    print("Parameters on the command line: NAME:V1,V2 or NAME:param=value, e.g. gaussian:5,1.4")
+    print(_("Parameters on the command line: NAME:V1,V2 or NAME:param=value, e.g. gaussian:5,1.4"))

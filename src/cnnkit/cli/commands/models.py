@@ -36,9 +36,10 @@ def models_cli(args: argparse.Namespace) -> None:
 
     infos = [model_info(name) for name in list_models(args.pattern)]
     if not infos:  # an unknown name, or a pattern that finds nothing: say what there is
-        raise CnnkitError(
-            f"The 'PATTERN' argument matches no model. Got {args.pattern!r}; known models: "
-            f"{', '.join(list_models())}."
+        raise CnnkitError.from_template(
+            ("The 'PATTERN' argument matches no model. Got {pattern!r}; known models: {items}."),
+            pattern=args.pattern,
+            items=", ".join(list_models()),
         )
     if args.json:
         print_json(infos)

@@ -70,16 +70,21 @@ def run_activations(args: argparse.Namespace) -> None:
     check_figure_path(args.output)
     lo, hi = args.range
     if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi and math.isfinite(hi - lo)):
-        raise CnnkitError(
-            "The '--range' option needs finite XMIN < XMAX (XMAX - XMIN at most "
-            f"{sys.float_info.max:.4g}). Got {lo:g} {hi:g} instead."
+        raise CnnkitError.from_template(
+            (
+                "The '--range' option needs finite XMIN < XMAX (XMAX - XMIN at most "
+                "{max:.4g}). Got {lo:g} {hi:g} instead."
+            ),
+            max=sys.float_info.max,
+            lo=lo,
+            hi=hi,
         )
     names = list(ACTIVATIONS) if args.only == "all" else [n.strip() for n in args.only.split(",")]
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:  # one panel per activation: at most len(ACTIVATIONS) panels
-        raise CnnkitError(
-            f"The '--only' option names each activation once. Got {', '.join(repeated)} "
-            "more than once."
+        raise CnnkitError.from_template(
+            ("The '--only' option names each activation once. Got {repeated} more than once."),
+            repeated=", ".join(repeated),
         )
     acts = [get_activation(n) for n in names]
     print(save_figure(activations_figure(acts, x_range=(lo, hi)), args.output))

@@ -15,6 +15,7 @@ from cnnkit.cli.commands._common import (
 from cnnkit.cli.commands.arithmetic import parse_dims
 from cnnkit.core.checks import pair
 from cnnkit.core.errors import CnnkitError
+from cnnkit.core.i18n import gettext as _
 
 __all__ = [
     "DTYPES",
@@ -142,7 +143,9 @@ def add_format_flags(parser: argparse.ArgumentParser) -> None:
 
 def output_format(args: argparse.Namespace) -> str:
     if args.json and args.format not in (None, "json"):
-        raise CnnkitError(f"--json contradicts --format {args.format}; give one of them")
+        raise CnnkitError.from_template(
+            "--json contradicts --format {format}; give one of them", format=args.format
+        )
     return "json" if args.json else (args.format or "table")
 
 
@@ -156,9 +159,14 @@ def parse_input(text: str) -> tuple[tuple[int, ...], str | None]:
     """`3,32,32` -> ((3, 32, 32), None); `16:long` -> ((16,), "int64")."""
     shape, sep, dtype = text.partition(":")
     if sep and dtype.strip().lower() not in DTYPES:
-        raise CnnkitError(
-            f"The '--input' parameter's dtype must be one of {', '.join(sorted(DTYPES))}. "
-            f"Got {dtype!r} instead (in {text!r})."
+        raise CnnkitError.from_template(
+            (
+                "The '--input' parameter's dtype must be one of {items}. Got {dtype!r} "
+                "instead (in {text!r})."
+            ),
+            items=", ".join(sorted(DTYPES)),
+            dtype=dtype,
+            text=text,
         )
     return parse_shape(shape), DTYPES[dtype.strip().lower()] if sep else None
 
@@ -178,7 +186,9 @@ def _summary_of(args: argparse.Namespace, loaded: Any, device: str = "cpu") -> A
 
     if not args.input:
         if loaded.input_shape is None:
-            raise CnnkitError(f"give the input shape of {args.model!r} with --input C,H,W")
+            raise CnnkitError.from_template(
+                "give the input shape of {model!r} with --input C,H,W", model=args.model
+            )
         return summary(loaded.model, loaded.input_shape, depth=args.depth)
     parsed = [parse_input(text) for text in args.input]
     shapes = [shape for shape, _ in parsed]
@@ -209,9 +219,16 @@ def run_summary(args: argparse.Namespace) -> int:
             if value is not None
         ]
         if given:
-            raise CnnkitError(
-                f"{', '.join(given)} only {'go' if len(given) > 1 else 'goes'} with --boxes "
-                f"IMAGE (the receptive-field figure). Got {', '.join(given)} without --boxes."
+            if len(given) > 1:
+                raise CnnkitError.from_template(
+                    "{given} only go with --boxes IMAGE (the receptive-field figure). Got "
+                    "{given} without --boxes.",
+                    given=", ".join(given),
+                )
+            raise CnnkitError.from_template(
+                "{given} only goes with --boxes IMAGE (the receptive-field figure). Got {given} "
+                "without --boxes.",
+                given=given[0],
             )
     else:
         from cnnkit.cli.commands._common import refuse_overwriting_input
@@ -225,7 +242,7 @@ def run_summary(args: argparse.Namespace) -> int:
     path = _draw_boxes(args, loaded.model, s) if args.boxes else None
     state_device(args.device, device, stderr=True)  # stdout: the table, JSON, CSV, ...
     if path is not None and fmt == "table":
-        print(f"wrote {path}")
+        print(_("wrote {path}").format(path=path))
     if fmt == "json":
         print_json(summary_json(s))
     elif fmt == "csv":
@@ -251,12 +268,18 @@ def _draw_boxes(args: argparse.Namespace, model: Any, s: Any) -> Any:
     if args.layer is None:
         spatial = [r for r in s.rows if r.rf.status == "local" and len(r.output_shape) == 4]
         if not spatial:
-            raise CnnkitError(f"{s.model} has no layer with a local receptive field to draw")
+            raise CnnkitError.from_template(
+                "{model} has no layer with a local receptive field to draw", model=s.model
+            )
         row = spatial[-1]
     else:
         row = s.row(args.layer)
     if len(row.output_shape) != 4:
-        raise CnnkitError(f"layer {row.name!r} has no spatial output {row.output_shape}")
+        raise CnnkitError.from_template(
+            "layer {row_name!r} has no spatial output {output_shape}",
+            row_name=row.name,
+            output_shape=row.output_shape,
+        )
     oh, ow = row.output_shape[2:]
     units = [_unit(u) for u in args.unit] if args.unit else [(0, 0), (oh // 2, ow // 2)]
     image = read_image(args.boxes, mode="L" if c == 1 else "RGB")
@@ -264,7 +287,13 @@ def _draw_boxes(args: argparse.Namespace, model: Any, s: Any) -> Any:
     boxes = []
     for u in units:
         if not (0 <= u[0] < oh and 0 <= u[1] < ow):
-            raise CnnkitError(f"unit {u} is outside the {oh}×{ow} output of {row.name!r}")
+            raise CnnkitError.from_template(
+                "unit {u} is outside the {oh}×{ow} output of {row_name!r}",
+                u=u,
+                oh=oh,
+                ow=ow,
+                row_name=row.name,
+            )
         box = box_of(row.rf, u, (h, w), row.name)
         boxes.append((f"{row.name} unit {u}: {box.size[0]}×{box.size[1]}", box))
     title = f"{s.model}: receptive fields of {row.name} on a {h}×{w} input"
@@ -283,31 +312,44 @@ def run_erf(args: argparse.Namespace) -> int:
     ckpt = load_checkpoint(args.checkpoint)
     dataset = ckpt.config.get("dataset")
     if not dataset:
-        raise CnnkitError(f"{args.checkpoint}: its config names no dataset")
+        raise CnnkitError.from_template(
+            "{checkpoint}: its config names no dataset", checkpoint=args.checkpoint
+        )
     test = load_dataset(dataset, "test", data_dir=args.data_dir)
     if args.images > len(test.images):  # was silently capped at the test set's size
-        raise CnnkitError(
-            f"The '--images' parameter of erf must be at most the {len(test.images):,} "
-            f"{dataset} test images. Got {args.images} instead."
+        raise CnnkitError.from_template(
+            (
+                "The '--images' parameter of erf must be at most the {n_images:,} "
+                "{dataset} test images. Got {images} instead."
+            ),
+            n_images=len(test.images),
+            dataset=dataset,
+            images=args.images,
         )
     # As in training: the run's own (mean, std), else the dataset's.
     normalize = ckpt.config.get("normalize") or dataset_normalize(dataset, test.images)
     images = normalize_images(test.images[: args.images], normalize)  # (N, C, H, W)
     erf = effective_receptive_field(ckpt.model, images, layer=args.layer, device=device)
-    path = plot_erf(erf, args.output, title=f"{ckpt.model_name} on {dataset}")
+    title = _("{model} on {dataset}").format(model=ckpt.model_name, dataset=dataset)
+    path = plot_erf(erf, args.output, title=title)
     state_device(args.device, device, stderr=True)  # stdout may be JSON
     if args.json:
         print_json({**_erf_json(erf), "figure": str(path)})
         return 0
     box = erf.theoretical
-    print(f"layer {erf.layer}, unit {erf.unit}, {erf.n_images} {dataset} test images")
-    print(
-        f"theoretical receptive field: {box.size[0]}×{box.size[1]} "
-        f"(rows {box.clipped[0]}..{box.clipped[1]}, columns {box.clipped[2]}..{box.clipped[3]})"
+    where = _("layer {layer}, unit {unit}, {n} {dataset} test images")
+    print(where.format(layer=erf.layer, unit=erf.unit, n=erf.n_images, dataset=dataset))
+    theory = _(
+        "theoretical receptive field: {h}×{w} (rows {top}..{bottom}, columns {left}..{right})"
     )
-    print(f"|gradient| inside it: {100 * erf.mass_inside:.1f}%")
-    print(f"95% of |gradient| within {erf.radius_95:g} pixels of the centre (Chebyshev)")
-    print(f"wrote {path}")
+    top, bottom, left, right = box.clipped
+    print(
+        theory.format(h=box.size[0], w=box.size[1], top=top, bottom=bottom, left=left, right=right)
+    )
+    print(_("|gradient| inside it: {percent:.1f}%").format(percent=100 * erf.mass_inside))
+    spread = _("95% of |gradient| within {radius:g} pixels of the centre (Chebyshev)")
+    print(spread.format(radius=erf.radius_95))
+    print(_("wrote {path}").format(path=path))
     return 0
 
 

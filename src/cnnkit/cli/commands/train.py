@@ -328,7 +328,12 @@ def run_training(command: str, **options: Any) -> tuple[TrainResult, Path | None
         result = train(on_start=print_start, on_epoch=print_epoch, **options)
     except TrainingDiverged as e:
         report = write_report(e.result)
-        print(f"cnnkit {command}: error: {e}", file=sys.stderr)
+        from cnnkit.cli.translate import error_message
+
+        line = _("{prog}: error: {message}").format(
+            prog=f"cnnkit {command}", message=error_message(e)
+        )
+        print(line, file=sys.stderr)
         return e.result, report, EXIT_DIVERGED
     if result.run_dir is None:
         return result, None, 0
@@ -373,15 +378,19 @@ def launch_nproc(args: argparse.Namespace) -> int:
         run_dir = run_dir.parent
     checkpoint = run_dir / "checkpoint.pt"
     kept = (
-        f"its last good checkpoint stays: {checkpoint}; continue with "
-        f"`cnnkit train --nproc {args.nproc} --resume {run_dir}`"
+        _(
+            "its last good checkpoint stays: {checkpoint}; continue with "
+            "`cnnkit train --nproc {nproc} --resume {run_dir}`"
+        ).format(checkpoint=checkpoint, nproc=args.nproc, run_dir=run_dir)
         if checkpoint.is_file()
-        else "no epoch completed, so no checkpoint was written"
+        else _("no epoch completed, so no checkpoint was written")
     )
+    stopped = _(
+        "the {nproc}-process run stopped (torchrun exit status {code}; the failing process is "
+        "named above); {kept}"
+    ).format(nproc=args.nproc, code=code, kept=kept)
     print(
-        f"cnnkit train: error: the {args.nproc}-process run stopped (torchrun exit status "
-        f"{code}; the failing process is named above); {kept}",
-        file=sys.stderr,
+        _("{prog}: error: {message}").format(prog="cnnkit train", message=stopped), file=sys.stderr
     )
     return EXIT_DIVERGED
 
@@ -393,18 +402,34 @@ def _print_image_folder(config: dict[str, Any]) -> None:
         return
     h, w = facts["image_size"]
     mh, mw = facts["median_size"]
+    line = _(
+        "data:       {dataset}: {k} classes ({classes}), {train} train / {test} test images "
+        "({split} split), resized to {h}x{w} (median size {mh}x{mw}), {c} channel(s)"
+    )
+    split = _("stratified") if facts["split"] == "stratified" else _("folders")
     print(
-        f"data:       {config['dataset']}: {len(config['classes'])} classes "
-        f"({', '.join(config['classes'])}), {config['train_size']} train / "
-        f"{config['test_size']} test images ({facts['split']} split), resized to {h}x{w} "
-        f"(median size {mh}x{mw}), {facts['channels']} channel(s)"
+        line.format(
+            dataset=config["dataset"],
+            k=len(config["classes"]),
+            classes=", ".join(config["classes"]),
+            train=config["train_size"],
+            test=config["test_size"],
+            split=split,
+            h=h,
+            w=w,
+            mh=mh,
+            mw=mw,
+            c=facts["channels"],
+        )  # fmt: skip
     )
     for bad in facts["skipped"]:
-        print(f"warning: skipped an unreadable image: {bad['reason']}", file=sys.stderr)
+        warning = _("warning: skipped an unreadable image: {reason}")
+        print(warning.format(reason=bad["reason"]), file=sys.stderr)
     if facts["skipped"]:
         print(
-            f"warning: {len(facts['skipped'])} image(s) skipped (--on-bad-image fail refuses "
-            "them instead)",
+            _("warning: {n} image(s) skipped (--on-bad-image fail refuses them instead)").format(
+                n=len(facts["skipped"])
+            ),
             file=sys.stderr,
         )
 
