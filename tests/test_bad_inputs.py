@@ -14,6 +14,7 @@ A case that waits for a fix elsewhere is marked `pytest.mark.xfail(strict=True)`
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
 import time
@@ -519,6 +520,35 @@ def test_cli_bad_input_is_one_line_exit_2_and_leaves_no_file(
     code, out, err = run_in_process(fill(argv, values), capsys)
     assert_one_line_error(code, out, err, fill([fragment], values)[0])
     assert files_in(workspace) == before  # nothing written, nothing replaced, nothing removed
+
+
+JAPANESE = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
+
+
+@pytest.mark.parametrize("argv,fragment", CLI_CASES)
+def test_cli_bad_input_is_worded_in_japanese_with_lang_ja(
+    argv, fragment, workspace, checkpoints, read_only, capsys
+):
+    """The same table with --lang ja: still one line and exit 2, and the reason itself (after
+    "cnnkit CMD: エラー: ") is Japanese, not the English line with a translated prefix."""
+    from cnnkit.core import i18n
+    from cnnkit.imaging.digits import example_digits
+
+    if "{mnist}" in " ".join(argv) and not SHARED_MNIST.is_dir():
+        pytest.skip("shared MNIST copy absent")
+    shutil.copy(example_digits()[3], workspace / "digit.png")
+    values = {k: str(v) for k, v in checkpoints.items()}
+    values |= {"ro": str(read_only), "mnist": str(SHARED_MNIST)}
+    values |= {"digit": str(example_digits()[3]), "digit_copy": "digit.png"}
+    try:
+        code, out, err = run_in_process([*fill(argv, values), "--lang", "ja"], capsys)
+    finally:
+        i18n.set_language("en")
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and "Traceback" not in err, err
+    prefix, sep, reason = lines[0].partition(": エラー: ")
+    assert sep and prefix.startswith("cnnkit"), lines[0]
+    assert JAPANESE.search(reason.split(" (`")[0]), lines[0]
 
 
 def test_the_table_covers_every_command_and_has_at_least_80_cases():

@@ -101,7 +101,7 @@ def _read(path: str | os.PathLike[str]) -> bytes:
         return Path(path).read_bytes()
     except OSError as e:
         raise DataError.from_template(
-            "{path}: cannot read: {e_strerror_or_e}", path=path, e_strerror_or_e=e.strerror or e
+            "{path}: cannot read: {reason}", path=path, reason=e.strerror or e
         ) from e
 
 

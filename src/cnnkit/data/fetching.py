@@ -382,7 +382,7 @@ def _make_folder(folder: Path) -> list[Path]:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise DataError.from_template(
-            "cannot create the dataset folder {folder!r}: {e_strerror_or_e}",
+            "cannot create the dataset folder {folder!r}: {reason}",
             folder=str(folder),
             reason=e.strerror or e,
         ) from e

@@ -169,7 +169,7 @@ def read_decompressed(
         ) from e
     except OSError as e:
         raise DataError.from_template(
-            "{path}: cannot read: {e_strerror_or_e}", path=path, e_strerror_or_e=e.strerror or e
+            "{path}: cannot read: {reason}", path=path, reason=e.strerror or e
         ) from e
 
 

@@ -331,9 +331,9 @@ def prepare_run_dir(run_dir: Path, config: dict[str, Any], *, fresh: bool) -> No
         atomic_write_text(run_dir / CONFIG, json.dumps(config, indent=2) + "\n")
     except OSError as e:
         raise CnnkitError.from_template(
-            "cannot write the run folder {run_dir}: {e_strerror_or_e}",
+            "cannot write the run folder {run_dir}: {reason}",
             run_dir=run_dir,
-            e_strerror_or_e=e.strerror or e,
+            reason=e.strerror or e,
         ) from e
 
 
@@ -358,9 +358,9 @@ def write_metrics(run_dir: Path, rows: list[dict[str, Any]]) -> None:
         atomic_write_text(run_dir / METRICS[1], text.getvalue())
     except OSError as e:
         raise CnnkitError.from_template(
-            "cannot write the metrics of {run_dir}: {e_strerror_or_e}",
+            "cannot write the metrics of {run_dir}: {reason}",
             run_dir=run_dir,
-            e_strerror_or_e=e.strerror or e,
+            reason=e.strerror or e,
         ) from e
 
 
@@ -390,9 +390,9 @@ def save_epoch_checkpoint(
         )
     except OSError as e:
         raise CnnkitError.from_template(
-            "cannot write the checkpoint {path}: {e_strerror_or_e}",
+            "cannot write the checkpoint {path}: {reason}",
             path=path,
-            e_strerror_or_e=e.strerror or e,
+            reason=e.strerror or e,
         ) from e
 
 

@@ -78,10 +78,10 @@ def bind(host: str, port: int) -> socket.socket:
                 host=host,
             ) from None
         raise CnnkitError.from_template(
-            "cannot listen on {host}:{port}: {e_strerror_or_e}",
+            "cannot listen on {host}:{port}: {reason}",
             host=host,
             port=port,
-            e_strerror_or_e=e.strerror or e,
+            reason=e.strerror or e,
         ) from None
     sock.set_inheritable(True)
     return sock
