@@ -109,7 +109,7 @@ def test_every_error_line_is_a_catalog_message() -> None:
 def test_error_fields_marked_as_words_are_translated(capsys: pytest.CaptureFixture[str]) -> None:
     """A Message inside an error (an English word the library chose) is worded in Japanese
     too, while the error's English line stays what the library wrote."""
-    from cnnkit.cli.translate import error_message
+    from cnnkit.core.i18n import error_message
     from cnnkit.core.errors import CnnkitError
 
     inner = CnnkitError.from_template("{n} layers", n=3)

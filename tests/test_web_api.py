@@ -642,6 +642,28 @@ def test_bad_request_is_answered_and_the_server_keeps_serving(
     assert client.get("/api/model").status_code == 200
 
 
+JAPANESE = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
+
+
+@pytest.mark.parametrize("what,method,url,kwargs,status", BAD, ids=[b[0] for b in BAD])
+def test_bad_request_message_is_in_the_asked_language_and_error_stays_english(
+    client, what, method, url, kwargs, status
+):
+    """`error` is the same English line whatever Accept-Language says (scripts read it);
+    `message`, which the page shows, is Japanese when the page asks for Japanese."""
+    answers = {}
+    for lang in ("en", "ja"):
+        kw = _materialise(kwargs, client)
+        kw["headers"] = {**kw.get("headers", {}), "accept-language": lang}
+        r = client.request(method, url, **kw)
+        assert r.status_code == status, r.text
+        answers[lang] = r.json()
+    assert answers["ja"]["error"] == answers["en"]["error"]
+    assert answers["en"]["message"] == answers["en"]["error"]
+    assert JAPANESE.search(answers["ja"]["message"]), answers["ja"]
+    assert "\n" not in answers["ja"]["message"]
+
+
 def test_the_japanese_font_is_served_from_the_installed_package(client):
     from cnnkit.web.app import japanese_font
 

@@ -18,9 +18,9 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from cnnkit import __version__
-from cnnkit.cli.translate import configure_streams, error_message, prepare_parser
+from cnnkit.cli.translate import configure_streams, prepare_parser
 from cnnkit.core.errors import CnnkitError
-from cnnkit.core.i18n import detect_language, install_argparse, set_language
+from cnnkit.core.i18n import detect_language, error_message, install_argparse, set_language
 from cnnkit.core.i18n import gettext as _
 from cnnkit.core.text import display_width, wrap
 

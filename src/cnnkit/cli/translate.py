@@ -13,15 +13,13 @@ import argparse
 import sys
 from collections.abc import Callable, Iterator
 
-from cnnkit.core.errors import CnnkitError
-from cnnkit.core.i18n import LANGUAGES, N_, Message, gettext, translate
+from cnnkit.core.i18n import LANGUAGES, N_, gettext
 
 __all__ = [
     "ERROR_WORDS",
     "LANG_HELP",
     "N_",
     "configure_streams",
-    "error_message",
     "parser_messages",
     "prepare_parser",
 ]
@@ -124,32 +122,6 @@ ERROR_WORDS = (
     N_("an integer or a pair NxM"),
     N_("N, NxM, T,B,L,R (top, bottom, left, right), 'same', 'valid' or 'full'"),
 )
-_TRANSLATED_FIELDS = ("allowed", "axis", "func")
-
-
-def _field(key: str, value: object) -> object:
-    """One field of an error in the current language: a Message (words the library marked),
-    a CnnkitError inside another, or a word of `ERROR_WORDS`; other values stay as they are."""
-    if isinstance(value, Message):
-        return translate(value)
-    if isinstance(value, CnnkitError):
-        return error_message(value)
-    if key in _TRANSLATED_FIELDS and isinstance(value, str):
-        return gettext(value)
-    return value
-
-
-def error_message(err: CnnkitError) -> str:
-    """`err` in the current language: its template translated and filled in when it has one
-    (words such as 'a positive int' translated too), else its English line, translated when
-    the catalog knows the whole sentence."""
-    if err.template is None or err.fields is None:
-        return gettext(str(err))
-    fields = {k: _field(k, v) for k, v in err.fields.items()}
-    try:
-        return gettext(err.template).format(**fields)
-    except (KeyError, IndexError, ValueError):  # a translation with a broken placeholder
-        return str(err)
 
 
 def configure_streams() -> None:

@@ -21,10 +21,13 @@ replaced by functions that look the message up in the current language.
 
 from __future__ import annotations
 
+import functools
 import gettext as _gettext
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+
+from cnnkit.core.errors import CnnkitError
 
 __all__ = [
     "DOMAIN",
@@ -32,7 +35,9 @@ __all__ = [
     "LOCALE_DIR",
     "Message",
     "N_",
+    "TRANSLATED_FIELDS",
     "detect_language",
+    "error_message",
     "get_language",
     "gettext",
     "install_argparse",
@@ -100,11 +105,21 @@ def set_language(language: str) -> None:
     code = normalize_language(language)
     if code is None:
         raise ValueError(f"unknown language {language!r}; choose from {', '.join(LANGUAGES)}")
+    _translations, _language = _catalog(code), code
+
+
+@functools.cache
+def _catalog(code: str) -> _gettext.NullTranslations:
     if code == "en":
-        _translations = _gettext.NullTranslations()
-    else:
-        _translations = _gettext.translation(DOMAIN, LOCALE_DIR, [code], fallback=True)
-    _language = code
+        return _gettext.NullTranslations()
+    return _gettext.translation(DOMAIN, LOCALE_DIR, [code], fallback=True)
+
+
+def _in(language: str | None) -> _gettext.NullTranslations:
+    """The catalog of `language` (None: the current language; an unknown one: English)."""
+    if language is None:
+        return _translations
+    return _catalog(normalize_language(language) or "en")
 
 
 def get_language() -> str:
@@ -112,9 +127,10 @@ def get_language() -> str:
     return _language
 
 
-def gettext(message: str) -> str:
-    """`message` in the current language (itself when the catalog has no translation)."""
-    return _translations.gettext(message)
+def gettext(message: str, language: str | None = None) -> str:
+    """`message` in the current language, or in `language` when given (a server answers each
+    request in its own); itself when the catalog has no translation."""
+    return _in(language).gettext(message)
 
 
 def ngettext(singular: str, plural: str, n: int) -> str:
@@ -160,12 +176,43 @@ class Message(str):
         return cls(sep.join("{" + k + "}" for k in fields), **fields)
 
 
-def translate(text: str) -> str:
-    """`text` in the current language: a Message's template and fields, or a plain string."""
+def translate(text: str, language: str | None = None) -> str:
+    """`text` in the current language (or `language`): a Message's template and fields, or a
+    plain string."""
     if not isinstance(text, Message) or not text.fields:
-        return gettext(str(text))
-    fields = {k: translate(v) if isinstance(v, Message) else v for k, v in text.fields.items()}
+        return gettext(str(text), language)
+    fields = {
+        k: translate(v, language) if isinstance(v, Message) else v for k, v in text.fields.items()
+    }
     try:
-        return gettext(text.template).format(**fields)
+        return gettext(text.template, language).format(**fields)
     except (KeyError, IndexError, ValueError):  # a translation with a broken placeholder
         return str(text)
+
+
+# fields of the library's common errors (cnnkit.core.checks, cnnkit.calc.arithmetic) that hold
+# words ("a positive int", "height", the function's name), marked in cnnkit.cli.translate
+TRANSLATED_FIELDS = ("allowed", "axis", "func")
+
+
+def error_message(err: CnnkitError, language: str | None = None) -> str:
+    """`err` in the current language (or `language`): its template translated and filled in
+    when it has one (its Message fields, errors inside it and the words of TRANSLATED_FIELDS
+    translated too), else its English line, translated when the catalog knows the whole line."""
+    if err.template is None or err.fields is None:
+        return gettext(str(err), language)
+
+    def field(key: str, value: object) -> object:
+        if isinstance(value, Message):
+            return translate(value, language)
+        if isinstance(value, CnnkitError):
+            return error_message(value, language)
+        if key in TRANSLATED_FIELDS and isinstance(value, str):
+            return gettext(value, language)
+        return value
+
+    fields = {k: field(k, v) for k, v in err.fields.items()}
+    try:
+        return gettext(err.template, language).format(**fields)
+    except (KeyError, IndexError, ValueError):  # a translation with a broken placeholder
+        return str(err)

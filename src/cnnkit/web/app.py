@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from cnnkit.core.errors import CnnkitError
+from cnnkit.core.i18n import Message, error_message, translate
 from cnnkit.web.api import BodyTooLarge, UnsupportedMedia
 
 __all__ = ["CSP", "ENV_CHECKPOINT", "ENV_DEVICE", "MAX_BODY", "app_from_environment", "create_app",
@@ -111,16 +112,18 @@ class SecurityHeaders:
                 ]
             await send(message)
 
-        length = dict(scope.get("headers", [])).get(b"content-length")
+        headers = dict(scope.get("headers", []))
+        length = headers.get(b"content-length")
         if length is not None:
             try:
                 too_big = int(length) > self.max_body
             except ValueError:
                 too_big = False
             if too_big:
-                from starlette.responses import JSONResponse
-
-                response = JSONResponse({"error": str(_too_large(self.max_body))}, status_code=413)
+                language = preferred_language(
+                    headers.get(b"accept-language", b"").decode("latin-1")
+                )
+                response = error_response(413, _too_large(self.max_body), language)
                 await response(scope, receive, send_with_headers)
                 return
         await self.app(scope, receive, send_with_headers)
@@ -178,10 +181,25 @@ def json_bytes(body: bytes) -> Any:
     return Response(body, media_type="application/json")
 
 
-def error_response(status: int, message: str) -> Any:
+def error_response(status: int, error: str | CnnkitError, language: str = "en") -> Any:
+    """`{"error": the English line, "message": the line in `language`}` with `status`: the
+    English stays the same for scripts whatever the reader's language (the page shows
+    `message`, in the language it asked for with Accept-Language)."""
     from starlette.responses import JSONResponse
 
-    return JSONResponse({"error": message}, status_code=status)
+    def line(text: str) -> str:
+        return text.strip().splitlines()[0] if text.strip() else ""
+
+    english = line(str(error))
+    if isinstance(error, CnnkitError):
+        localized = line(error_message(error, language))
+    else:
+        localized = line(translate(error, language))
+    return JSONResponse({"error": english, "message": localized}, status_code=status)
+
+
+def _language(request: Any) -> str:
+    return preferred_language(request.headers.get("accept-language"))
 
 
 def _status(e: Exception) -> int:
@@ -202,7 +220,7 @@ def guarded(handler: Handler) -> Handler:
         try:
             return await handler(request)
         except CnnkitError as e:
-            return error_response(_status(e), str(e).strip().splitlines()[0] if str(e) else "")
+            return error_response(_status(e), e, _language(request))
         except Exception as e:  # a bug: say so, log it, keep serving
             log.exception("error while answering %s %s", request.method, request.url.path)
             return error_response(500, f"internal error: {type(e).__name__}: {e}")
@@ -259,7 +277,8 @@ class Endpoints:
         from starlette.responses import FileResponse
 
         if self.font_file is None:
-            return error_response(404, "no Japanese font installed (matplotlib-fontja)")
+            message = Message("no Japanese font installed (matplotlib-fontja)")
+            return error_response(404, message, _language(request))
         return FileResponse(
             self.font_file, media_type="font/ttf", headers={"Cache-Control": "max-age=86400"}
         )
@@ -312,11 +331,15 @@ class Endpoints:
 
 async def not_found(request: Any, exc: Any) -> Any:
     code = getattr(exc, "status_code", 404)
+    language, path = _language(request), request.url.path
     if code == 405:
-        return error_response(405, f"{request.method} is not allowed on {request.url.path}")
+        message = Message("{method} is not allowed on {path}", method=request.method, path=path)
+        return error_response(405, message, language)
     if code == 404:
-        return error_response(404, f"no such page or API route: {request.url.path}")
-    return error_response(code, str(getattr(exc, "detail", "")) or "bad request")
+        return error_response(
+            404, Message("no such page or API route: {path}", path=path), language
+        )
+    return error_response(code, str(getattr(exc, "detail", "")) or Message("bad request"), language)
 
 
 async def server_error(request: Any, exc: Exception) -> Any:

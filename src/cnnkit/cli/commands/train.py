@@ -328,7 +328,7 @@ def run_training(command: str, **options: Any) -> tuple[TrainResult, Path | None
         result = train(on_start=print_start, on_epoch=print_epoch, **options)
     except TrainingDiverged as e:
         report = write_report(e.result)
-        from cnnkit.cli.translate import error_message
+        from cnnkit.core.i18n import error_message
 
         line = _("{prog}: error: {message}").format(
             prog=f"cnnkit {command}", message=error_message(e)

@@ -1,5 +1,8 @@
 // JSON calls to the playground's /api/ (see docs/playground.md, "API"). Every failure becomes an
-// ApiError whose message is the server's one-line `error` text (or a short network message).
+// ApiError whose message is the server's one-line `message` (the `error` line in the page's
+// language, asked for with Accept-Language), or a short network message.
+
+import { currentLang } from "./i18n.js";
 
 export class ApiError extends Error {
   constructor(message, status) {
@@ -17,7 +20,8 @@ async function parse(response) {
     body = null;
   }
   if (!response.ok) {
-    const text = body && typeof body.error === "string" ? body.error : `HTTP ${response.status}`;
+    const said = body && (typeof body.message === "string" ? body.message : body.error);
+    const text = typeof said === "string" && said ? said : `HTTP ${response.status}`;
     throw new ApiError(text, response.status);
   }
   if (body === null) throw new ApiError("the server sent no JSON", response.status);
@@ -26,8 +30,9 @@ async function parse(response) {
 
 async function call(url, init = {}) {
   let response;
+  const headers = { ...(init.headers || {}), "Accept-Language": currentLang() };
   try {
-    response = await fetch(url, init);
+    response = await fetch(url, { ...init, headers });
   } catch (err) {
     if (err && err.name === "AbortError") throw err;
     throw new ApiError(`cannot reach the server (${err && err.message ? err.message : err})`, 0);
