@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from cnnkit.core.errors import CnnkitError
-from cnnkit.core.i18n import N_, Message
+from cnnkit.core.i18n import N_, Message, gettext
 from cnnkit.nn.functional import cross_entropy
 from cnnkit.training import distributed
 from cnnkit.training.config import TEST_BATCH_SIZE, TrainConfig, new_config
@@ -398,8 +398,8 @@ def _train_epoch(
     loss_sum, correct, seen = 0.0, 0, 0
     bar = tqdm(
         total=num_batches,
-        desc=f"epoch {epoch}/{epochs}",
-        unit="batch",
+        desc=gettext("epoch {epoch}/{epochs}").format(epoch=epoch, epochs=epochs),
+        unit=gettext("batch"),
         disable=not progress,
         leave=False,
         dynamic_ncols=True,
