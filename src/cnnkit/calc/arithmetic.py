@@ -18,7 +18,7 @@ Padding given per side is ordered `(top, bottom, left, right)` — note that thi
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -103,7 +103,10 @@ def resolve_padding(
             raise bad_parameter(
                 func,
                 "padding",
-                f"an int, a pair, a 4-tuple (top, bottom, left, right) or one of {allowed}",
+                Message(
+                    "an int, a pair, a 4-tuple (top, bottom, left, right) or one of {allowed}",
+                    allowed=allowed,
+                ),
                 padding,
             )
         total_h, total_w = (e - 1 for e in effective_kernel_hw((kh, kw), (dh, dw)))
@@ -125,7 +128,7 @@ def resolve_padding(
             top, bottom, left, right = (int(v) for v in padding)
             return ((top, bottom), (left, right))
         raise bad_parameter(
-            func, "padding", "non-negative ints (top, bottom, left, right)", padding
+            func, "padding", Message("non-negative ints (top, bottom, left, right)"), padding
         )
     ph, pw = non_negative_pair(padding, "padding", func=func)
     return ((ph, ph), (pw, pw))
@@ -266,7 +269,7 @@ def conv_transpose_output_size(
     p = non_negative_int(padding, "padding", func=func)
     op = non_negative_int(output_padding, "output_padding", func=func)
     if op >= s and op >= d:
-        allowed = f"smaller than the stride ({s}) or the dilation ({d})"
+        allowed = Message("smaller than the stride ({s}) or the dilation ({d})", s=s, d=d)
         raise bad_parameter(func, "output_padding", allowed, output_padding)
     out = (size - 1) * s - 2 * p + effective_kernel(k, d) + op
     if out < 1:
@@ -332,36 +335,53 @@ class LayerShape:
     ceil_mode: bool  # pooling only
     output_size: Pair  # (H_out, W_out)
 
-    def table(self) -> Any:
-        """The resolved arguments and the output as a two-column `cnnkit.core.tables.Table`."""
+    def table(self, tr: Callable[[str], str] = str) -> Any:
+        """The resolved arguments and the output as a two-column `cnnkit.core.tables.Table`;
+        `tr` words the labels (`core.i18n.translate`; the default keeps them in English)."""
         from cnnkit.core.tables import Table, fmt_pair
 
         (top, bottom), (left, right) = self.padding
-        kind = {"conv": "convolution", "pool": "pooling", "transposed": "transposed convolution"}
-        rows = [
-            ["layer", kind.get(self.kind, self.kind)],
-            ["input (H × W)", fmt_pair(self.input_size)],
+        kind = {
+            "conv": Message("convolution"),
+            "pool": Message("pooling"),
+            "transposed": Message("transposed convolution"),
+        }
+        sides = Message(
+            "top {top}, bottom {bottom}, left {left}, right {right}",
+            top=top,
+            bottom=bottom,
+            left=left,
+            right=right,
+        )
+        rows: list[list[str]] = [
+            [Message("layer"), kind.get(self.kind, self.kind)],
+            [Message("input (H × W)"), fmt_pair(self.input_size)],
         ]
-        rows += [["kernel", fmt_pair(self.kernel_size)]]
+        rows += [[Message("kernel"), fmt_pair(self.kernel_size)]]
         if self.effective_kernel != self.kernel_size:
-            rows.append(["effective kernel", fmt_pair(self.effective_kernel)])
+            rows.append([Message("effective kernel"), fmt_pair(self.effective_kernel)])
         rows += [
-            ["stride", fmt_pair(self.stride)],
-            ["padding", f"top {top}, bottom {bottom}, left {left}, right {right}"],
-            ["dilation", fmt_pair(self.dilation)],
+            [Message("stride"), fmt_pair(self.stride)],
+            [Message("padding"), sides],
+            [Message("dilation"), fmt_pair(self.dilation)],
         ]
         if self.kind == "transposed":
-            rows.append(["output padding", fmt_pair(self.output_padding)])
+            rows.append([Message("output padding"), fmt_pair(self.output_padding)])
         if self.kind == "pool":
-            rows.append(["ceil mode", "yes" if self.ceil_mode else "no"])
-        rows.append(["output (H × W)", fmt_pair(self.output_size)])
-        return Table(["", "value"], rows)
+            rows.append([Message("ceil mode"), Message("yes") if self.ceil_mode else Message("no")])
+        rows.append([Message("output (H × W)"), fmt_pair(self.output_size)])
+        return Table(
+            ["", tr(Message("value"))],
+            [[tr(c) if isinstance(c, Message) else c for c in r] for r in rows],
+        )
 
     def _repr_html_(self) -> str:
-        """Jupyter's rich display: the same rows as `cnnkit size`, as an HTML table."""
+        """Jupyter's rich display: the same rows as `cnnkit size`, as an HTML table, in the
+        current language (`core.i18n`)."""
+        from cnnkit.core.i18n import translate
         from cnnkit.core.tables import html_table
 
-        return html_table(self.table())
+        return html_table(self.table(tr=translate))
 
 
 def layer_output_shape(

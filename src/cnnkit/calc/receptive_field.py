@@ -127,11 +127,13 @@ class LayerSpec:
         strides = positive_pair(stride, "stride", func=func)
         dil = positive_pair(dilation, "dilation", func=func)
         if kind == "pool" and isinstance(padding, str):
-            allowed = "an int or pair of ints (torch's pooling layers take no padding strings)"
+            allowed = Message("an int or pair of ints (torch's pooling layers take no padding strings)")
             raise bad_parameter(func, "padding", allowed, padding)
         sides = resolve_padding(padding, kernel, dil, stride=strides, func=func)
         if kind == "pool" and any(sides[a][0] > kernel[a] // 2 for a in range(2)):
-            allowed = f"at most half the kernel size (kernel {kernel}, as torch requires)"
+            allowed = Message(
+                "at most half the kernel size (kernel {kernel}, as torch requires)", kernel=kernel
+            )
             raise bad_parameter(func, "padding", allowed, padding)
         return cls(kind, kernel, strides, sides, dil, ceil_mode, name)
 
@@ -210,33 +212,42 @@ class ReceptiveFields(list[RFRow]):
         super().__init__(rows)
         self.input_size = input_size
 
-    def table(self, chapter: Sequence[Pair] | None = None) -> Any:
-        """A `cnnkit.core.tables.Table`: the input, then one row per layer."""
+    def table(self, chapter: Sequence[Pair] | None = None, tr: Callable[[str], str] = str) -> Any:
+        """A `cnnkit.core.tables.Table`: the input, then one row per layer. `tr` words the
+        headers, the `input` label and the `(differs)` mark (`core.i18n.translate` in the
+        front ends; the default keeps them in English, as the cells of every language are)."""
         from cnnkit.core.tables import Table, fmt_axes, fmt_pair
 
-        headers = ["layer", "spec", "r", "jump", "start"]
-        rows = [["input", "", "1", "1", "0"]]
+        headers = [tr(h) for h in _RF_HEADERS]
+        rows = [[tr(Message("input")), "", "1", "1", "0"]]
         if self.input_size is not None:
-            headers.append("output")
+            headers.append(tr(Message("output")))
             rows[0].append(fmt_pair(self.input_size))
         if chapter is not None:
-            headers.append("chapter R")
+            headers.append(tr(Message("chapter R")))
             rows[0].append("1")
+        differs = "  " + tr(Message("(differs)"))
         for i, r in enumerate(self):
             cells = [r.name, r.layer.notation(), fmt_axes(r.size), fmt_axes(r.jump)]
             cells.append(fmt_axes(r.start))
             if r.output is not None:
                 cells.append(fmt_pair(r.output))
             if chapter is not None:
-                mark = "" if chapter[i] == r.size else "  (differs)"
+                mark = "" if chapter[i] == r.size else differs
                 cells.append(fmt_axes(chapter[i]) + mark)
             rows.append(cells)
         return Table(headers, rows, "llrrr" + "l" * (len(headers) - 5))
 
     def _repr_html_(self) -> str:
+        """Jupyter's rich display, worded in the current language (`core.i18n`)."""
+        from cnnkit.core.i18n import translate
         from cnnkit.core.tables import html_table
 
-        return html_table(self.table())
+        return html_table(self.table(tr=translate))
+
+
+# Message(...) around each word: the catalog tool finds them there (a `str` in English)
+_RF_HEADERS = (Message("layer"), Message("spec"), Message("r"), Message("jump"), Message("start"))
 
 
 def receptive_fields(layers: Sequence[LayerSpec], input_size: Any | None = None) -> ReceptiveFields:
@@ -363,7 +374,9 @@ def _parse_dims(text: str) -> Pair | None:
 def _short(text: str, limit: int = 60) -> str:
     """`text` for an error message: long ones cut, saying how long they were."""
     head = max(10, limit - 25)
-    return text if len(text) <= limit else f"{text[:head]}...({len(text):,} characters)"
+    if len(text) <= limit:
+        return text
+    return Message("{head}...({n:,} characters)", head=text[:head], n=len(text))
 
 
 def _parse_repeat(repeat_text: str, layers_before: int, fail: Callable[[str], Exception]) -> int:
@@ -373,13 +386,22 @@ def _parse_repeat(repeat_text: str, layers_before: int, fail: Callable[[str], Ex
         if not repeat_text.isdigit() or len(repeat_text) > 9 or int(repeat_text) < 1:
             shown = _short(repeat_text, 20)
             raise fail(
-                f"the repeat count after '*' must be an int from 1 to {MAX_LAYERS:,}, got {shown!r}"
+                Message(
+                    "the repeat count after '*' must be an int from 1 to {max_layers:,}, got "
+                    "{shown!r}",
+                    max_layers=MAX_LAYERS,
+                    shown=shown,
+                )
             )
         repeat = int(repeat_text)
     if layers_before + repeat > MAX_LAYERS:
         raise fail(
-            f"a layer list has at most {MAX_LAYERS:,} layers (repeats included), this one "
-            f"would have {layers_before + repeat:,} or more"
+            Message(
+                "a layer list has at most {max_layers:,} layers (repeats included), this one "
+                "would have {n:,} or more",
+                max_layers=MAX_LAYERS,
+                n=layers_before + repeat,
+            )
         )
     return repeat
 
@@ -401,10 +423,20 @@ def _parse_options(
         elif option == "c" and kind == "pool":
             found["ceil_mode"] = True
         else:
+            if kind == "pool":
+                raise fail(
+                    Message(
+                        "unknown option {option!r} (expected s<stride>, p<padding>, d<dilation> "
+                        "or c for ceil_mode, e.g. conv3/s2/p1)",
+                        option=option,
+                    )
+                )
             raise fail(
-                f"unknown option {option!r} (expected s<stride>, p<padding>, d<dilation>"
-                + (" or c for ceil_mode" if kind == "pool" else "")
-                + ", e.g. conv3/s2/p1)"
+                Message(
+                    "unknown option {option!r} (expected s<stride>, p<padding>, d<dilation>, "
+                    "e.g. conv3/s2/p1)",
+                    option=option,
+                )
             )
     return found
 
@@ -425,15 +457,20 @@ def _parse_token(token: str, where: str, layers_before: int) -> list[LayerSpec]:
     )
     if too_big is not None:
         raise fail(
-            f"kernel sizes, strides, paddings and dilations are at most {MAX_LAYER_NUMBER:,}, "
-            f"got {_short(too_big, 20)}"
+            Message(
+                "kernel sizes, strides, paddings and dilations are at most {most:,}, got {got}",
+                most=MAX_LAYER_NUMBER,
+                got=_short(too_big, 20),
+            )
         )
     head, *options = body.split("/")
     m = _LAYER_RE.match(head)
     if m is None:
         raise fail(
-            "a layer starts with conv, pool, maxpool or avgpool followed by the kernel size, "
-            "e.g. conv3, conv1x7, pool2"
+            Message(
+                "a layer starts with conv, pool, maxpool or avgpool followed by the kernel size, "
+                "e.g. conv3, conv1x7, pool2"
+            )
         )
     kind: Kind = "conv" if m.group(1) == "conv" else "pool"
     kernel = (int(m.group(2)), int(m.group(3) or m.group(2)))

@@ -74,9 +74,11 @@ class Summary:
         return 2 * self.total_macs
 
     def _repr_html_(self) -> str:
+        """Jupyter's rich display, worded in the current language (`core.i18n`)."""
         from cnnkit.analysis.summary.table import summary_html
+        from cnnkit.core.i18n import translate
 
-        return summary_html(self)
+        return summary_html(self, tr=translate)
 
     def row(self, name: str) -> LayerRow:
         for r in self.rows:

@@ -166,16 +166,18 @@ def summary_text(s: Summary, *, flops: bool = False, tr: Translate = str) -> str
     return "\n".join(lines)
 
 
-def summary_markdown(s: Summary, *, flops: bool = False) -> str:
-    t = summary_table(s)
-    notes = [*_totals(s, flops), *t.notes]
+def summary_markdown(s: Summary, *, flops: bool = False, tr: Translate = str) -> str:
+    """The same table as Markdown, totals and notes below it, worded by `tr`."""
+    t = summary_table(s, tr)
+    notes = [*_totals(s, flops, tr), *t.notes]
     return markdown_table(Table(t.headers, t.rows, t.align, t.footer, t.title, notes))
 
 
-def summary_html(s: Summary, *, flops: bool = False) -> str:
-    """The same table as HTML (Jupyter's rich display), totals and notes below it."""
-    t = summary_table(s)
-    notes = [*_totals(s, flops), *t.notes]
+def summary_html(s: Summary, *, flops: bool = False, tr: Translate = str) -> str:
+    """The same table as HTML (Jupyter's rich display), totals and notes below it, worded
+    by `tr`."""
+    t = summary_table(s, tr)
+    notes = [*_totals(s, flops, tr), *t.notes]
     return html_table(Table(t.headers, t.rows, t.align, t.footer, t.title, notes))
 
 

@@ -9,6 +9,7 @@ from typing import NoReturn
 from cnnkit.cli.commands._common import add_json_flag, print_json
 from cnnkit.cli.translate import N_
 from cnnkit.core.i18n import gettext as _
+from cnnkit.core.text import display_width, ljust, rjust
 from cnnkit.data.registry import DATASETS, data_dir
 
 __all__ = ["DATA_DIR_HELP", "fetch_cli", "folder_info_cli", "info_cli", "register"]
@@ -73,10 +74,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 # dataset_info's statuses, shown translated
 _STATUS_WORDS = (N_("verified"), N_("missing"), N_("incomplete"), N_("corrupt"))
+_SPLIT_WORDS = (N_("train"), N_("test"), N_("all"))  # split names, shown translated
 
 
 def _usage(parser: argparse.ArgumentParser) -> NoReturn:
-    parser.error("choose an action: fetch or info")
+    parser.error(_("choose an action: fetch or info"))
 
 
 def _human(size: int) -> str:
@@ -122,13 +124,24 @@ def folder_info_cli(args: argparse.Namespace) -> None:
         root=info.root, k=len(info.classes),
         layout=_("train/ and test/ given") if info.layout == "folders" else _("one split"),
     ))  # fmt: skip
-    width = max(len(c) for c in info.classes)
-    names = [s.split for s in info.splits]
-    print("  " + f"{_('class'):<{width}}" + "".join(f"  {n:>6}" for n in names))
+    # columns by display width (a Japanese header takes two cells a character), wide
+    # enough for the headers too: `class` and `total` were longer than short class names
+    label, total_label = _("class"), _("total")
+    width = max(display_width(x) for x in [*info.classes, label, total_label])
+    names = [_(s.split) for s in info.splits]
+    col = [max(6, display_width(n)) for n in names]
+
+    def line(first: str, cells: list[object]) -> str:
+        return (
+            "  "
+            + ljust(first, width)
+            + "".join(f"  {rjust(str(c), w)}" for c, w in zip(cells, col, strict=True))
+        )
+
+    print(line(label, names))
     for c in info.classes:
-        print("  " + f"{c:<{width}}" + "".join(f"  {s.counts[c]:>6}" for s in info.splits))
-    total = "".join(f"  {sum(s.counts.values()):>6}" for s in info.splits)
-    print("  " + f"{_('total'):<{width}}" + total)
+        print(line(c, [s.counts[c] for s in info.splits]))
+    print(line(total_label, [sum(s.counts.values()) for s in info.splits]))
     h, w = info.heights, info.widths
     line = _("image sizes (HxW): min {lo}, median {mid}, max {hi}")
     print(line.format(lo=f"{h[0]}x{w[0]}", mid=f"{h[1]}x{w[1]}", hi=f"{h[2]}x{w[2]}"))
@@ -152,20 +165,22 @@ def info_cli(args: argparse.Namespace) -> None:
         print_json({"data_dir": str(root), "datasets": infos})
         return
     print(_("data dir: {root}").format(root=root))
+    # the split names translated, in one column (5: "train" in English)
+    split_width = max([5, *(display_width(_(s.split)) for d in infos for s in d.splits)])
     for d in infos:
         present = sum(f.present for f in d.files)
         line = _("{name} ({title}): {status}, {present}/{total} files").format(
             name=d.name, title=d.title, status=_(d.status), present=present, total=len(d.files)
         )
         if present:
-            line += f", {_human(d.size)}"
+            line += _(", {size}").format(size=_human(d.size))  # the list's comma: 、
         print(line)
         for s in d.splits:
             shape = "x".join(map(str, s.image_shape))
             images = _("{count} images {shape} per class: {counts}").format(
                 count=f"{s.count:>6}", shape=f"{shape:<8}", counts=s.label_counts
             )
-            print(f"  {s.split:<5} {images}")
+            print(f"  {ljust(_(s.split), split_width)} {images}")
         for problem in d.problems:
             print("  " + _("problem: {problem}").format(problem=problem))
         if d.status != "verified":

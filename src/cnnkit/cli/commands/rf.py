@@ -10,6 +10,7 @@ from cnnkit.cli.commands._common import print_json
 from cnnkit.cli.commands.arithmetic import parse_dims
 from cnnkit.cli.commands.summary import add_format_flags, output_format
 from cnnkit.core.i18n import gettext as _
+from cnnkit.core.i18n import translate
 
 __all__ = ["EPILOG", "register", "run"]
 
@@ -93,37 +94,15 @@ def run(args: argparse.Namespace) -> int:
     if fmt == "csv":
         print(_csv(rows, chapter), end="")
         return 0
-    table = rows.table(chapter)
+    table = rows.table(chapter, tr=translate)  # words in the current language
     if fmt == "markdown":
         print(markdown_table(table))
         return 0
-    headers, body = _translated(table.headers, table.rows)
-    print(render_table(headers, body, align=table.align))
+    print(render_table(table.headers, table.rows, align=table.align))
     last = rows[-1]
     line = _("receptive field of the last layer: {size} input pixels (H×W), jump {jump}")
     print("\n" + line.format(size=fmt_pair(last.size), jump=fmt_pair(last.jump)))
     return 0
-
-
-def _translated(headers: list[str], rows: list[list[str]]) -> tuple[list[str], list[list[str]]]:
-    """The text table's headers, its `input` row label and the `(differs)` mark, in the
-    current language (the cells are the same in English; JSON and CSV keep their keys)."""
-    names = {
-        "layer": _("layer"),
-        "spec": _("spec"),
-        "r": _("r"),
-        "jump": _("jump"),
-        "start": _("start"),
-        "output": _("output"),
-        "chapter R": _("chapter R"),
-    }
-    differs = _("(differs)")
-    body = [list(r) for r in rows]
-    if body and body[0][0] == "input":
-        body[0][0] = _("input")
-    for r in body:
-        r[-1] = r[-1].replace("(differs)", differs) if "chapter R" in headers else r[-1]
-    return [names.get(h, h) for h in headers], body
 
 
 def _csv(rows: Any, chapter: Any) -> str:

@@ -208,6 +208,7 @@ def summary_json(s: Any) -> dict[str, Any]:
 
 def run_summary(args: argparse.Namespace) -> int:
     from cnnkit.analysis.summary.load import load_model
+    from cnnkit.core.i18n import translate
     from cnnkit.models.device import resolve_device
     from cnnkit.render.tables import render_summary, summary_csv, summary_markdown
 
@@ -248,7 +249,7 @@ def run_summary(args: argparse.Namespace) -> int:
     elif fmt == "csv":
         print(summary_csv(s), end="")
     elif fmt == "markdown":
-        print(summary_markdown(s, flops=args.flops))
+        print(summary_markdown(s, flops=args.flops, tr=translate))  # current language
     else:
         print(render_summary(s, flops=args.flops))
     return 0
