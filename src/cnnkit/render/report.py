@@ -13,12 +13,17 @@ then `render_report`, which writes into the run directory (each file atomically)
 - `report.html`: the run's data and settings, a summary table, per-class precision/recall/F1,
   the history and every picture embedded as base64 (the page needs nothing else to open). A
   diverged run is flagged at the top, and a single-epoch run says so.
+
+The page is in the current language (`cnnkit.core.i18n`): in English its tables are headed by
+the files' own keys; in another language by their words (HISTORY_WORDS, SETTING_WORDS) with the
+key as code. (A little over 500 lines: the figures and the page they go into belong together.)
 """
 
 from __future__ import annotations
 
 import base64
 import html
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,7 +32,7 @@ import numpy as np
 
 from cnnkit.analysis.report import HISTORY_KEYS, RunReport, analyse_run
 from cnnkit.core.files import atomic_write_text
-from cnnkit.core.i18n import get_language, gettext
+from cnnkit.core.i18n import N_, Message, get_language, gettext, translate
 from cnnkit.render.feature_maps import feature_maps_figure
 from cnnkit.render.figures import SIGNED_CMAP, new_figure, save_figure
 from cnnkit.render.fonts import figure_text as _
@@ -209,8 +214,94 @@ def _cell(value: Any, fmt: str) -> str:
     return "—" if value is None else format(value, fmt)
 
 
+# What each metrics.jsonl column and config.json key is, in words. The English report heads
+# its tables with the keys themselves (the files' own names); another language shows the
+# words, translated, and the key after them as code.
+HISTORY_WORDS = {
+    "epoch": N_("epoch"),
+    "train_loss": N_("training loss"),
+    "train_acc": N_("training accuracy"),
+    "test_loss": N_("test loss"),
+    "test_acc": N_("test accuracy"),
+    "seconds": N_("seconds"),
+}
+SETTING_WORDS = {
+    "dataset": N_("dataset"),
+    "train_size": N_("training images"),
+    "test_size": N_("test images"),
+    "limit": N_("training image limit"),
+    "test_limit": N_("test image limit"),
+    "data_dir": N_("data folder"),
+    "model": N_("model"),
+    "engine": N_("training engine"),
+    "epochs": N_("epochs"),
+    "batch_size": N_("batch size"),
+    "lr": N_("learning rate"),
+    "optimizer": N_("optimizer"),
+    "loss": N_("loss function"),
+    "seed": N_("random seed"),
+    "threads": N_("CPU threads"),
+    "test_batch_size": N_("test batch size"),
+    "torch_version": N_("PyTorch version"),
+    "recipe": N_("recipe"),
+    "device": N_("device"),
+    "precision": N_("numeric precision"),
+    "image_size": N_("image size"),
+    "channels": N_("input channels"),
+    "test_fraction": N_("fraction held out for testing"),
+    "on_bad_image": N_("unreadable images"),
+    "world_size": N_("processes (world size)"),
+    "image_folder": N_("image folder"),
+}
+
+
+def _key_label(key: str, words: dict[str, str]) -> str:
+    """The head of a file key's row or column, as HTML: the key itself in English; in another
+    language the key's words, translated, then the key as code (the key alone without words)."""
+    english = words.get(key)
+    said = gettext(english) if english is not None else key
+    if english is None or said == english:
+        return html.escape(key)
+    return f"{html.escape(said)} <code>{html.escape(key)}</code>"
+
+
+# The divergence sentences of metrics.jsonl (cnnkit.training.runs.Divergence.describe), which
+# the file stores in English: read back into their templates, to be worded in the report's
+# language. The names are the templates' fields; `what` is one of WHAT_WORDS.
+_DIVERGED_PATTERNS = (
+    (
+        N_("the {what} became {value} at batch {batch} of {batches} in epoch {epoch}"),
+        r"the (?P<what>.+) became (?P<value>\S+) at batch (?P<batch>\d+) of (?P<batches>\d+)"
+        r" in epoch (?P<epoch>\d+)",
+    ),
+    (
+        N_("the {what} became {value} after epoch {epoch}"),
+        r"the (?P<what>.+) became (?P<value>\S+) after epoch (?P<epoch>\d+)",
+    ),
+)
+
+
+def _what_message(what: str) -> Message:
+    weights = re.fullmatch(r"weights \((?P<name>.+)\)", what)
+    if weights:
+        return Message(N_("weights ({name})"), name=weights["name"])
+    return Message(what)  # "training loss", "test loss" (catalog entries of the loop)
+
+
+def diverged_text(stored: str) -> str:
+    """metrics.jsonl's `diverged` text (English) in the current language; text it does not
+    recognise is shown as stored."""
+    for template, pattern in _DIVERGED_PATTERNS:
+        m = re.fullmatch(pattern, stored)
+        if m:
+            fields: dict[str, Any] = m.groupdict()
+            fields["what"] = _what_message(fields["what"])
+            return translate(Message(template, **fields))
+    return stored
+
+
 def _history_table(history: Sequence[dict[str, Any]], report: RunReport) -> str:
-    head = "".join(f"<th>{k}</th>" for k in HISTORY_KEYS)
+    head = "".join(f"<th>{_key_label(k, HISTORY_WORDS)}</th>" for k in HISTORY_KEYS)
     formats = dict(zip(HISTORY_KEYS, ("", ".4f", ".2%", ".4f", ".2%", ".1f"), strict=True))
     rows = []
     for row in history:
@@ -222,7 +313,7 @@ def _history_table(history: Sequence[dict[str, Any]], report: RunReport) -> str:
         rows.append(
             f'<tr class="diverged"><td>{html.escape(epoch)}</td>'
             f'<td colspan="{len(HISTORY_KEYS) - 1}">{gettext("diverged:")} '
-            f"{html.escape(files.diverged)}"
+            f"{html.escape(diverged_text(files.diverged))}"
             "</td></tr>"
         )
     return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
@@ -262,7 +353,7 @@ def _settings_rows(report: RunReport) -> list[tuple[str, str]]:
         rows.append((gettext("settings"), gettext("no config.json in the run folder")))
     ordered = [k for k in SETTING_KEYS if k in settings]
     ordered += sorted(k for k in settings if k not in SETTING_KEYS and k not in _NOT_SETTINGS)
-    rows += [(k, "all" if settings[k] is None and "limit" in k else str(settings[k]))
+    rows += [(k, gettext("all") if settings[k] is None and "limit" in k else str(settings[k]))
              for k in ordered]  # fmt: skip
     return rows
 
@@ -280,7 +371,7 @@ def _notices(report: RunReport) -> str:
         text = gettext(
             "<strong>This run diverged</strong> ({why}). Everything below is measured on "
             "{kept}; a smaller lr usually helps."
-        ).format(why=html.escape(report.files.diverged), kept=kept)
+        ).format(why=html.escape(diverged_text(report.files.diverged)), kept=kept)
         out.append(f'<p class="notice diverged">{text}</p>')
     if report.single_epoch:
         text = gettext(
@@ -322,7 +413,7 @@ def _html(report: RunReport, pictures: list[tuple[str, Path]]) -> str:
         summary.append((gettext("training time"), gettext("{s:.1f} s").format(s=seconds)))
     summary_rows = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in summary)
     settings_rows = "".join(
-        f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>"
+        f"<tr><th>{_key_label(k, SETTING_WORDS)}</th><td>{html.escape(v)}</td></tr>"
         for k, v in _settings_rows(report)
     )
     figures = "".join(
