@@ -523,6 +523,7 @@ def test_cli_bad_input_is_one_line_exit_2_and_leaves_no_file(
 
 
 JAPANESE = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
+ENGLISH_RUN = re.compile(r"\b[A-Za-z]{2,}(?: [A-Za-z]{2,}){3,}\b")  # four English words in a row
 
 
 @pytest.mark.parametrize("argv,fragment", CLI_CASES)
@@ -549,6 +550,9 @@ def test_cli_bad_input_is_worded_in_japanese_with_lang_ja(
     prefix, sep, reason = lines[0].partition(": エラー: ")
     assert sep and prefix.startswith("cnnkit"), lines[0]
     assert JAPANESE.search(reason.split(" (`")[0]), lines[0]
+    # no English sentence left inside it (quoted values, `code`, options and paths aside)
+    prose = re.sub(r"'[^']*'|\"[^\"]*\"|`[^`]*`|--?[\w-]+|\S*/\S*", " ", reason)
+    assert not ENGLISH_RUN.search(prose), lines[0]
 
 
 def test_the_table_covers_every_command_and_has_at_least_80_cases():

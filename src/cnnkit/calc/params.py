@@ -20,6 +20,7 @@ from cnnkit.core.checks import (
     positive_pair,
 )
 from cnnkit.core.errors import CnnkitError, ShapeError
+from cnnkit.core.i18n import Message
 
 __all__ = [
     "ConvLayerParams",
@@ -139,7 +140,9 @@ def compare_fc_conv(
             conv_channels=conv_channels,
         )
     if len(conv_channels) == 0:
-        raise bad_parameter(func, "conv_channels", "at least one positive int", conv_channels)
+        raise bad_parameter(
+            func, "conv_channels", Message("at least one positive int"), conv_channels
+        )
     kh, kw = positive_pair(kernel_size, "kernel_size", func=func)
     if kh > h or kw > w:  # as `size` and torch refuse it: the convolution has no output
         raise ShapeError.from_template(

@@ -54,7 +54,9 @@ def resolve_device(name: str, *, func: str = "train") -> str:
     """'cpu', 'cuda' or 'mps' for `name` in DEVICES; `auto` is the chapter's choice (CUDA,
     then MPS, then CPU). A device asked for by name that is not there is a CnnkitError."""
     if name not in DEVICES:
-        raise bad_parameter(func, "device", f"one of {', '.join(DEVICES)}", name)
+        raise bad_parameter(
+            func, "device", Message("one of {devices}", devices=", ".join(DEVICES)), name
+        )
     import torch
 
     if name == "auto":
@@ -114,7 +116,12 @@ def resolve_precision(
     timing of one step, when given) confirms it; fp32 everywhere else (MPS included). An
     explicit bf16/fp16 is kept where the device can run it at all."""
     if name not in PRECISIONS:
-        raise bad_parameter(func, "precision", f"one of {', '.join(PRECISIONS)}", name)
+        raise bad_parameter(
+            func,
+            "precision",
+            Message("one of {precisions}", precisions=", ".join(PRECISIONS)),
+            name,
+        )
     import torch
 
     if device == "cuda":

@@ -19,6 +19,7 @@ import numpy as np
 from cnnkit.calc.arithmetic import effective_kernel, pool2d_output_shape
 from cnnkit.core.checks import bad_parameter, check_int, pair
 from cnnkit.core.errors import CnnkitError, ShapeError
+from cnnkit.core.i18n import Message
 from cnnkit.ops.padding import check_padded_size, pad2d
 
 Pair = tuple[int, int]
@@ -277,7 +278,7 @@ def _avg_divisor(
     if divisor_override is not None:
         check_int(divisor_override, "divisor_override", func="avg_pool2d")
         if divisor_override == 0:
-            raise bad_parameter("avg_pool2d", "divisor_override", "a non-zero int", 0)
+            raise bad_parameter("avg_pool2d", "divisor_override", Message("a non-zero int"), 0)
         return np.full(geo.output_hw, divisor_override, dtype=dtype)
     counts = []
     for size, k, s, p, out in zip(

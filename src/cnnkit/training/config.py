@@ -26,6 +26,7 @@ from typing import Any
 
 from cnnkit.core.checks import bad_parameter, check_bool, check_int, positive_int
 from cnnkit.core.errors import CnnkitError
+from cnnkit.core.i18n import Message
 from cnnkit.models.device import DEVICES, PRECISIONS
 from cnnkit.models.registry import ENGINES
 
@@ -126,7 +127,7 @@ class TrainConfig:
         lr = self.lr
         number = isinstance(lr, int | float) and not isinstance(lr, bool)
         if not (number and math.isfinite(lr) and lr > 0):
-            raise bad_parameter("train", "lr", "a positive number", lr)
+            raise bad_parameter("train", "lr", Message("a positive number"), lr)
         keep("seed", check_int(self.seed, "seed", func="train", minimum=0, maximum=SEED_LIMIT - 1))
         if self.threads is not None:
             bound = max_threads()
@@ -136,15 +137,26 @@ class TrainConfig:
             )
         keep("report", check_bool(self.report, "report", func="train"))
         if self.engine not in ENGINES:
-            raise bad_parameter("train", "engine", f"one of {', '.join(ENGINES)}", self.engine)
+            raise bad_parameter(
+                "train",
+                "engine",
+                Message("one of {engines}", engines=", ".join(ENGINES)),
+                self.engine,
+            )
         for name, allowed in (("recipe", tuple(RECIPES)), ("device", DEVICES)):
             if getattr(self, name) not in allowed:
                 raise bad_parameter(
-                    "train", name, f"one of {', '.join(allowed)}", getattr(self, name)
+                    "train",
+                    name,
+                    Message("one of {allowed}", allowed=", ".join(allowed)),
+                    getattr(self, name),
                 )
         if self.precision not in PRECISIONS:
             raise bad_parameter(
-                "train", "precision", f"one of {', '.join(PRECISIONS)}", self.precision
+                "train",
+                "precision",
+                Message("one of {precisions}", precisions=", ".join(PRECISIONS)),
+                self.precision,
             )
         if self.engine == "numpy" and self.device not in ("auto", "cpu"):
             raise CnnkitError.from_template(
@@ -170,16 +182,20 @@ class TrainConfig:
             assert size is not None
             object.__setattr__(self, "image_size", f"{size[0]}x{size[1]}")
         if self.channels is not None and self.channels not in (1, 3):
-            raise bad_parameter("train", "channels", "1 or 3", self.channels)
+            raise bad_parameter("train", "channels", Message("1 or 3"), self.channels)
         fraction = self.test_fraction
         if (
             isinstance(fraction, bool)
             or not isinstance(fraction, int | float)
             or not (0 < fraction < 1)
         ):
-            raise bad_parameter("train", "test_fraction", "a number between 0 and 1", fraction)
+            raise bad_parameter(
+                "train", "test_fraction", Message("a number between 0 and 1"), fraction
+            )
         if self.on_bad_image not in ("skip", "fail"):  # cnnkit.data.folder.BAD_IMAGE_POLICIES
-            raise bad_parameter("train", "on_bad_image", "one of skip, fail", self.on_bad_image)
+            raise bad_parameter(
+                "train", "on_bad_image", Message("one of skip, fail"), self.on_bad_image
+            )
 
     @property
     def recipe_spec(self) -> Recipe:
@@ -200,7 +216,9 @@ def new_config(given: dict[str, Any]) -> TrainConfig:
     """A new run's settings: the given ones, else the recipe's defaults, else TrainConfig's."""
     recipe = given.get("recipe", TrainConfig.recipe)
     if recipe not in RECIPES:
-        raise bad_parameter("train", "recipe", f"one of {', '.join(RECIPES)}", recipe)
+        raise bad_parameter(
+            "train", "recipe", Message("one of {recipes}", recipes=", ".join(RECIPES)), recipe
+        )
     return TrainConfig(**{**RECIPES[recipe].defaults, **given})
 
 
@@ -211,8 +229,13 @@ def check_names(config: TrainConfig) -> None:
 
     models = list_models(engine=config.engine)
     if config.model not in models:
-        raise bad_parameter("train", "model", f"one of {', '.join(models)}", config.model)
+        raise bad_parameter(
+            "train", "model", Message("one of {models}", models=", ".join(models)), config.model
+        )
     if config.dataset not in DATASETS and not os.path.isdir(config.dataset):
         raise bad_parameter(
-            "train", "dataset", f"one of {', '.join(DATASETS)} or an image folder", config.dataset
+            "train",
+            "dataset",
+            Message("one of {datasets} or an image folder", datasets=", ".join(DATASETS)),
+            config.dataset,
         )

@@ -16,6 +16,7 @@ import numpy as np
 
 from cnnkit.core.checks import bad_parameter
 from cnnkit.core.errors import CnnkitError
+from cnnkit.core.i18n import Message
 from cnnkit.models.registry import ENGINES
 from cnnkit.training.config import RECIPES, Recipe
 from cnnkit.training.engine import Engine
@@ -245,7 +246,9 @@ def make_engine(
                 "the NumPy engine is not available in this install ({e})", e=e
             ) from e
         return NumpyEngine(model, lr=lr, seed=seed, model_args=model_args)
-    raise bad_parameter("train", "engine", f"one of {', '.join(ENGINES)}", name)
+    raise bad_parameter(
+        "train", "engine", Message("one of {engines}", engines=", ".join(ENGINES)), name
+    )
 
 
 @contextlib.contextmanager

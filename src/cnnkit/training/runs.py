@@ -135,9 +135,9 @@ def _new_run_dir(
     if run_name is None:
         run_name = default_run_name(config)
     if not isinstance(run_name, str) or not run_name or run_name in (".", ".."):
-        raise bad_parameter("train", "run_name", "a plain folder name", run_name)
+        raise bad_parameter("train", "run_name", Message("a plain folder name"), run_name)
     if "/" in run_name or os.sep in run_name:
-        raise bad_parameter("train", "run_name", "a plain folder name", run_name)
+        raise bad_parameter("train", "run_name", Message("a plain folder name"), run_name)
     run_dir = Path(DEFAULT_OUT_DIR if out_dir is None else out_dir) / run_name
     _check_writable(run_dir)
     return run_dir
