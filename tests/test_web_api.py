@@ -695,6 +695,47 @@ def test_index_language_from_accept_language(client, header, lang):
     assert re.search(r"<html[^>]*\blang=\"([a-z]+)\"", r.text).group(1) == lang
 
 
+@pytest.mark.parametrize("language", ["ja", "en"])
+def test_a_language_given_to_the_server_wins_over_accept_language(checkpoints, language):
+    """`cnnkit serve --lang ja` serves the page in Japanese to an English browser (and --lang en
+    in English to a Japanese one); errors still follow each request's Accept-Language."""
+    other = "en" if language == "ja" else "ja"
+    with TestClient(create_app(checkpoints["simple-cnn"], language=language)) as told:
+        r = told.get("/", headers={"accept-language": other})
+        assert re.search(r"<html[^>]*\blang=\"([a-z]+)\"", r.text).group(1) == language
+        r = told.get("/api/nothing", headers={"accept-language": "ja"})
+        assert JAPANESE.search(r.json()["message"]) and not JAPANESE.search(r.json()["error"])
+
+
+def test_serve_passes_lang_to_the_page(monkeypatch):
+    """The command line: --lang ja (or CNNKIT_LANG=ja) reaches create_app; the locale alone
+    (LANG=ja_JP.UTF-8) does not, so the browser's language decides then."""
+    import cnnkit.web.app as web_app
+    import cnnkit.web.server as web_server
+    from cnnkit.cli.main import main
+    from cnnkit.core import i18n
+
+    seen = []
+    real = web_app.create_app
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("language"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(web_app, "create_app", spy)
+    monkeypatch.setattr(web_server, "serve", lambda app, **kw: 0)
+    monkeypatch.delenv("CNNKIT_LANG", raising=False)
+    try:
+        assert main(["serve", "--port", "0", "--lang", "ja"]) == 0
+        monkeypatch.setenv("LANG", "ja_JP.UTF-8")
+        assert main(["serve", "--port", "0"]) == 0
+        monkeypatch.setenv("CNNKIT_LANG", "ja")
+        assert main(["serve", "--port", "0"]) == 0
+    finally:
+        i18n.set_language("en")
+    assert seen == ["ja", None, "ja"]
+
+
 def test_concurrent_requests_give_the_same_answers(client):
     digits = [p.read_bytes() for p in example_digits()]
     sequential = [_predict(client, d).json() for d in digits]

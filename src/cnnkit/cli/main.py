@@ -20,7 +20,13 @@ from typing import Any, NoReturn
 from cnnkit import __version__
 from cnnkit.cli.translate import configure_streams, prepare_parser
 from cnnkit.core.errors import CnnkitError
-from cnnkit.core.i18n import detect_language, error_message, install_argparse, set_language
+from cnnkit.core.i18n import (
+    chosen_language,
+    detect_language,
+    error_message,
+    install_argparse,
+    set_language,
+)
 from cnnkit.core.i18n import gettext as _
 from cnnkit.core.text import display_width, wrap
 
@@ -114,7 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     # the language first, so that the parser (and --help) is built in it
-    set_language(detect_language(sys.argv[1:] if argv is None else argv))
+    raw = sys.argv[1:] if argv is None else argv
+    set_language(detect_language(raw))
     install_argparse()
     configure_streams()  # UTF-8 when redirected, never a UnicodeEncodeError on a console
     parser = build_parser()
@@ -122,6 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "func", None) is None:
         parser.print_help()
         return EXIT_USAGE
+    args.chosen_language = chosen_language(raw)  # `cnnkit serve --lang ja`: the page's too
     prog = f"cnnkit {args.command}"  # errors are prefixed with the command, as they always were
     if extra:
         # the sub-command's parser left these: point to its own --help (`cnnkit plot activations`)

@@ -36,6 +36,7 @@ __all__ = [
     "Message",
     "N_",
     "TRANSLATED_FIELDS",
+    "chosen_language",
     "detect_language",
     "error_message",
     "get_language",
@@ -81,10 +82,19 @@ def language_from_argv(argv: Sequence[str]) -> str | None:
     return None
 
 
+def chosen_language(
+    argv: Sequence[str] = (), environ: Mapping[str, str] | None = None
+) -> str | None:
+    """The language the user asked cnnkit for: `--lang` in argv, else `CNNKIT_LANG`; None
+    when neither says (the locale's language is a default, not a choice)."""
+    env = os.environ if environ is None else environ
+    return language_from_argv(argv) or normalize_language(env.get("CNNKIT_LANG"))
+
+
 def detect_language(argv: Sequence[str] = (), environ: Mapping[str, str] | None = None) -> str:
     """The language to use: `--lang` in argv, else `CNNKIT_LANG`, else the POSIX variables."""
     env = os.environ if environ is None else environ
-    chosen = language_from_argv(argv) or normalize_language(env.get("CNNKIT_LANG"))
+    chosen = chosen_language(argv, env)
     if chosen:
         return chosen
     for var in _POSIX_VARS:

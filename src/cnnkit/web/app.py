@@ -34,8 +34,8 @@ from cnnkit.core.errors import CnnkitError
 from cnnkit.core.i18n import Message, error_message, translate
 from cnnkit.web.api import BodyTooLarge, UnsupportedMedia
 
-__all__ = ["CSP", "ENV_CHECKPOINT", "ENV_DEVICE", "MAX_BODY", "app_from_environment", "create_app",
-           "preferred_language"]  # fmt: skip
+__all__ = ["CSP", "ENV_CHECKPOINT", "ENV_DEVICE", "ENV_LANG", "MAX_BODY", "app_from_environment",
+           "create_app", "preferred_language"]  # fmt: skip
 
 MAX_BODY = 4 * 1024 * 1024  # bytes
 CSP = "default-src 'self'; img-src 'self' data: blob:"
@@ -49,6 +49,7 @@ LANGUAGES = ("en", "ja")
 # For server worker processes (`cnnkit serve --workers N`): what each one loads.
 ENV_CHECKPOINT, ENV_SOURCE = "CNNKIT_SERVE_CHECKPOINT", "CNNKIT_SERVE_SOURCE"
 ENV_DEVICE = "CNNKIT_SERVE_DEVICE"  # the resolved --device, for worker processes
+ENV_LANG = "CNNKIT_SERVE_LANG"  # the language asked for with --lang, for worker processes
 log = logging.getLogger("cnnkit.web")
 
 
@@ -236,10 +237,11 @@ class Endpoints:
     (`Playground.replica`), an explorer call for one of two slots.
     """
 
-    def __init__(self, pg: Any, max_body: int) -> None:
+    def __init__(self, pg: Any, max_body: int, language: str | None = None) -> None:
         from cnnkit.web import api, explore
 
         self.pg = pg
+        self.language = language  # the page's language when the server was told one
         self.max_body = max_body
         self.info = api.model_info(pg)
         self.kernels = explore.kernels()
@@ -265,7 +267,7 @@ class Endpoints:
         from starlette.responses import HTMLResponse
 
         html = (self.folder / "index.html").read_text(encoding="utf-8")
-        lang = preferred_language(request.headers.get("accept-language"))
+        lang = self.language or preferred_language(request.headers.get("accept-language"))
         html = re.sub(r"<html([^>]*?)\slang=\"[^\"]*\"", rf'<html\1 lang="{lang}"', html, count=1)
         if f'lang="{lang}"' not in html:
             html = html.replace("<html", f'<html lang="{lang}"', 1)
@@ -353,11 +355,14 @@ def create_app(
     max_body: int = MAX_BODY,
     replicas: int = 2,
     device: str = "cpu",
+    language: str | None = None,
 ) -> Any:
     """The playground app for a checkpoint path (or an already loaded `Playground`).
 
     `source` is what /api/model reports as the model's origin ("bundled", or the path);
-    `device`: where the model runs (auto, cpu, cuda, mps).
+    `device`: where the model runs (auto, cpu, cuda, mps); `language` ("ja" or "en"): the
+    page's language, else the browser's Accept-Language decides (the page's own switch,
+    once used, wins over both).
     """
     from starlette.applications import Starlette
     from starlette.middleware import Middleware
@@ -370,7 +375,7 @@ def create_app(
         pg = checkpoint
     else:
         pg = Playground.load(checkpoint, source=source, replicas=replicas, device=device)
-    e = Endpoints(pg, max_body)
+    e = Endpoints(pg, max_body, language if language in LANGUAGES else None)
     routes = [
         Route("/", guarded(e.index), methods=["GET"]),
         Route("/fonts/ipaexg.ttf", guarded(e.font), methods=["GET"]),
@@ -400,4 +405,5 @@ def app_from_environment() -> Any:
             "${env_checkpoint} is not set (the checkpoint to serve)", env_checkpoint=ENV_CHECKPOINT
         )
     device = os.environ.get(ENV_DEVICE) or "cpu"
-    return create_app(path, source=os.environ.get(ENV_SOURCE) or path, device=device)
+    source, language = os.environ.get(ENV_SOURCE) or path, os.environ.get(ENV_LANG) or None
+    return create_app(path, source=source, device=device, language=language)

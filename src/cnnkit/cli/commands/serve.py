@@ -58,19 +58,20 @@ def run(args: argparse.Namespace) -> int:
     from cnnkit.cli.commands._common import state_device
     from cnnkit.core.i18n import gettext as _
     from cnnkit.models.device import resolve_device
-    from cnnkit.web.app import ENV_CHECKPOINT, ENV_DEVICE, ENV_SOURCE, create_app
+    from cnnkit.web.app import ENV_CHECKPOINT, ENV_DEVICE, ENV_LANG, ENV_SOURCE, create_app
     from cnnkit.web.model import find_checkpoint
     from cnnkit.web.server import bind, serve
 
     device = resolve_device(args.device, func="serve")
     path, source = find_checkpoint(args.checkpoint)
     bind(args.host, args.port).close()  # a port in use fails before the model loads
-    app = create_app(path, source=source, device=device)  # loads and checks it here, once
+    language = getattr(args, "chosen_language", None)  # --lang / CNNKIT_LANG: the page's default
+    app = create_app(path, source=source, device=device, language=language)  # loads it once
     line = _("model: {name} from {source}").format(name=app.state.playground.name, source=source)
     print(line, file=sys.stdout, flush=True)
     state_device(args.device, device)
     if args.workers > 1:
         os.environ[ENV_CHECKPOINT], os.environ[ENV_SOURCE] = str(path), source
-        os.environ[ENV_DEVICE] = device
+        os.environ[ENV_DEVICE], os.environ[ENV_LANG] = device, language or ""
         app = "cnnkit.web.app:app_from_environment"
     return serve(app, host=args.host, port=args.port, workers=args.workers, open_browser=args.open)
