@@ -361,7 +361,10 @@ def _notes(rows: list[LayerRow], unused: int, uncounted: dict[str, int]) -> list
         f.note: n for f, n in zip(reversed(fields), reversed(names), strict=True)
         if f.status == "not-aligned"
     }  # fmt: skip
-    notes = [f"{name}: {note}" for note, name in reversed(misaligned.items())]
+    notes: list[str] = [
+        Message("{layer}: {note}", layer=name, note=note)
+        for note, name in reversed(misaligned.items())
+    ]
     if unused:
         n = f"{unused:,}"
         notes.append(
@@ -442,7 +445,7 @@ def box_of(rf: ReceptiveField, unit: tuple[int, int], input_hw: tuple[int, int],
             ),
             layer=layer,
             status=rf.status,
-            detail=f" ({rf.note})" if rf.note else "",
+            detail=Message(" ({note})", note=rf.note) if rf.note else "",
         )
     edges = []
     for a in range(2):

@@ -30,6 +30,7 @@ from dataclasses import dataclass, replace
 from cnnkit.analysis.summary.rules import Resample, Transposed, Window, effect
 from cnnkit.analysis.summary.trace import Node, Trace
 from cnnkit.calc.receptive_field import rf_step
+from cnnkit.core.i18n import Message
 
 __all__ = [
     "INPUT_RF",
@@ -116,9 +117,14 @@ def _resample(rf: ReceptiveField, r: Resample) -> ReceptiveField:
     )  # fmt: skip
 
 
-def _describe(rf: ReceptiveField) -> str:
+def _describe(rf: ReceptiveField) -> Message:
     assert rf.jump and rf.start
-    return f"{rf.source or '?'} (jump {_axes(rf.jump)}, first centre {_axes(rf.start)})"
+    return Message(
+        "{source} (jump {jump}, first centre {start})",
+        source=rf.source or "?",
+        jump=_axes(rf.jump),
+        start=_axes(rf.start),
+    )
 
 
 def _axes(values: tuple[float, float]) -> str:
@@ -141,7 +147,11 @@ def merge(inputs: list[ReceptiveField]) -> ReceptiveField:
         if first.jump != other.jump or first.start != other.start:
             return ReceptiveField(
                 NOT_ALIGNED,
-                note=f"paths not aligned: {_describe(first)} vs {_describe(other)}",
+                note=Message(
+                    "paths not aligned: {first} vs {other}",
+                    first=_describe(first),
+                    other=_describe(other),
+                ),
             )
     # Aligned: same jump and centres, so the union of the fields is the largest one per axis.
     size = tuple(max((rf.size or (0, 0))[a] for rf in live) for a in range(2))
@@ -158,7 +168,7 @@ def _input_field(trace: Trace, node: Node, k: int) -> ReceptiveField:
         return ReceptiveField(NONE)
     out = node.output
     if out is None or out.dim() != 4 or not out.is_floating_point():
-        return ReceptiveField(NOT_SPATIAL, note="the input is not an (N, C, H, W) image")
+        return ReceptiveField(NOT_SPATIAL, note=Message("the input is not an (N, C, H, W) image"))
     return INPUT_RF
 
 
@@ -196,7 +206,9 @@ def _step(node: Node, rf: ReceptiveField) -> ReceptiveField:
     if eff.kind == "unknown":
         return ReceptiveField(UNKNOWN, note=eff.reason)
     if len(node.inputs) != 1 or len(node.input_shapes[0]) != 4:
-        return ReceptiveField(UNKNOWN, note=f"{node.op} on {node.input_shapes}")
+        return ReceptiveField(
+            UNKNOWN, note=Message("{op} on {shapes}", op=node.op, shapes=node.input_shapes)
+        )
     if isinstance(eff.window, Window):
         return _window(rf, eff.window)
     if isinstance(eff.window, Transposed):

@@ -11,6 +11,7 @@ from typing import Any
 
 from cnnkit.analysis.summary.trace import Node
 from cnnkit.calc.arithmetic import effective_kernel_hw, resolve_padding
+from cnnkit.core.i18n import Message
 
 __all__ = [
     "NORMS_OVER_SPACE",
@@ -201,7 +202,7 @@ def effect(node: Node) -> Effect:
         return Effect("window", _window_of_pool(node))
     if op in ("adaptive_avg_pool2d", "adaptive_max_pool2d"):
         if out_shape[-2:] == (1, 1):
-            return Effect("global", reason=f"{op} to 1×1")
+            return Effect("global", reason=Message("{op} to 1×1", op=op))
         return _adaptive((in_shape[-2], in_shape[-1]), (out_shape[-2], out_shape[-1]))
     if op == "pad":
         pad = list(_arg(node, "pad"))  # (left, right, top, bottom) for the last two axes
@@ -212,29 +213,39 @@ def effect(node: Node) -> Effect:
         mode = _arg(node, "mode", "nearest")
         taps = {"nearest": 1, "nearest-exact": 1, "bilinear": 2, "bicubic": 4}.get(mode)
         if taps is None or not (_is_nchw(in_shape) and _is_nchw(out_shape)):
-            return Effect("unknown", reason=f"interpolate mode {mode!r}")
+            return Effect("unknown", reason=Message("interpolate mode {mode!r}", mode=mode))
         scale = (out_shape[2] / in_shape[2], out_shape[3] / in_shape[3])
         return Effect("resample", Resample(scale=scale, taps=(taps, taps)))
     if op in ("scaled_dot_product_attention", "multi_head_attention_forward"):
-        return Effect("global", reason="attention mixes every position")
+        return Effect("global", reason=Message("attention mixes every position"))
     if op in ("linear", "matmul", "mm", "bmm", "einsum"):
         if len(in_shape) == 2 or len(out_shape) == 2:
             return Effect("global", reason=op)
-        return Effect("unknown", reason=f"{op} on a {len(in_shape)}-d tensor")
+        return Effect(
+            "unknown", reason=Message("{op} on a {ndim}-d tensor", op=op, ndim=len(in_shape))
+        )
     if op in NORMS_OVER_SPACE:
-        return Effect("global", reason=f"{op} statistics span the whole feature map")
+        return Effect("global", reason=Message("{op} statistics span the whole feature map", op=op))
     if op in ("view", "reshape", "flatten", "unflatten", "squeeze", "unsqueeze"):
         if len(in_shape) >= 2 and len(out_shape) >= 2 and in_shape[-2:] == out_shape[-2:]:
             return POINTWISE_EFFECT
         if len(in_shape) == 4 and in_shape[-2:] == (1, 1):
             return POINTWISE_EFFECT  # (N, C, 1, 1) -> (N, C): nothing spatial is mixed
-        return Effect("global", reason=f"{op} {in_shape} -> {out_shape} mixes spatial positions")
+        return Effect(
+            "global",
+            reason=Message(
+                "{op} {before} -> {after} mixes spatial positions",
+                op=op,
+                before=in_shape,
+                after=out_shape,
+            ),
+        )
     if op in ("cat", "stack"):
         ndim = len(in_shape)
         dims = _dims(node, "dim", ndim) or {0}
         if ndim == 4 and dims <= {0, 1}:
             return POINTWISE_EFFECT
-        return Effect("unknown", reason=f"{op} along dim {sorted(dims)}")
+        return Effect("unknown", reason=Message("{op} along dim {dims}", op=op, dims=sorted(dims)))
     if op in ("mean", "sum", "amax", "amin", "max", "min", "softmax", "log_softmax", "norm"):
         ndim = len(in_shape)
         axes = _dims(node, "dim", ndim) if ndim else None
@@ -242,11 +253,24 @@ def effect(node: Node) -> Effect:
             return POINTWISE_EFFECT
         if ndim == 2:
             return POINTWISE_EFFECT if op in ("softmax", "log_softmax") else Effect("global")
-        return Effect("global", reason=f"{op} over dims {sorted(axes) if axes else 'all'}")
+        return Effect(
+            "global",
+            reason=Message(
+                "{op} over dims {dims}", op=op, dims=sorted(axes) if axes else Message("all")
+            ),
+        )
     if op in POINTWISE:
         if len(in_shape) == len(out_shape) and in_shape[-2:] == out_shape[-2:]:
             return POINTWISE_EFFECT
         if len(out_shape) < 4:
             return POINTWISE_EFFECT
-        return Effect("unknown", reason=f"{op} changed the shape {in_shape} -> {out_shape}")
-    return Effect("unknown", reason=f"no receptive-field rule for {op!r}")
+        return Effect(
+            "unknown",
+            reason=Message(
+                "{op} changed the shape {before} -> {after}",
+                op=op,
+                before=in_shape,
+                after=out_shape,
+            ),
+        )
+    return Effect("unknown", reason=Message("no receptive-field rule for {op!r}", op=op))

@@ -109,7 +109,7 @@ def _axis_formula(r: LayerShape, axis: int) -> str:
     span = size + before + after - effective_kernel(k, d)
     raw = (-(-span // s) if r.ceil_mode else span // s) + 1
     if raw != out:
-        text += f" = {raw}, − 1 (last window would start in the padding)"
+        text += _(" = {raw}, − 1 (last window would start in the padding)").format(raw=raw)
     return f"{text} = {out}"
 
 

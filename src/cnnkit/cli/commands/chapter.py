@@ -6,13 +6,21 @@ import argparse
 from typing import Any
 
 from cnnkit.cli.commands._common import add_json_flag, print_json
+from cnnkit.core.i18n import N_, ngettext, translate
 from cnnkit.core.i18n import gettext as _
-from cnnkit.core.i18n import ngettext, translate
 from cnnkit.core.text import display_width, ljust
 
 __all__ = ["SECTION_CHOICES", "register", "render"]
 
 SECTION_CHOICES = ("1.1", "1.2", "1.3", "1.4", "1.6", "ex1", "ex2", "ex3", "ex5")
+
+# the `via` texts of cnnkit.analysis.chapter that hold words (the others are function names),
+# marked here for the catalog and translated when printed
+_VIA_WORDS = (
+    N_("numpy (flatten, norm)"),
+    N_("numpy (element-wise product)"),
+    N_("cnnkit.calc.arithmetic (shapes), cnnkit.calc.params (counts)"),
+)
 
 
 def _value(value: Any, indent: str) -> str:
@@ -47,7 +55,7 @@ def render(entries: list[Any], *, only_differences: bool = False) -> str:
         lines.append(f"[{e.key}] {_(e.question)}")
         lines.append(f"  cnnkit: {translate(e.summary)}")
         if e.via:
-            lines.append("  " + _("computed with {via}").format(via=e.via))
+            lines.append("  " + _("computed with {via}").format(via=_(e.via)))
         printed, ours = _("chapter prints:"), "cnnkit:"
         width = max(display_width(printed), display_width(ours)) + 1
         for d in e.differences:

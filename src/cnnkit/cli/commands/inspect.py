@@ -93,7 +93,7 @@ def evaluate_cli(args: argparse.Namespace) -> None:
         return
     line = _("{dataset} {split}: {n} images, accuracy {accuracy}, loss {loss}, macro F1 {f1}")
     print(line.format(
-        dataset=result.dataset, split=result.split, n=result.num_images,
+        dataset=result.dataset, split=_(result.split), n=result.num_images,
         accuracy=f"{result.accuracy:.2%}", loss=f"{result.loss:.4f}",
         f1=f"{result.macro_f1:.2%}",
     ))  # fmt: skip
@@ -122,7 +122,7 @@ def predict_cli(args: argparse.Namespace) -> int | None:
     if args.examples:
         paths += [str(p) for p in example_digits()]
     if not paths:
-        args.parser.error("give at least one IMAGE, or --examples")
+        args.parser.error(_("give at least one IMAGE, or --examples"))
     if str(args.checkpoint).lower().endswith(".onnx"):  # onnxruntime only, torch never loaded
         from cnnkit.analysis.onnx_predict import predict_onnx
 
@@ -134,7 +134,9 @@ def predict_cli(args: argparse.Namespace) -> int | None:
     classes = len(results[0].top) if results else args.top  # predict caps top at the classes
     if args.top > classes:  # like torch.topk, a k past the classes is refused, not capped
         args.parser.error(
-            f"argument --top: expected at most {classes} (the model's classes), got {args.top}"
+            _("argument --top: expected at most {classes} (the model's classes), got {top}").format(
+                classes=classes, top=args.top
+            )
         )
     if args.json:
         print_json(results)
