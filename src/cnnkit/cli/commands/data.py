@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from typing import NoReturn
 
 from cnnkit.cli.commands._common import add_json_flag, print_json
@@ -131,17 +132,17 @@ def folder_info_cli(args: argparse.Namespace) -> None:
     names = [_(s.split) for s in info.splits]
     col = [max(6, display_width(n)) for n in names]
 
-    def line(first: str, cells: list[object]) -> str:
+    def row(first: str, cells: Sequence[object]) -> str:
         return (
             "  "
             + ljust(first, width)
             + "".join(f"  {rjust(str(c), w)}" for c, w in zip(cells, col, strict=True))
         )
 
-    print(line(label, names))
+    print(row(label, names))
     for c in info.classes:
-        print(line(c, [s.counts[c] for s in info.splits]))
-    print(line(total_label, [sum(s.counts.values()) for s in info.splits]))
+        print(row(c, [s.counts[c] for s in info.splits]))
+    print(row(total_label, [sum(s.counts.values()) for s in info.splits]))
     h, w = info.heights, info.widths
     line = _("image sizes (HxW): min {lo}, median {mid}, max {hi}")
     print(line.format(lo=f"{h[0]}x{w[0]}", mid=f"{h[1]}x{w[1]}", hi=f"{h[2]}x{w[2]}"))
