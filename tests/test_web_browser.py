@@ -126,7 +126,10 @@ def test_page_files_are_self_contained_under_the_csp():
 
 def serve(args: list[str], cwd: Path):
     """Run `cnnkit serve ARGS --port 0` in `cwd` until the generator is closed; yields its URL."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+    # without conftest's CNNKIT_LANG=en: `serve` would fix the page's language with it, and
+    # these tests check that the page follows the browser's Accept-Language
+    env = {k: v for k, v in os.environ.items() if k != "CNNKIT_LANG"}
+    env.update(PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
     cmd = [sys.executable, "-m", "cnnkit", "serve", *args, "--port", "0"]
     proc = subprocess.Popen(
         cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
@@ -723,5 +726,141 @@ def test_another_registry_model_renders_in_colour(
     ref = cnnkit.rf_box(model, rows[layer].name, (y, x), (3, 32, 32))
     top, bottom, left, right = ref.clipped
     assert got["drawn"] == (top, bottom + 1, left, right + 1), (rows[layer].name, got)
+    w.check()
+    context.close()
+
+
+# --------------------------------------------------------------------------- Japanese everywhere
+
+# The text a person sees on the page: visible text nodes (an <option>'s while its select is
+# visible) and the title / aria-label / placeholder / alt of visible elements; code is apart.
+VISIBLE_TEXT_JS = r"""
+() => {
+  const out = [];
+  const shown = (el) =>
+    el.getClientRects().length > 0 && getComputedStyle(el).visibility !== "hidden";
+  const visible = (el) => (el.closest("option") ? shown(el.closest("select")) : shown(el));
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+    const el = n.parentElement;
+    const text = n.textContent.trim();
+    if (text && !el.closest("code, pre") && visible(el)) out.push(text);
+  }
+  for (const el of document.body.querySelectorAll("[title], [aria-label], [placeholder], [alt]")) {
+    if (!visible(el)) continue;
+    for (const a of ["title", "aria-label", "placeholder", "alt"]) {
+      const v = (el.getAttribute(a) || "").trim();
+      if (v) out.push(v);
+    }
+  }
+  out.push(document.title);
+  return out;
+}
+"""
+JAPANESE = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uff00-\uffef]")
+# names a Japanese reader sees as they are: the product, the dataset, file types, function and
+# architecture names, keys; layer names and the rf notation (conv3/p1, pool2, relu#2, fc1)
+ALLOWED_WORDS = {
+    "cnnkit", "MNIST", "PNG", "JPEG", "ReLU", "MACs", "Sobel", "Prewitt", "Laplacian", "Gaussian",
+    "SimpleCNN", "AlexNet", "ResNet", "VGG", "VGG16", "torchvision", "features", "stem", "Esc",
+    "size", "simple-cnn",
+}  # fmt: skip
+ALLOWED_PATTERN = re.compile(
+    r"(?:conv|pool|relu|fc|flatten|dropout|linear)[0-9a-z/*.:]*(?:#\d+)?|[0-9.,%×x+−-]+"
+)
+
+
+def english_left(texts: list[str], allowed: set[str]) -> list[str]:
+    """Texts with English a Japanese reader would have to read: a word of 3+ letters (outside
+    the allowed names) in a text without Japanese, or two English words in a row anywhere."""
+    bad = []
+    for text in texts:
+        tokens = re.split(r"[\s·,、。:：;()（）\[\]「」→▶◀|]+", text)
+        rest = " ".join(
+            w for w in tokens if w and w not in allowed and not ALLOWED_PATTERN.fullmatch(w)
+        )
+        word = re.search(r"[A-Za-z]{3,}", rest)
+        if word and not JAPANESE.search(text) or re.search(r"[A-Za-z]{3,} +[A-Za-z]{3,}", rest):
+            bad.append(text)
+    return bad
+
+
+def test_the_english_scan_finds_english():
+    texts = ["Draw a digit", "数字を描く", "conv3/p1, pool2", "0 · relu#2", "Sobel の x 方向微分",
+             "入力 (the chapter's example)", "class 3: 96.3%", "simple-cnn", "Pause"]  # fmt: skip
+    assert english_left(texts, ALLOWED_WORDS) == [
+        "Draw a digit", "入力 (the chapter's example)", "class 3: 96.3%", "Pause",
+    ]  # fmt: skip
+
+
+@needs_browser
+def test_every_view_in_japanese_has_no_english_left(browser, server):
+    """Switched to Japanese, every view (with a drawn digit, a pinned unit, every input, kernel
+    and preset, a stepped window and a client-side message) shows no English sentence, label,
+    tooltip or aria-label: only names (layers, kernels, presets, architectures) stay."""
+    from cnnkit.imaging.kernels import list_kernels
+    from cnnkit.web.explore import RF_PRESETS
+
+    allowed = ALLOWED_WORDS | {k.name for k in list_kernels()} | set(RF_PRESETS)
+    context = browser.new_context(viewport=VIEWPORT, locale="ja-JP")
+    w = Watched(context.new_page(), server)
+    page = w.page
+    w.open()
+    if page.get_attribute("html", "lang") != "ja":
+        page.click("#lang-toggle")
+    assert page.get_attribute("html", "lang") == "ja"
+    found: dict[str, str] = {}
+
+    def scan(where: str) -> None:
+        for text in english_left(page.evaluate(VISIBLE_TEXT_JS), allowed):
+            found.setdefault(text, where)
+
+    scan("draw, empty")
+    page.click("#tab-conv")
+    page.wait_for_selector("#conv-form[data-state=ready]")
+    page.select_option("#conv-input", "drawn")  # nothing drawn yet: the page says so
+    page.wait_for_selector("#message:not([hidden])")
+    scan("conv, nothing drawn")
+    page.click("#message-close")
+    page.select_option("#conv-input", "chapter")
+    page.click("#tab-draw")
+    draw_and_wait(page, 3)
+    scan("draw, predicted")
+    page.click("#tab-inside")
+    page.wait_for_selector(".layer-block")
+    scan("inside")
+    click_unit(page, 3, 5, 6, 9)
+    scan("inside, a unit")
+    flat = page.eval_on_selector("canvas.fvec", "c => Number(c.dataset.layer)")
+    click_feature(page, flat, 10)
+    scan("inside, a flattened feature")
+    page.click("#tab-conv")
+    page.wait_for_selector("#step-sum[data-step='0']")
+    scan("conv, the chapter's example")  # the step note: the chapter prints -13 here
+    page.click("#step-next")
+    page.wait_for_selector("#step-sum[data-step='1']")
+    page.click("#step-play")
+    scan("conv, playing")
+    page.click("#step-play")
+    for choice in ("pattern", "digit", "drawn"):
+        page.select_option("#conv-input", choice)
+        page.wait_for_function(
+            "() => document.querySelector('#conv-form').dataset.state === 'ready'"
+        )
+        scan(f"conv, input {choice}")
+    for kernel in page.eval_on_selector_all("#conv-kernel option", "os => os.map(o => o.value)"):
+        page.select_option("#conv-kernel", kernel)
+        scan(f"conv, kernel {kernel}")
+    page.select_option("#conv-padding-kind", "same")
+    scan("conv, padding same")
+    page.click("#tab-rf")
+    page.wait_for_selector("#rf-table tbody tr")
+    for preset in page.eval_on_selector_all("#rf-preset option", "os => os.map(o => o.value)"):
+        page.select_option("#rf-preset", preset)
+        page.wait_for_function(
+            "() => document.querySelector('#rf-form').dataset.state !== 'loading'"
+        )
+        scan(f"rf, preset {preset or 'custom'}")
+    assert found == {}, found
     w.check()
     context.close()

@@ -65,7 +65,7 @@ function renderModelLine() {
   }
   parts.push(t("model.source", { source }));
   el.textContent = parts.join(" · ");
-  el.title = m.source;
+  el.title = source;
 }
 
 async function loadModel() {

@@ -4,7 +4,7 @@
 // of the sliding window (region on the padded input, element-wise products, their sum).
 
 import { getJSON, postJSON } from "./api.js";
-import { onLangChange, t } from "./i18n.js";
+import { nameKey, onLangChange, t, tServer } from "./i18n.js";
 import { colourFor, fmt } from "./maps.js";
 import { hideMessage, reportError } from "./messages.js";
 import { debounce, state } from "./state.js";
@@ -171,7 +171,7 @@ function describeKernel() {
   let text = "";
   if (name === "chapter") text = t("conv.kernel_chapter_desc");
   else if (name === "custom") text = t("conv.kernel_custom_desc");
-  else if (info) text = info.description;
+  else if (info) text = tServer(nameKey("kernel.", name), info.description);
   $("conv-kernel-desc").textContent = text;
 }
 

@@ -60,6 +60,18 @@ export function t(key, params = {}) {
   );
 }
 
+/** A text the server sent in English (a kernel's or a preset's description), in the current
+ * language: the catalog's `key` when its English is that text, else the text as sent. */
+export function tServer(key, english) {
+  const en = (catalog.en || {})[key];
+  return en !== undefined && en === english ? t(key) : english;
+}
+
+/** The catalog key of a server name's description: `prefix` + the name, dashes as "_". */
+export function nameKey(prefix, name) {
+  return prefix + String(name).replace(/-/g, "_");
+}
+
 /** Fill every data-i18n element under `root`. */
 export function applyI18n(root) {
   document.documentElement.lang = lang;

@@ -3,7 +3,7 @@
 // simplified formula, and draws the fields growing over an input.
 
 import { postJSON } from "./api.js";
-import { onLangChange, t } from "./i18n.js";
+import { nameKey, onLangChange, t, tServer } from "./i18n.js";
 import { fmt } from "./maps.js";
 import { reportError } from "./messages.js";
 
@@ -37,7 +37,7 @@ function fillPresets(names) {
     const o = document.createElement("option");
     o.value = name;
     o.textContent = name;
-    if (rf.details[name]) o.title = rf.details[name].description;
+    if (rf.details[name]) o.title = presetText(rf.details[name]);
     select.append(o);
   }
   select.value = names.includes(current) ? current : CUSTOM;
@@ -46,7 +46,11 @@ function fillPresets(names) {
 
 function describePreset() {
   const d = rf.details[$("rf-preset").value];
-  $("rf-preset-desc").textContent = d ? d.description : "";
+  $("rf-preset-desc").textContent = d ? presetText(d) : "";
+}
+
+function presetText(detail) {
+  return tServer(nameKey("rf.preset_", detail.name), detail.description);
 }
 
 function withSize(payload) {
