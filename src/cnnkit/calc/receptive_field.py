@@ -127,7 +127,9 @@ class LayerSpec:
         strides = positive_pair(stride, "stride", func=func)
         dil = positive_pair(dilation, "dilation", func=func)
         if kind == "pool" and isinstance(padding, str):
-            allowed = Message("an int or pair of ints (torch's pooling layers take no padding strings)")
+            allowed = Message(
+                "an int or pair of ints (torch's pooling layers take no padding strings)"
+            )
             raise bad_parameter(func, "padding", allowed, padding)
         sides = resolve_padding(padding, kernel, dil, stride=strides, func=func)
         if kind == "pool" and any(sides[a][0] > kernel[a] // 2 for a in range(2)):
