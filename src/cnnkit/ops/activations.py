@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from cnnkit.core.errors import CnnkitError
+from cnnkit.core.i18n import Message
 
 __all__ = [
     "ACTIVATIONS",
@@ -239,7 +240,7 @@ class Activation:
     """A named activation: `forward(x)` and `grad(x)` (d forward / d x at x), with parameters."""
 
     name: str
-    formula: str
+    formula: str  # shown under the name in figures; a Message where it has words to translate
     fn: ArrayFn
     grad_fn: ArrayFn
     params: Mapping[str, Any] = dataclasses.field(default_factory=dict)
@@ -271,16 +272,22 @@ def _entries() -> list[Activation]:
         Activation("relu", "max(0, x)", relu, relu_grad),
         Activation(
             "leaky-relu",
-            "x if x > 0 else negative_slope x",
+            Message("x if x > 0 else negative_slope x"),
             leaky_relu,
             leaky_relu_grad,
             {"negative_slope": 0.01},
         ),
         Activation("sigmoid", "1 / (1 + exp(-x))", sigmoid, sigmoid_grad),
         Activation("tanh", "tanh(x)", tanh, tanh_grad),
-        Activation("elu", "x if x > 0 else alpha (exp(x) - 1)", elu, elu_grad, {"alpha": 1.0}),
         Activation(
-            "gelu", "x Phi(x), Phi: the normal CDF", gelu, gelu_grad, {"approximate": "none"}
+            "elu", Message("x if x > 0 else alpha (exp(x) - 1)"), elu, elu_grad, {"alpha": 1.0}
+        ),
+        Activation(
+            "gelu",
+            Message("x Phi(x), Phi: the normal CDF"),
+            gelu,
+            gelu_grad,
+            {"approximate": "none"},
         ),
         Activation(
             "gelu-tanh",

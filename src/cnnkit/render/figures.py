@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from cnnkit.core.errors import CnnkitError
-from cnnkit.core.i18n import Message
-from cnnkit.render.fonts import apply_fonts
+from cnnkit.core.i18n import N_, Message
+from cnnkit.render.fonts import apply_fonts, japanese_figures
 from cnnkit.render.fonts import figure_text as _
 
 if TYPE_CHECKING:
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ANNOTATE_MAX_SIDE",
     "CLIP_PERCENT",
+    "KERNEL_LABELS",
     "SIGNED_CMAP",
     "activations_figure",
     "check_figure_path",
@@ -42,6 +43,23 @@ __all__ = [
 ANNOTATE_MAX_SIDE = 12
 SIGNED_CMAP = "RdBu_r"  # blue negative, white 0, red positive
 CLIP_PERCENT = 0.5  # larger images: colour scale from the 0.5th to the 99.5th percentile
+
+# What each registered kernel does, in words: in a Japanese figure this line (translated) goes
+# above the kernel's name, which stays as the reader types it (`--kernels sharpen`). English
+# figures show the name alone, as they always did.
+KERNEL_LABELS = {
+    "identity": N_("identity (no change)"),
+    "sobel-x": N_("Sobel, x direction"),
+    "sobel-y": N_("Sobel, y direction"),
+    "prewitt-x": N_("Prewitt, x direction"),
+    "prewitt-y": N_("Prewitt, y direction"),
+    "box": N_("box blur (mean)"),
+    "gaussian": N_("Gaussian blur"),
+    "sharpen": N_("sharpening"),
+    "laplacian": N_("Laplacian (second derivative)"),
+    "edge": N_("edge detection"),
+    "emboss": N_("emboss (relief)"),
+}
 
 
 def new_figure(**kwargs: Any) -> Figure:
@@ -131,6 +149,14 @@ def _show(ax: Axes, fig: Figure, values: np.ndarray, title: str, *, signed: bool
     fig.colorbar(image, ax=ax, shrink=0.8, pad=0.02, extend="both" if clipped else "neither")
 
 
+def _kernel_panel_title(response: KernelResponse) -> str:
+    """`gaussian (size=5, sigma=1.4)`; in Japanese, what the kernel does on a line above it."""
+    label = KERNEL_LABELS.get(response.spec.partition(":")[0].strip())
+    if label is None or not japanese_figures():
+        return response.title
+    return f"{_(label)}\n{response.title}"
+
+
 def kernel_comparison_figure(
     image: np.ndarray,
     responses: Sequence[KernelResponse],
@@ -146,12 +172,13 @@ def kernel_comparison_figure(
     rows, cols = _grid(len(responses) + 1)
     h, w = image.shape[:2]
     panel_w = 3.4  # inches, of which about 0.7 go to the colour bar
-    panel_h = min(max((panel_w - 0.7) * h / w, 1.6), 5.0) + 0.5  # + the title
+    title_h = 0.75 if japanese_figures() else 0.5  # Japanese panel titles have two lines
+    panel_h = min(max((panel_w - 0.7) * h / w, 1.6), 5.0) + title_h
     fig = new_figure(figsize=(panel_w * cols, panel_h * rows))
     axes = fig.subplots(rows, cols, squeeze=False).ravel()
     _show(axes[0], fig, image, _("original"), signed=False)
     for ax, r in zip(axes[1:], responses, strict=False):
-        _show(ax, fig, r.response, r.title, signed=r.signed)
+        _show(ax, fig, r.response, _kernel_panel_title(r), signed=r.signed)
     for ax in axes[len(responses) + 1 :]:
         ax.set_axis_off()
     if title:
@@ -191,7 +218,7 @@ def activations_figure(
             ax.plot(0, act.grad(np.zeros(1))[0], "o", color="tab:orange", markersize=4)
         params = ", ".join(f"{k}={v}" for k, v in act.params.items() if k != "approximate")
         name = f"{act.name} ({params})" if params else act.name
-        ax.set_title(f"{name}\n{act.formula}", fontsize=10)
+        ax.set_title(f"{name}\n{_(act.formula)}", fontsize=10)
         ax.set_xlim(lo, hi)
         ax.grid(True, alpha=0.3)
         ax.legend(loc="upper left", fontsize=8, frameon=False)

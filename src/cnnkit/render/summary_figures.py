@@ -13,11 +13,21 @@ from typing import Any
 import numpy as np
 
 from cnnkit.analysis.summary.core import Box
+from cnnkit.core.i18n import Message, translate
 from cnnkit.render.fonts import figure_text as _
+from cnnkit.render.fonts import japanese_figures
 
 __all__ = ["plot_boxes", "plot_erf"]
 
 _COLOURS = ("#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4")
+
+
+def _words(text: str) -> str:
+    """A caller's title or label in the figure's language: a `Message` is translated (with its
+    fields) when a Japanese font can draw it; a plain string is drawn as given."""
+    if isinstance(text, Message) and japanese_figures():
+        return translate(text)
+    return str(text)
 
 
 def _rectangle(box: tuple[float, float, float, float], **kwargs: Any) -> Any:
@@ -36,7 +46,8 @@ def plot_boxes(
     title: str = "",
 ) -> Path:
     """Draw each (label, box) over `image` (H, W) or (H, W, 3), values in [0, 255]:
-    the clipped box solid, the unclipped one (reaching into the padding) dashed."""
+    the clipped box solid, the unclipped one (reaching into the padding) dashed. A title or
+    label given as a `cnnkit.core.i18n.Message` is drawn in the current language."""
     from cnnkit.render.figures import check_figure_path, new_figure, save_figure
 
     check_figure_path(path)
@@ -47,7 +58,7 @@ def plot_boxes(
     pad = max(box.size[0] for _, box in boxes) // 2 if boxes else 0
     for i, (label, box) in enumerate(boxes):
         colour = _COLOURS[i % len(_COLOURS)]
-        ax.add_patch(_rectangle(box.clipped, fill=False, lw=2, ec=colour, label=label))
+        ax.add_patch(_rectangle(box.clipped, fill=False, lw=2, ec=colour, label=_words(label)))
         unclipped = (box.top, box.bottom, box.left, box.right)
         if unclipped != box.clipped:
             ax.add_patch(_rectangle(unclipped, fill=False, lw=1, ec=colour, ls="--"))
@@ -57,13 +68,13 @@ def plot_boxes(
     if boxes:
         ax.legend(loc="upper right", fontsize="small", framealpha=0.8)
     default_title = _("receptive fields (dashed: part in the padding)")
-    ax.set_title(title or default_title, fontsize="medium")
+    ax.set_title(_words(title) if title else default_title, fontsize="medium")
     return save_figure(fig, path)
 
 
 def plot_erf(erf: Any, path: str | os.PathLike[str], *, title: str = "") -> Path:
     """The effective receptive field (mean |gradient|), with the theoretical box drawn on it,
-    next to its central row profile."""
+    next to its central row profile. A `Message` title is drawn in the current language."""
     from cnnkit.render.figures import check_figure_path, new_figure, save_figure
 
     check_figure_path(path)
@@ -89,5 +100,5 @@ def plot_erf(erf: Any, path: str | os.PathLike[str], *, title: str = "") -> Path
     prof.set_ylabel(_("mean |∂unit/∂input| (max = 1)"))
     prof.legend(fontsize="small")
     if title:
-        fig.suptitle(title)
+        fig.suptitle(_words(title))
     return save_figure(fig, path)

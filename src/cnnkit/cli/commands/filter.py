@@ -8,6 +8,7 @@ from typing import Any
 
 from cnnkit.cli.commands._common import add_json_flag, print_json, refuse_overwriting_input
 from cnnkit.core.errors import CnnkitError
+from cnnkit.core.i18n import N_
 from cnnkit.core.i18n import gettext as _
 
 __all__ = [
@@ -189,6 +190,7 @@ def run_kernels(args: argparse.Namespace) -> None:
 
     from cnnkit.imaging.images import read_image
     from cnnkit.render.figures import check_figure_path, kernel_comparison_figure, save_figure
+    from cnnkit.render.fonts import figure_text  # English where no Japanese font can draw it
 
     check_figure_path(args.output)  # an unknown suffix fails before any work
     refuse_overwriting_input(args.image, args.output)
@@ -204,11 +206,19 @@ def run_kernels(args: argparse.Namespace) -> None:
             n_specs=len(specs),
         )
     if args.image is None:
-        image, title = chapter_test_pattern(), "The chapter's 6x7 test pattern (section 1.2)"
+        image, title = (
+            chapter_test_pattern(),
+            figure_text(N_("The chapter's 6x7 test pattern (section 1.2)")),
+        )
     else:
-        image, title = read_image(args.image, mode="L"), f"Kernels on {Path(args.image).name}"
+        image = read_image(args.image, mode="L")
+        title = figure_text(N_("Kernels on {name}")).format(name=Path(args.image).name)
     responses = kernel_responses(image, specs, boundary=args.boundary)
-    fig = kernel_comparison_figure(image, responses, title=f"{title}, boundary={args.boundary}")
+    # the boundary mode is named as it is typed (--boundary symmetric)
+    title = figure_text(N_("{title}, boundary={boundary}")).format(
+        title=title, boundary=args.boundary
+    )
+    fig = kernel_comparison_figure(image, responses, title=title)
     print(save_figure(fig, args.output))
 
 
