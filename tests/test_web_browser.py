@@ -862,5 +862,10 @@ def test_every_view_in_japanese_has_no_english_left(browser, server):
         )
         scan(f"rf, preset {preset or 'custom'}")
     assert found == {}, found
+    # back in English: the server's own words, as before the page had Japanese for them
+    page.select_option("#rf-preset", "vgg-like")
+    page.click("#lang-toggle")
+    assert page.inner_text("#rf-preset-desc") == RF_PRESETS["vgg-like"][1]
+    assert page.get_attribute("#model-line", "title") == "bundled"
     w.check()
     context.close()

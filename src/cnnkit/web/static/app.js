@@ -2,7 +2,7 @@
 // (pad.js, layers.js, conv.js, rf.js). Plain ES modules, no build step, no external requests.
 
 import { getJSON } from "./api.js";
-import { formatInt, initI18n, onLangChange, t, toggleLang } from "./i18n.js";
+import { currentLang, formatInt, initI18n, onLangChange, t, toggleLang } from "./i18n.js";
 import { initConv, showConv } from "./conv.js";
 import { initLayers, renderSummary, showInside } from "./layers.js";
 import { initMessages, reportError } from "./messages.js";
@@ -65,7 +65,9 @@ function renderModelLine() {
   }
   parts.push(t("model.source", { source }));
   el.textContent = parts.join(" · ");
-  el.title = source;
+  // the tooltip: the source as the server names it ("bundled" or a path); in another
+  // language the bundled model's words instead of the English key
+  el.title = currentLang() === "en" ? m.source : source;
 }
 
 async function loadModel() {
