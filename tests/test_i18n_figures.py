@@ -1,6 +1,7 @@
-"""Figures and the report in Japanese: every figure drawn with its Japanese labels and not one
-missing glyph (matplotlib warns "Glyph ... missing from font(s)" for each box it would draw);
-without a Japanese font the labels fall back to English, again with no missing glyph."""
+"""Figures and the report in Japanese: every figure cnnkit draws (FIGURES) drawn with Japanese
+words only (names that stay as they are aside) and not one missing glyph (matplotlib warns
+"Glyph ... missing from font(s)" for each box it would draw); without a Japanese font the very
+texts of the English figure, again with no missing glyph."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ import warnings
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -29,61 +29,12 @@ def _missing_glyphs(caught: list[warnings.WarningMessage]) -> list[str]:
     return [str(w.message) for w in caught if "missing from" in str(w.message)]
 
 
-def _texts(fig) -> list[str]:  # type: ignore[no-untyped-def]
-    from matplotlib.text import Text
-
-    return [t.get_text() for t in fig.findobj(Text) if t.get_text()]
-
-
-def _draw_every_figure(tmp_path: Path) -> list[list[str]]:
-    """Every figure cnnkit draws, saved through save_figure; returns each figure's texts."""
-    from cnnkit.analysis.feature_maps import LayerMaps
-    from cnnkit.analysis.summary.core import Box
-    from cnnkit.imaging.kernels import chapter_test_pattern, kernel_responses
-    from cnnkit.ops.activations import get_activation
-    from cnnkit.render.feature_maps import feature_maps_figure
-    from cnnkit.render.figures import activations_figure, kernel_comparison_figure, save_figure
-    from cnnkit.render.summary_figures import plot_boxes, plot_erf
-
-    rng = np.random.default_rng(0)
-    drawn = []
-    image = chapter_test_pattern()
-    fig = kernel_comparison_figure(image, kernel_responses(image, ["sobel-x", "box:3"]))
-    save_figure(fig, tmp_path / "kernels.png")
-    drawn.append(_texts(fig))
-    fig = activations_figure([get_activation("relu"), get_activation("gelu")])
-    save_figure(fig, tmp_path / "activations.png")
-    drawn.append(_texts(fig))
-    maps = [LayerMaps("conv1", rng.random((4, 26, 26), dtype=np.float32))]
-    fig = feature_maps_figure(rng.integers(0, 255, (28, 28)).astype(np.uint8), maps, title="x")
-    save_figure(fig, tmp_path / "maps.png")
-    drawn.append(_texts(fig))
-    box = Box(2, 6, 3, 7, (2, 6, 3, 7), (28, 28))
-    plot_boxes(rng.integers(0, 255, (28, 28)).astype(float), [("conv1", box)], tmp_path / "b.png")
-    erf = SimpleNamespace(
-        grad=rng.random((28, 28)), theoretical=box, layer="conv2", unit=(3, 3),
-        n_images=8, mass_inside=0.75,
-    )  # fmt: skip
-    plot_erf(erf, tmp_path / "erf.png")
-    return drawn
-
-
 def test_the_bundled_japanese_font_is_found_without_importing_its_package() -> None:
     import sys
 
     assert fonts.bundled_font_path() is not None, "matplotlib-fontja is a dependency"
     assert fonts.japanese_font() == "IPAexGothic"
     assert "matplotlib_fontja" not in sys.modules  # its import would change rcParams
-
-
-def test_every_figure_in_japanese_has_no_missing_glyph(tmp_path: Path, japanese: None) -> None:
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        drawn = _draw_every_figure(tmp_path)
-    assert not _missing_glyphs(caught)
-    assert "元の画像" in drawn[0]
-    assert any("活性化関数" in t for t in drawn[1])
-    assert any("前処理" in t or "入力" in t for t in drawn[2])
 
 
 def test_the_check_sees_tofu_when_no_japanese_font_is_used(tmp_path: Path) -> None:
@@ -96,18 +47,6 @@ def test_the_check_sees_tofu_when_no_japanese_font_is_used(tmp_path: Path) -> No
         warnings.simplefilter("always")
         fig.savefig(tmp_path / "tofu.png")
     assert _missing_glyphs(caught)
-
-
-def test_without_a_japanese_font_labels_fall_back_to_english(
-    tmp_path: Path, japanese: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(fonts, "japanese_font", lambda: None)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        drawn = _draw_every_figure(tmp_path)
-    assert not _missing_glyphs(caught)
-    assert "original" in drawn[0]
-    assert not any(ord(ch) > 0x3000 for texts in drawn for t in texts for ch in t)
 
 
 def test_report_in_japanese(tmp_path: Path, japanese: None) -> None:
@@ -135,7 +74,7 @@ def test_report_in_japanese(tmp_path: Path, japanese: None) -> None:
 
 KEPT_NAMES = {
     # abbreviations and names that Japanese writing keeps as they are
-    "ReLU", "MNIST", "ERF", "PyTorch", "torch", "Sobel", "Prewitt", "CDF",
+    "ReLU", "torch", "Sobel", "Prewitt",
     # math written in a formula (max(0, x), exp(x), tanh(x), sqrt(2/pi), Phi(x))
     "max", "exp", "tanh", "sqrt", "Phi", "pi",
 }  # fmt: skip
@@ -252,13 +191,13 @@ def _fig_visualize(tmp: Path, lang: str, ctx: dict) -> None:  # type: ignore[typ
 
 
 def _training_report(tmp: Path, lang: str, **kw) -> None:  # type: ignore[no-untyped-def]
-    """The report `cnnkit train` writes (all its figures), for 24 random test images."""
+    """The report `cnnkit train` writes (all its figures), for 12 random test images."""
     from test_report import build  # tests/ is on sys.path (rootdir-relative imports)
 
     set_language(lang)
     rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, size=(24, 28, 28), dtype=np.uint8)
-    build(tmp, "simple-cnn", images, rng.integers(0, 10, size=24), **kw)
+    images = rng.integers(0, 256, size=(12, 28, 28), dtype=np.uint8)
+    build(tmp, "simple-cnn", images, rng.integers(0, 10, size=12), **kw)
 
 
 def _fig_report(tmp: Path, lang: str, ctx: dict) -> None:  # type: ignore[type-arg]
@@ -303,25 +242,42 @@ FIGURE_FILE = {
 _DRAWN: dict = {}  # type: ignore[type-arg]
 
 
-def _draw(name: str, lang: str, tmp: Path, ctx: dict) -> tuple[list[str], list[str]]:  # type: ignore[type-arg]
-    """The texts of case `name`'s figure drawn in `lang`, and the missing-glyph warnings."""
+def _draw(
+    name: str,
+    lang: str,
+    tmp: Path,
+    ctx: dict,
+    *,
+    font: bool = True,  # type: ignore[type-arg]
+) -> tuple[list[str], list[str]]:
+    """The texts of case `name`'s figure drawn in `lang` (without `font`: as if no Japanese
+    font were installed), and the missing-glyph warnings."""
     draw = FIGURES[name]
-    if (draw, lang) not in _DRAWN:
-        folder = tmp / lang
+    key = (draw, lang, font)
+    if key not in _DRAWN:
+        folder = tmp / f"{lang}{'' if font else '-no-font'}"
         folder.mkdir()
         with pytest.MonkeyPatch.context() as patch, warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             saved = _capture(patch)
+            if not font:
+                patch.setattr(fonts, "japanese_font", lambda: None)
             try:
                 draw(folder, lang, ctx)
             finally:
                 set_language("en")
-            _DRAWN[draw, lang] = [
-                (f, _figure_texts(fig), _missing_glyphs(caught)) for f, fig in saved
-            ]
-    drawn = [(t, m) for f, t, m in _DRAWN[draw, lang] if f == FIGURE_FILE.get(name, f)]
-    assert len(drawn) == 1, (name, [f for f, _, _ in _DRAWN[draw, lang]])
+            _DRAWN[key] = [(f, _figure_texts(fig), _missing_glyphs(caught)) for f, fig in saved]
+    drawn = [(t, m) for f, t, m in _DRAWN[key] if f == FIGURE_FILE.get(name, f)]
+    assert len(drawn) == 1, (name, [f for f, _, _ in _DRAWN[key]])
     return drawn[0]
+
+
+def _context(name: str, request: pytest.FixtureRequest) -> dict:  # type: ignore[type-arg]
+    return {
+        "checkpoint": request.getfixturevalue("random_checkpoint")
+        if name in ("erf", "visualize") else None,
+        "mnist": lambda: request.getfixturevalue("mnist_data_dir"),
+    }  # fmt: skip
 
 
 # `cnnkit summary --boxes` words its title and box labels in cli/commands/summary.py as English
@@ -344,11 +300,7 @@ NOT_YET = {
 def test_every_figure_in_japanese_has_no_english_word_left(
     name: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    ctx = {
-        "checkpoint": request.getfixturevalue("random_checkpoint")
-        if name in ("erf", "visualize") else None,
-        "mnist": lambda: request.getfixturevalue("mnist_data_dir"),
-    }  # fmt: skip
+    ctx = _context(name, request)
     english, _ = _draw(name, "en", tmp_path, ctx)
     japanese, missing = _draw(name, "ja", tmp_path, ctx)
     assert not missing, name
@@ -364,3 +316,28 @@ def test_every_figure_in_japanese_has_no_english_word_left(
             assert ja != en, f"{name}: {en!r} is not translated"
         # every number kept (Japanese may write one where English spells it: "one epoch")
         assert not Counter(_NUMBER.findall(en)) - Counter(_NUMBER.findall(ja)), (en, ja)
+
+
+# `cnnkit erf` translates its figure title with the CLI's gettext, not figure_text: without a
+# Japanese font it is drawn in Japanese anyway (boxes). summary.py should pass
+# Message("{model} on {dataset}", ...) to plot_erf, which translates it only when it can draw it.
+NO_FONT_NOT_YET = {"erf": "cli/commands/summary.py translates the erf title without the font check"}
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(n, marks=pytest.mark.xfail(reason=NO_FONT_NOT_YET[n], strict=True))
+        if n in NO_FONT_NOT_YET else n
+        for n in FIGURES
+    ],
+)  # fmt: skip
+def test_every_figure_without_a_japanese_font_is_the_english_one(
+    name: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """--lang ja where no Japanese font exists: the very texts of the English figure."""
+    ctx = _context(name, request)
+    english, _ = _draw(name, "en", tmp_path, ctx)
+    fallback, missing = _draw(name, "ja", tmp_path, ctx, font=False)
+    assert not missing, name
+    assert fallback == english
