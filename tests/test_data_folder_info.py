@@ -7,6 +7,7 @@ NumPy's median for the median size.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -95,3 +96,31 @@ def test_one_split_folder_and_refusals(tmp_path: Path) -> None:
     r = run_cli("data", "info", str(tmp_path / "missing"))
     assert r.returncode == 2 and "not a folder" in r.stderr and "Traceback" not in r.stderr
     assert r.stderr.count("\n") == 1
+
+
+def test_an_unreadable_files_reason_is_worded_in_japanese(split_folder: Path, capsys) -> None:
+    """The reason kept for a file that does not decode is the English line (JSON), and the
+    same reason in Japanese with --lang ja, also after a trip through the decode cache."""
+    from cnnkit.cli.main import main
+    from cnnkit.core import i18n
+    from cnnkit.data.folder import _reason_from_json, _reason_to_json
+
+    try:
+        assert main(["data", "info", str(split_folder), "--lang", "ja"]) == 0
+        ja = capsys.readouterr().out
+        assert main(["data", "info", str(split_folder), "--lang", "en"]) == 0
+        en = capsys.readouterr().out
+    finally:
+        i18n.set_language("en")
+    (reason_en,) = [line for line in en.splitlines() if "bad.jpg:" in line]
+    (reason_ja,) = [line for line in ja.splitlines() if "bad.jpg:" in line]
+    assert reason_en != reason_ja and re.search(r"[\u3040-\u30ff\u4e00-\u9fff]", reason_ja)
+    (_, reason) = folder_info(split_folder).bad[0]
+    assert f"bad.jpg: {reason}" in reason_en
+    back = _reason_from_json(json.loads(json.dumps(_reason_to_json(reason))))
+    assert back == reason
+    i18n.set_language("ja")
+    try:
+        assert i18n.translate(back) == i18n.translate(reason) != str(reason)
+    finally:
+        i18n.set_language("en")

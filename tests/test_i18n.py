@@ -109,8 +109,8 @@ def test_every_error_line_is_a_catalog_message() -> None:
 def test_error_fields_marked_as_words_are_translated(capsys: pytest.CaptureFixture[str]) -> None:
     """A Message inside an error (an English word the library chose) is worded in Japanese
     too, while the error's English line stays what the library wrote."""
-    from cnnkit.core.i18n import error_message
     from cnnkit.core.errors import CnnkitError
+    from cnnkit.core.i18n import error_message
 
     inner = CnnkitError.from_template("{n} layers", n=3)
     err = CnnkitError.from_template(
@@ -122,7 +122,8 @@ def test_error_fields_marked_as_words_are_translated(capsys: pytest.CaptureFixtu
     )
     assert str(err) == "'layer' must be from 0 to 2 (3 layers). Got 7."
     i18n.set_language("ja")
-    assert error_message(err) == "'layer' は 0 から 2 の範囲で指定してください (3 層)。7 が渡されました。"
+    worded = error_message(err)
+    assert worded == "'layer' は 0 から 2 の範囲で指定してください (3 層)。7 が渡されました。"
     assert error_message(inner) == "3 層"
     wrapped = CnnkitError.from_template("{what}: {e}", what="x", e=inner)
     assert error_message(wrapped).endswith(": 3 層")

@@ -280,23 +280,7 @@ def _context(name: str, request: pytest.FixtureRequest) -> dict:  # type: ignore
     }  # fmt: skip
 
 
-# `cnnkit summary --boxes` words its title and box labels in cli/commands/summary.py as English
-# f-strings; plot_boxes draws a Message title/label in Japanese, so summary.py has to pass
-# Message("{model}: receptive fields of {layer} on a {h}×{w} input", ...) and
-# Message("{layer} unit {unit}: {h}×{w}", ...). Strict: it fails loudly once that is done.
-NOT_YET = {
-    "summary-boxes": "cli/commands/summary.py passes English f-strings as the title and labels"
-}
-
-
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(n, marks=pytest.mark.xfail(reason=NOT_YET[n], strict=True))
-        if n in NOT_YET else n
-        for n in FIGURES
-    ],
-)  # fmt: skip
+@pytest.mark.parametrize("name", FIGURES)
 def test_every_figure_in_japanese_has_no_english_word_left(
     name: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
@@ -318,20 +302,7 @@ def test_every_figure_in_japanese_has_no_english_word_left(
         assert not Counter(_NUMBER.findall(en)) - Counter(_NUMBER.findall(ja)), (en, ja)
 
 
-# `cnnkit erf` translates its figure title with the CLI's gettext, not figure_text: without a
-# Japanese font it is drawn in Japanese anyway (boxes). summary.py should pass
-# Message("{model} on {dataset}", ...) to plot_erf, which translates it only when it can draw it.
-NO_FONT_NOT_YET = {"erf": "cli/commands/summary.py translates the erf title without the font check"}
-
-
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(n, marks=pytest.mark.xfail(reason=NO_FONT_NOT_YET[n], strict=True))
-        if n in NO_FONT_NOT_YET else n
-        for n in FIGURES
-    ],
-)  # fmt: skip
+@pytest.mark.parametrize("name", FIGURES)
 def test_every_figure_without_a_japanese_font_is_the_english_one(
     name: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:

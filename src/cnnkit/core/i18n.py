@@ -39,6 +39,7 @@ __all__ = [
     "chosen_language",
     "detect_language",
     "error_message",
+    "error_words",
     "get_language",
     "gettext",
     "install_argparse",
@@ -198,6 +199,15 @@ def translate(text: str, language: str | None = None) -> str:
         return gettext(text.template, language).format(**fields)
     except (KeyError, IndexError, ValueError):  # a translation with a broken placeholder
         return str(text)
+
+
+def error_words(err: CnnkitError) -> Message:
+    """The English line of `err` as a Message that keeps its template and fields (errors
+    inside it too), for a reason kept for later (a skipped file) and worded when shown."""
+    if err.template is None or err.fields is None:
+        return Message(str(err))  # a whole line: no fields, translated when the catalog has it
+    fields = {k: error_words(v) if isinstance(v, CnnkitError) else v for k, v in err.fields.items()}
+    return Message(err.template, **fields)
 
 
 # fields of the library's common errors (cnnkit.core.checks, cnnkit.calc.arithmetic) that hold

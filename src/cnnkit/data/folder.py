@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from cnnkit.core.errors import CnnkitError, DataError
+from cnnkit.core.i18n import Message, error_words
 from cnnkit.data.datasets import Dataset
 
 __all__ = [
@@ -163,12 +164,35 @@ class ImageFolderData:
     bad: list[tuple[str, str]] = field(default_factory=list)
 
 
+def _reason_to_json(reason: str) -> list[Any]:
+    """[English line, template, fields] of a skipped file's reason, for the decode cache
+    (fields that JSON cannot hold are kept as their text)."""
+    if not isinstance(reason, Message) or not reason.fields:
+        return [str(reason), None, None]
+    plain = (str, int, float, bool, type(None))
+    fields = {k: v if isinstance(v, plain) else str(v) for k, v in reason.fields.items()}
+    return [str(reason), reason.template, fields]
+
+
+def _reason_from_json(rest: list[Any]) -> str:
+    english, template, fields = (list(rest) + [None, None])[:3]
+    if isinstance(template, str) and isinstance(fields, dict):
+        try:
+            words = Message(template, **fields)
+        except (KeyError, IndexError, ValueError):
+            return str(english)
+        if words == english:  # the template still gives the line it was stored with
+            return words
+    return str(english)
+
+
 def _read_all(
     files: list[tuple[Path, int]], on_bad_image: str
 ) -> tuple[list[np.ndarray], list[int], list[tuple[str, str]]]:
     from cnnkit.imaging.images import read_image
 
-    images, labels, bad = [], [], []
+    images, labels = [], []
+    bad: list[tuple[str, str]] = []
     for path, label in files:
         try:
             array = read_image(path, "auto")  # float64 (H, W) or (H, W, 3) in [0, 255]
@@ -177,7 +201,7 @@ def _read_all(
                 raise DataError.from_template(
                     "{e} (--on-bad-image fail; use skip to leave it out)", e=e
                 ) from e
-            bad.append((str(path), str(e)))
+            bad.append((str(path), error_words(e)))  # English, worded by the CLI when shown
             continue
         if (
             array.ndim == 3
@@ -288,7 +312,7 @@ def _cached_or_decoded(
             (int(meta["image_size"][0]), int(meta["image_size"][1])),
             int(meta["channels"]),
             (int(meta["median_size"][0]), int(meta["median_size"][1])),
-            [(str(f), str(r)) for f, r in meta["bad"]],
+            [(str(f), _reason_from_json(rest)) for f, *rest in meta["bad"]],
         )
     except (OSError, ValueError, KeyError, TypeError):
         pass  # missing or unreadable: decode, and write it again
@@ -296,8 +320,8 @@ def _cached_or_decoded(
     arrays, size, channels_out, median, bad = decoded
     whole = {s: (x, y) for s, (x, y) in arrays.items() if x is not None}
     if len(whole) == len(arrays):
-        facts = {"image_size": list(size), "channels": channels_out,
-                 "median_size": list(median), "bad": bad}  # fmt: skip
+        facts = {"image_size": list(size), "channels": channels_out, "median_size": list(median),
+                 "bad": [[f, *_reason_to_json(r)] for f, r in bad]}  # fmt: skip
         with contextlib.suppress(OSError):  # a cache that cannot be written is no cache
             write_cache(entry, facts, whole)
     return decoded
@@ -407,7 +431,7 @@ def _split_info(
         try:
             array = read_image(path, "auto")
         except CnnkitError as e:
-            bad.append((str(path), str(e)))
+            bad.append((str(path), error_words(e)))
             continue
         grey = array.ndim == 2 or (
             np.array_equal(array[..., 0], array[..., 1])

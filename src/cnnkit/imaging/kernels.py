@@ -194,9 +194,9 @@ def _check_param(name: str, param: str, value: Any, default: int | float) -> int
     if isinstance(default, int):
         return check_int(value, param, func=name, minimum=1, maximum=MAX_KERNEL_SIZE)
     if isinstance(value, bool) or not isinstance(value, int | float | np.number):
-        raise bad_parameter(name, param, "a number", value)
+        raise bad_parameter(name, param, Message("a number"), value)
     if not math.isfinite(value):
-        raise bad_parameter(name, param, "finite", value)
+        raise bad_parameter(name, param, Message("finite"), value)
     return float(value)
 
 
@@ -222,7 +222,9 @@ def parse_kernel_spec(spec: str) -> tuple[str, dict[str, int | float]]:
     Each parameter is given at most once (`box:size=3,size=4` and `box:3,size=5` are refused).
     """
     if not isinstance(spec, str):
-        raise bad_parameter("parse_kernel_spec", "spec", "a string such as 'gaussian:5,1.4'", spec)
+        raise bad_parameter(
+            "parse_kernel_spec", "spec", Message("a string such as 'gaussian:5,1.4'"), spec
+        )
     name, _, rest = spec.strip().partition(":")
     info, _ = _lookup(name)
     values: dict[str, int | float] = {}
@@ -261,11 +263,16 @@ def parse_kernel_spec(spec: str) -> tuple[str, dict[str, int | float]]:
 def _parse_number(text: str, param: str, name: str, default: int | float) -> int | float:
     if isinstance(default, int) and len(text) > 9:  # far above MAX_KERNEL_SIZE: not parsed
         shown = text if len(text) <= 40 else f"{text[:20]}...({len(text)} characters)"
-        raise bad_parameter(name, param, f"an int from 1 to {MAX_KERNEL_SIZE}", shown)
+        raise bad_parameter(
+            name,
+            param,
+            Message("an int from 1 to {max_kernel_size}", max_kernel_size=MAX_KERNEL_SIZE),
+            shown,
+        )
     try:
         return int(text) if isinstance(default, int) else float(text)
     except ValueError:
-        kind = "an integer" if isinstance(default, int) else "a number"
+        kind = Message("an integer") if isinstance(default, int) else Message("a number")
         raise bad_parameter(name, param, kind, text) from None
 
 
@@ -400,7 +407,9 @@ def kernel_responses(
 ) -> list[KernelResponse]:
     """Filter one image with each kernel spec (the data of the chapter's comparison figure)."""
     if isinstance(specs, str) or not isinstance(specs, list | tuple) or not specs:
-        raise bad_parameter("kernel_responses", "specs", "a non-empty list of kernel specs", specs)
+        raise bad_parameter(
+            "kernel_responses", "specs", Message("a non-empty list of kernel specs"), specs
+        )
     kernels = [kernel_from_spec(spec) for spec in specs]  # all specs checked before any work
     return [
         KernelResponse(spec, kernel_title(spec), k, filter_image(image, k, boundary=boundary))

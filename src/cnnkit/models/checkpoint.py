@@ -121,6 +121,19 @@ def checkpoint_file(path: str | os.PathLike[str]) -> Path:
     return path
 
 
+def _plain(value: Any) -> Any:
+    """`value` with every str subclass made a plain str (a `core.i18n.Message` in the config,
+    such as a skipped file's reason, is its English line): `weights_only` loading reads
+    tensors and plain data only."""
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, dict):
+        return {_plain(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_plain(v) for v in value)
+    return value
+
+
 def save_checkpoint(
     path: str | os.PathLike[str],
     *,
@@ -141,7 +154,7 @@ def save_checkpoint(
         "model_name": model_name,
         "model_args": dict(model_args),
         "state_dict": {k: torch.as_tensor(v) for k, v in state_dict.items()},
-        "config": config,
+        "config": _plain(config),
         "optimizer_state": optimizer_state,
         "epoch": int(epoch),
         "rng_state": rng_state,

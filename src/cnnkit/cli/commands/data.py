@@ -10,6 +10,7 @@ from typing import NoReturn
 from cnnkit.cli.commands._common import add_json_flag, print_json
 from cnnkit.cli.translate import N_
 from cnnkit.core.i18n import gettext as _
+from cnnkit.core.i18n import translate
 from cnnkit.core.text import display_width, ljust, rjust
 from cnnkit.data.registry import DATASETS, data_dir
 
@@ -150,7 +151,7 @@ def folder_info_cli(args: argparse.Namespace) -> None:
     print(_("modes: L (grayscale) {l}, RGB {rgb}").format(l=modes["L"], rgb=modes["RGB"]))
     print(_("unreadable files: {n}").format(n=len(info.bad)))
     for path, reason in info.bad:
-        print(f"  {path}: {reason}")
+        print(f"  {path}: {translate(reason)}")
 
 
 def info_cli(args: argparse.Namespace) -> None:

@@ -12,6 +12,7 @@ import sys
 from typing import Any, NoReturn
 
 from cnnkit.core.errors import CnnkitError
+from cnnkit.core.i18n import gettext
 
 __all__ = ["register", "run_activations"]
 
@@ -29,7 +30,7 @@ def register(subparsers: Any) -> None:
     _register_activations(plots)
 
     def missing_plot(args: argparse.Namespace) -> NoReturn:
-        p.error("choose a plot: activations")
+        p.error(gettext("choose a plot: activations"))
 
     p.set_defaults(func=missing_plot)
 

@@ -15,6 +15,7 @@ from cnnkit.cli.commands._common import (
 from cnnkit.cli.commands.arithmetic import parse_dims
 from cnnkit.core.checks import pair
 from cnnkit.core.errors import CnnkitError
+from cnnkit.core.i18n import Message
 from cnnkit.core.i18n import gettext as _
 
 __all__ = [
@@ -296,8 +297,17 @@ def _draw_boxes(args: argparse.Namespace, model: Any, s: Any) -> Any:
                 row_name=row.name,
             )
         box = box_of(row.rf, u, (h, w), row.name)
-        boxes.append((f"{row.name} unit {u}: {box.size[0]}×{box.size[1]}", box))
-    title = f"{s.model}: receptive fields of {row.name} on a {h}×{w} input"
+        label = Message(
+            "{layer} unit {unit}: {h}×{w}", layer=row.name, unit=u, h=box.size[0], w=box.size[1]
+        )
+        boxes.append((label, box))
+    title = Message(
+        "{model}: receptive fields of {layer} on a {h}×{w} input",
+        model=s.model,
+        layer=row.name,
+        h=h,
+        w=w,
+    )  # fmt: skip  (worded by the figure, in Japanese only where a Japanese font draws it)
     return plot_boxes(np.asarray(resized, dtype=np.float64), boxes, args.output, title=title)
 
 
@@ -331,7 +341,7 @@ def run_erf(args: argparse.Namespace) -> int:
     normalize = ckpt.config.get("normalize") or dataset_normalize(dataset, test.images)
     images = normalize_images(test.images[: args.images], normalize)  # (N, C, H, W)
     erf = effective_receptive_field(ckpt.model, images, layer=args.layer, device=device)
-    title = _("{model} on {dataset}").format(model=ckpt.model_name, dataset=dataset)
+    title = Message("{model} on {dataset}", model=ckpt.model_name, dataset=dataset)
     path = plot_erf(erf, args.output, title=title)
     state_device(args.device, device, stderr=True)  # stdout may be JSON
     if args.json:

@@ -424,7 +424,7 @@ def _print_image_folder(config: dict[str, Any]) -> None:
     )
     for bad in facts["skipped"]:
         warning = _("warning: skipped an unreadable image: {reason}")
-        print(warning.format(reason=bad["reason"]), file=sys.stderr)
+        print(warning.format(reason=translate(bad["reason"])), file=sys.stderr)
     if facts["skipped"]:
         print(
             _("warning: {n} image(s) skipped (--on-bad-image fail refuses them instead)").format(
