@@ -135,10 +135,16 @@ def _pipeline() -> Draft:
         extra=[
             Difference(
                 item="diagram vs SimpleCNN (1.6)",
-                chapter=f"diagram: {' → '.join(str(s[0]) for s in diagram)} (no padding), "
-                f"flatten {flat}",
-                cnnkit=f"SimpleCNN: {' → '.join(str(s[0]) for s in simple)} (padding 1), "
-                f"flatten {simple_flat}",
+                chapter=Message(
+                    "diagram: {sizes} (no padding), flatten {flat}",
+                    sizes=" → ".join(str(s[0]) for s in diagram),
+                    flat=flat,
+                ),
+                cnnkit=Message(
+                    "SimpleCNN: {sizes} (padding 1), flatten {flat}",
+                    sizes=" → ".join(str(s[0]) for s in simple),
+                    flat=simple_flat,
+                ),
                 note="The diagram's sizes are right for 3×3 convolutions without padding, but "
                 "that is a different model from the SimpleCNN the chapter builds and trains in "
                 "1.6 (padding=1 keeps 28×28, so 7×7×64 = 3,136 features reach fc1, not 1,600).",

@@ -16,7 +16,7 @@ from cnnkit.analysis.summary.macs import has_rule, macs
 from cnnkit.analysis.summary.rf import NONE, ReceptiveField, propagate
 from cnnkit.analysis.summary.trace import ModelInputs, ModuleCall, Node, Trace, record
 from cnnkit.core.errors import CnnkitError, ShapeError
-from cnnkit.core.i18n import Message
+from cnnkit.core.i18n import N_, Message
 
 __all__ = ["Box", "LayerRow", "Summary", "input_shape_of", "rf_box", "run_traced", "summary"]
 
@@ -432,6 +432,10 @@ def summary(
 # --------------------------------------------------------------------------- boxes
 
 
+# the receptive-field statuses that box_of's error names, for the catalog
+_STATUS_WORDS = (N_("not-aligned"), N_("unknown"), N_("none"))
+
+
 def box_of(rf: ReceptiveField, unit: tuple[int, int], input_hw: tuple[int, int], layer: str) -> Box:
     """Input box of unit (y, x) of a tensor with receptive field `rf`."""
     h, w = input_hw
@@ -444,7 +448,7 @@ def box_of(rf: ReceptiveField, unit: tuple[int, int], input_hw: tuple[int, int],
                 "single input box to give."
             ),
             layer=layer,
-            status=rf.status,
+            status=Message(rf.status),  # one of _STATUS_WORDS, worded by the CLI
             detail=Message(" ({note})", note=rf.note) if rf.note else "",
         )
     edges = []

@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from cnnkit.cli.commands._common import add_json_flag, print_json
-from cnnkit.core.i18n import N_, ngettext, translate
+from cnnkit.core.i18n import N_, Message, ngettext, translate
 from cnnkit.core.i18n import gettext as _
 from cnnkit.core.text import display_width, ljust
 
@@ -34,7 +34,7 @@ def _value(value: Any, indent: str) -> str:
         return f"{value:.6g}"
     if isinstance(value, int):
         return f"{value:,}"
-    return str(value)
+    return translate(value) if isinstance(value, Message) else str(value)
 
 
 def render(entries: list[Any], *, only_differences: bool = False) -> str:
