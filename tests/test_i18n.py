@@ -271,7 +271,7 @@ def test_chapter_reads_in_japanese(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     assert out.startswith("1.2  畳み込み演算の基礎\n")
     assert "本文と値が違う項目: 出力" in out
-    assert "注: 本文に印刷された 3×3 の出力は" in out
+    assert "注: 本文に示された 3×3 の出力は" in out
     assert "3 個の例を再現しました。本文の出力と値が違うのは 2 箇所です。" in out
 
 
@@ -489,13 +489,13 @@ def test_summary_is_japanese_and_english_is_unchanged(capsys: pytest.CaptureFixt
     assert lines[0] == "SimpleCNN、入力 (1, 1, 28, 28)"
     header = lines[2]
     assert header.split() == [
-        "層", "種類", "出力の形", "パラメータ数", "積和演算", "受容野", "ジャンプ", "開始位置"
+        "層", "種類", "出力形状", "パラメータ数", "積和演算", "受容野", "ジャンプ", "開始位置"
     ]  # fmt: skip
     # right-aligned columns (parameters … start) end at the header's cell on every conv row
     rows = [ln for ln in lines if ln.startswith(("conv1 ", "pool ", "conv2 "))]
     _assert_columns_end_together([header, *rows], 5)
     assert "入力全体" in ja and "whole input" not in ja
-    totals = [ln for ln in lines if ln.startswith(("パラメータ数の合計:", "学習しない"))]
+    totals = [ln for ln in lines if ln.startswith(("パラメータ数の合計:", "学習対象外"))]
     assert len(totals) == 2
     # the values of the totals start at the same display cell
     value_cells = {display_width(re.sub(r"(:\s+).*", r"\1", t)) for t in totals}
@@ -523,7 +523,7 @@ def test_train_speaks_japanese_and_english_is_unchanged(
     assert main([*args, "--lang", "ja"]) == 0
     ja = capsys.readouterr().out
     loss = re.search(r"loss (\d\.\d{4})", english).group(1)  # type: ignore[union-attr]
-    assert ja.startswith(f"試行: バッチサイズ 64 のバッチを 1 つ学習し（損失 {loss}）")
+    assert ja.startswith(f"ドライラン: バッチサイズ 64 のバッチを 1 つ学習し（損失 {loss}）")
     # a real (tiny) run: the start line, the epoch line, and the paths aligned by display width
     run = ["train", "--epochs", "1", "--limit", "64", "--test-limit", "64", "--no-progress"]
     run += ["--data-dir", str(mnist_data_dir), "--out", str(tmp_path), "--lang", "ja"]

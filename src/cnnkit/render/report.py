@@ -353,9 +353,19 @@ def _settings_rows(report: RunReport) -> list[tuple[str, str]]:
         rows.append((gettext("settings"), gettext("no config.json in the run folder")))
     ordered = [k for k in SETTING_KEYS if k in settings]
     ordered += sorted(k for k in settings if k not in SETTING_KEYS and k not in _NOT_SETTINGS)
-    rows += [(k, gettext("all") if settings[k] is None and "limit" in k else str(settings[k]))
-             for k in ordered]  # fmt: skip
+    rows += [(k, _setting_value(k, settings[k])) for k in ordered]
     return rows
+
+
+def _setting_value(key: str, value: Any) -> str:
+    """A config.json value as the report shows it: a setting left unset (None) in words."""
+    if value is not None:
+        return str(value)
+    if "limit" in key:
+        return gettext("all")
+    if key in ("image_size", "channels"):
+        return gettext("from the data")
+    return gettext("not set")
 
 
 def _notices(report: RunReport) -> str:
