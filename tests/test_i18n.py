@@ -410,6 +410,27 @@ def test_japanese_help_fits_the_terminal(
         assert not too_wide, (command, too_wide)
 
 
+@pytest.mark.parametrize("language", ["en", "ja"])
+def test_every_help_fits_a_narrow_terminal(
+    language: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every command's --help, descriptions and epilogs included (they used to be printed as
+    written, 130 columns wide), fits 60 cells: one kinsoku mark over at most, or a line that
+    is one unbreakable word (a long path or command)."""
+    from cnnkit.cli.main import build_parser
+    from cnnkit.cli.translate import _parsers
+
+    monkeypatch.setenv("COLUMNS", "60")
+    i18n.set_language(language)
+    for parser in _parsers(build_parser()):
+        text = parser.format_help()
+        for line in text.splitlines():
+            words = line.split()
+            if display_width(line) > 62:
+                assert len(words) <= 2 or max(display_width(w) for w in words) > 40, line
+    i18n.set_language("en")
+
+
 def _column_starts(line: str) -> list[int]:
     """The display cell where each run of non-space text starts (a header or a cell)."""
     return [display_width(line[: m.start()]) for m in re.finditer(r"\S+", line)]

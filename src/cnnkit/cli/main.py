@@ -62,12 +62,11 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescript
         return wrap(" ".join(text.split()), width)
 
     def _fill_text(self, text: str, width: int, indent: str) -> str:
-        # descriptions keep their line breaks; a translated line too wide for the terminal is
-        # wrapped by display width, under its own column (`  term     what it means`)
-        if text.isascii():
-            return super()._fill_text(text, width, indent)
+        # descriptions keep their hand-made structure (examples, lists, `term  meaning`
+        # columns); prose and any line too wide for the terminal are wrapped by display width
+        # (a Japanese character takes two cells), a column line under its own column
         out = []
-        for line in text.splitlines():
+        for line in _paragraphs(text):
             if display_width(line) <= width:
                 out.append(indent + line)
                 continue
@@ -77,6 +76,23 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescript
             body = wrap(line[len(term) :], max(20, width - len(prefix)))
             out += [indent + (term if i == 0 else prefix) + part for i, part in enumerate(body)]
         return "\n".join(out)
+
+
+def _paragraphs(text: str) -> list[str]:
+    """The lines of a description, with each run of prose lines (not indented, not a list
+    item) joined into one, so that wrapping never leaves a hand-made break mid-sentence
+    (Japanese needs no space where its lines join; two English words do)."""
+    out: list[str] = []
+    prose = False
+    for line in text.splitlines():
+        is_prose = bool(line.strip()) and not line[:1].isspace() and not line.startswith("- ")
+        if is_prose and prose and not out[-1].endswith(":"):
+            gap = " " if out[-1][-1:].isascii() and line[:1].isascii() else ""
+            out[-1] += gap + line
+        else:
+            out.append(line)
+        prose = is_prose
+    return out
 
 
 # Option values that are numbers, however they are written: -1, -1.5, -.5, -1e308, -1,0, -1x2,
