@@ -290,3 +290,23 @@ def test_rf_formats_hold_the_same_numbers(capsys):
     assert "| conv2 | conv1x7 | 5,29 | 4 | 1,13 | 8×2 |" in md
     assert main(["rf", spec, "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["layers"][2]["size"] == [5, 29]
+
+
+def test_summary_of_a_run_folder_uses_the_runs_input_shape(tmp_path: Path, capsys) -> None:
+    """A run trained on 3-channel 20×20 images: `cnnkit summary RUN` (a folder, as evaluate
+    and export take) traces (1, 3, 20, 20), and its parameter count is the checkpoint's."""
+    import torch
+    from shapes_data import make_shapes
+
+    make_shapes(tmp_path / "shapes", per_class=6)
+    argv = ["train", "--dataset", str(tmp_path / "shapes"), "--image-size", "20", "--channels",
+            "3", "--epochs", "1", "--batch-size", "8", "--out", str(tmp_path / "runs"),
+            "--name", "s", "--no-progress", "--no-report", "--threads", "1"]  # fmt: skip
+    assert main(argv) == 0
+    capsys.readouterr()
+    run = tmp_path / "runs" / "s"
+    assert main(["summary", str(run), "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert got["inputs"][0]["shape"] == [1, 3, 20, 20]
+    state = torch.load(run / "checkpoint.pt", weights_only=True)["state_dict"]
+    assert got["total_params"] == sum(t.numel() for t in state.values())

@@ -51,6 +51,7 @@ __all__ = [
     "FORMAT",
     "VERSION",
     "LoadedCheckpoint",
+    "checkpoint_input_shape",
     "checkpoint_file",
     "load_checkpoint",
     "read_checkpoint",
@@ -323,6 +324,19 @@ def load_checkpoint(path: str | os.PathLike[str]) -> LoadedCheckpoint:
         raw=raw,
         path=checkpoint_file(path),
     )
+
+
+def checkpoint_input_shape(ckpt: LoadedCheckpoint) -> tuple[int, int, int]:
+    """(C, H, W) of the checkpoint's model: the registry's shape, with the run's model_args
+    (a run on an image folder of 3-channel 64×64 images has in_channels 3, input_hw 64×64)."""
+    from cnnkit.models.registry import model_input_shape
+
+    c, h, w = model_input_shape(ckpt.model_name)
+    args = ckpt.model_args
+    c = int(args.get("in_channels", c))
+    if "input_hw" in args:
+        h, w = (int(v) for v in args["input_hw"])
+    return (c, h, w)
 
 
 def resolve_checkpoint(checkpoint: str | os.PathLike[str] | LoadedCheckpoint) -> LoadedCheckpoint:

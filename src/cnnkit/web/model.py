@@ -40,7 +40,6 @@ __all__ = [
     "Forward",
     "Playground",
     "bundled_checkpoint",
-    "checkpoint_input_shape",
     "find_checkpoint",
 ]
 
@@ -99,18 +98,6 @@ class Forward:
     rows: list[Any]  # torch.Tensor per summary row (None where a row produced no tensor)
 
 
-def checkpoint_input_shape(ckpt: LoadedCheckpoint) -> tuple[int, int, int]:
-    """(C, H, W) of the checkpoint's model: the registry's shape, with the run's model_args."""
-    from cnnkit.models.registry import model_input_shape
-
-    c, h, w = model_input_shape(ckpt.model_name)
-    args = ckpt.model_args
-    c = int(args.get("in_channels", c))
-    if "input_hw" in args:
-        h, w = (int(v) for v in args["input_hw"])
-    return (c, h, w)
-
-
 def _recorded_accuracy(path: Path, ckpt: LoadedCheckpoint) -> float | None:
     """The accuracy recorded beside the file (bundled model), else the run's last test_acc."""
     beside = path.with_suffix(ACCURACY_SUFFIX)
@@ -155,7 +142,7 @@ class Playground:
         of its model on `device` (auto, cpu, cuda, mps)."""
         from cnnkit.analysis.predict import class_names
         from cnnkit.analysis.summary import summary
-        from cnnkit.models.checkpoint import load_checkpoint
+        from cnnkit.models.checkpoint import checkpoint_input_shape, load_checkpoint
         from cnnkit.models.device import resolve_device
 
         device = resolve_device(device, func="Playground.load")

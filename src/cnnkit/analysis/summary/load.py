@@ -23,7 +23,8 @@ class LoadedModel:
 
 
 def load_model(spec: str) -> LoadedModel:
-    """`simple-cnn` (cnnkit.models.registry), `path/to/file.py:factory`, or `run/checkpoint.pt`.
+    """`simple-cnn` (cnnkit.models.registry), `path/to/file.py:factory`, `run/checkpoint.pt`
+    or a run folder (the input shape is the run's: its channels and image size).
 
     A factory is called without arguments and must return a `torch.nn.Module` (an attribute
     that already is a module is used as it is).
@@ -35,14 +36,12 @@ def load_model(spec: str) -> LoadedModel:
         raise CnnkitError.from_template(
             "{spec!r}: name the factory too, as FILE.py:FUNCTION", spec=spec
         )
-    if spec.endswith((".pt", ".pth")) or Path(spec).is_file():
-        from cnnkit.models.checkpoint import load_checkpoint
-        from cnnkit.models.registry import model_input_shape
+    if spec.endswith((".pt", ".pth")) or Path(spec).is_file() or Path(spec).is_dir():
+        from cnnkit.models.checkpoint import checkpoint_input_shape, load_checkpoint
 
-        ckpt = load_checkpoint(spec)
-        return LoadedModel(
-            ckpt.model, f"{spec} ({ckpt.model_name})", model_input_shape(ckpt.model_name), ckpt
-        )
+        ckpt = load_checkpoint(spec)  # a run folder: its checkpoint.pt
+        label = f"{spec} ({ckpt.model_name})"
+        return LoadedModel(ckpt.model, label, checkpoint_input_shape(ckpt), ckpt)
     from cnnkit.models.registry import create_model, model_input_shape
 
     return LoadedModel(create_model(spec), spec, model_input_shape(spec))

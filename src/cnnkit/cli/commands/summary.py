@@ -35,7 +35,8 @@ __all__ = [
 
 SUMMARY_EPILOG = """\
 MODEL is a registry name (see `cnnkit models`), FILE.py:FACTORY (a function returning an
-nn.Module, or a module object; give --input), or a checkpoint written by `cnnkit train`.
+nn.Module, or a module object; give --input), or a checkpoint written by `cnnkit train`
+(the file or its run folder; traced at the run's input shape).
 
 --input is repeatable, one per positional input of forward: SHAPE or SHAPE:DTYPE, e.g.
 --input 3,32,32 --input 10 (two inputs) or --input 16:long (token ids for an embedding).
@@ -72,7 +73,7 @@ def register(subparsers: Any) -> None:
         epilog=SUMMARY_EPILOG,
         formatter_class=HelpFormatter,
     )
-    p.add_argument("model", metavar="MODEL", help="registry name, FILE.py:FACTORY or checkpoint")
+    p.add_argument("model", metavar="MODEL", help="registry name, FILE.py:FACTORY, checkpoint or run folder")
     p.add_argument(
         "--input",
         metavar="SHAPE[:DTYPE]",
