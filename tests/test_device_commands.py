@@ -1,5 +1,6 @@
-"""--device on visualize, summary, erf and serve, through the CLI (the CPU side; the CUDA side
-runs where a GPU is, marked `gpu`, and is skipped, saying why, without one)."""
+"""--device on visualize, summary, erf, serve, predict and evaluate, through the CLI (the CPU
+side; the CUDA side runs where a GPU is, marked `gpu`, and is skipped, saying why, without
+one)."""
 
 from __future__ import annotations
 
@@ -211,3 +212,34 @@ def test_serve_states_its_device(tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
+
+
+# --------------------------------------------------------------------------- predict, evaluate
+
+
+def test_predict_states_its_device_on_stderr_and_keeps_stdout(cli, random_checkpoint):
+    """predict says where the model ran, as visualize and summary do, on stderr: stdout is
+    the predictions (or JSON), the same with --device auto and cpu on a machine without CUDA."""
+    from cnnkit.imaging.digits import example_digits
+
+    digit = str(example_digits()[0])
+    auto = cli("predict", str(random_checkpoint), digit, "--json")
+    cpu = cli("predict", str(random_checkpoint), digit, "--json", "--device", "cpu")
+    assert auto.returncode == 0 and cpu.returncode == 0, (auto.stderr, cpu.stderr)
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert auto.stderr.splitlines() == [f"device: {expected} (auto)"]
+    assert cpu.stderr.splitlines() == ["device: cpu"]
+    assert json.loads(cpu.stdout)[0]["path"] == digit
+    if not torch.cuda.is_available():
+        assert auto.stdout == cpu.stdout
+
+
+@needs_mnist
+def test_evaluate_states_its_device_on_stderr(cli, random_checkpoint):
+    from conftest import SHARED_MNIST
+
+    r = cli("evaluate", str(random_checkpoint), "--data-dir", str(SHARED_MNIST), "--json",
+            "--device", "cpu")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.splitlines() == ["device: cpu"]
+    assert json.loads(r.stdout)["num_images"] == 10000

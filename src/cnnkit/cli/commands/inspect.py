@@ -86,8 +86,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def evaluate_cli(args: argparse.Namespace) -> None:
     from cnnkit.analysis.evaluate import evaluate
+    from cnnkit.models.device import resolve_device
 
-    result = evaluate(args.checkpoint, split=args.split, data_dir=args.data_dir, device=args.device)
+    device = resolve_device(args.device, func="evaluate")
+    result = evaluate(args.checkpoint, split=args.split, data_dir=args.data_dir, device=device)
+    state_device(args.device, device, stderr=True)  # stdout: the table or the JSON
     if args.json:
         print_json(result)
         return
@@ -123,14 +126,17 @@ def predict_cli(args: argparse.Namespace) -> int | None:
         paths += [str(p) for p in example_digits()]
     if not paths:
         args.parser.error(_("give at least one IMAGE, or --examples"))
+    device = None  # torch's device; an ONNX file runs on onnxruntime's CPU provider
     if str(args.checkpoint).lower().endswith(".onnx"):  # onnxruntime only, torch never loaded
         from cnnkit.analysis.onnx_predict import predict_onnx
 
         results: list[Any] = predict_onnx(args.checkpoint, paths, top=args.top)
     else:
         from cnnkit.analysis.predict import predict
+        from cnnkit.models.device import resolve_device
 
-        results = predict(args.checkpoint, paths, top=args.top, device=args.device)
+        device = resolve_device(args.device, func="predict")
+        results = predict(args.checkpoint, paths, top=args.top, device=device)
     classes = len(results[0].top) if results else args.top  # predict caps top at the classes
     if args.top > classes:  # like torch.topk, a k past the classes is refused, not capped
         args.parser.error(
@@ -138,6 +144,8 @@ def predict_cli(args: argparse.Namespace) -> int | None:
                 classes=classes, top=args.top
             )
         )
+    if device is not None:  # once every input is accepted (a refusal stays one line)
+        state_device(args.device, device, stderr=True)  # stdout: the predictions or the JSON
     if args.json:
         print_json(results)
         return None

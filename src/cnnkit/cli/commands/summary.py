@@ -73,7 +73,9 @@ def register(subparsers: Any) -> None:
         epilog=SUMMARY_EPILOG,
         formatter_class=HelpFormatter,
     )
-    p.add_argument("model", metavar="MODEL", help="registry name, FILE.py:FACTORY, checkpoint or run folder")
+    p.add_argument(
+        "model", metavar="MODEL", help="registry name, FILE.py:FACTORY, checkpoint or run folder"
+    )
     p.add_argument(
         "--input",
         metavar="SHAPE[:DTYPE]",
