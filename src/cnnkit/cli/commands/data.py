@@ -104,8 +104,9 @@ def fetch_cli(args: argparse.Namespace) -> None:
             name=result.name, n=len(result.fetched), source=result.source,
             directory=result.directory,
         ))  # fmt: skip
+    width = max((display_width(str(path)) for path in result.files), default=0)
     for path in result.files:
-        print(f"  {path}  {_human(path.stat().st_size)}")
+        print(f"  {ljust(str(path), width)}  {rjust(_human(path.stat().st_size), 10)}")
 
 
 def _is_folder_name(name: str | None) -> bool:
