@@ -87,3 +87,33 @@ def test_unwritable_cache_still_loads(tmp_path: Path) -> None:
     blocker.write_text("not a folder")
     data = load_image_folder(root, cache_dir=blocker / "sub")
     same(data, load_image_folder(root, cache=False))
+
+
+def test_the_cache_keeps_to_its_size_by_removing_the_least_recently_used(tmp_path: Path) -> None:
+    """Three folders' entries of 100 kB each under a 250 kB limit: writing the third removes
+    the entry used least recently (B, since A was read after it), never the one just written."""
+    import time
+
+    from cnnkit.data.folder_cache import read_cache, write_cache
+
+    x = np.zeros((100, 1000), dtype=np.uint8)  # 100,000 bytes
+    arrays = {"train": (x, np.zeros(100, dtype=np.int64))}
+
+    def entry(name: str) -> Path:
+        return tmp_path / f"{name * 16}-{'0' * 32}"  # one root each: <root hash>-<key>
+
+    def sizes() -> int:
+        return sum(f.stat().st_size for d in tmp_path.iterdir() for f in d.iterdir())
+
+    write_cache(entry("a"), {}, arrays, max_bytes=250_000)
+    time.sleep(0.01)
+    write_cache(entry("b"), {}, arrays, max_bytes=250_000)
+    time.sleep(0.01)
+    read_cache(entry("a"))  # A used after B was written
+    time.sleep(0.01)
+    write_cache(entry("c"), {}, arrays, max_bytes=250_000)
+    assert sorted(p.name[0] for p in tmp_path.iterdir()) == ["a", "c"]
+    assert sizes() <= 250_000
+    np.testing.assert_array_equal(read_cache(entry("c"))[1]["train"][0], x)
+    write_cache(entry("d"), {}, arrays, max_bytes=50_000)  # too big alone: still written
+    assert [p.name[0] for p in tmp_path.iterdir()] == ["d"]

@@ -8,10 +8,15 @@ ns), the settings (image size and channels as asked, the bad-image policy) and a
 version; a changed, added or removed file gives another key, so the old entry is never read
 again (it is removed when the new one is written). An entry is written in a temporary folder
 beside it and renamed into place, so a reader sees a whole entry or none.
+
+The cache holds at most `MAX_CACHE_BYTES` (2 GiB): after a write, the entries of other
+folders that were used least recently (each read marks its entry as used) are removed until
+the cache fits; the entry just written is always kept.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -22,9 +27,10 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["CACHE_VERSION", "cache_entry", "read_cache", "write_cache"]
+__all__ = ["CACHE_VERSION", "MAX_CACHE_BYTES", "cache_entry", "read_cache", "write_cache"]
 
 CACHE_VERSION = 1
+MAX_CACHE_BYTES = 2 * 1024**3
 
 
 def cache_entry(
@@ -56,6 +62,8 @@ def read_cache(entry: Path) -> tuple[dict[str, Any], dict[str, tuple[np.ndarray,
     if not meta_path.is_file():
         raise FileNotFoundError(meta_path)
     meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    with contextlib.suppress(OSError):  # used now: the last entry the size limit removes
+        os.utime(meta_path)
     arrays = {
         s: (np.load(entry / f"{s}_x.npy", mmap_mode="r"), np.load(entry / f"{s}_y.npy"))
         for s in meta["splits"]
@@ -64,10 +72,15 @@ def read_cache(entry: Path) -> tuple[dict[str, Any], dict[str, tuple[np.ndarray,
 
 
 def write_cache(
-    entry: Path, meta: dict[str, Any], arrays: dict[str, tuple[np.ndarray, np.ndarray]]
+    entry: Path,
+    meta: dict[str, Any],
+    arrays: dict[str, tuple[np.ndarray, np.ndarray]],
+    *,
+    max_bytes: int = MAX_CACHE_BYTES,
 ) -> None:
-    """Write an entry atomically (temporary folder, then rename) and remove the older entries
-    of the same root. A failure to write (read-only disk, full disk) leaves no entry."""
+    """Write an entry atomically (temporary folder, then rename), remove the older entries
+    of the same root, then the least recently used others while the cache holds more than
+    `max_bytes`. A failure to write (read-only disk, full disk) leaves no entry."""
     from numpy.lib.format import open_memmap
 
     entry.parent.mkdir(parents=True, exist_ok=True)
@@ -94,3 +107,25 @@ def write_cache(
     for old in entry.parent.iterdir():
         if old.name.startswith(prefix) and old.name != entry.name and ".tmp-" not in old.name:
             shutil.rmtree(old, ignore_errors=True)
+    _fit(entry, max_bytes)
+
+
+def _fit(keep: Path, max_bytes: int) -> None:
+    """Remove the least recently used entries beside `keep` until the cache fits."""
+    entries = []
+    for folder in keep.parent.iterdir():
+        if ".tmp-" in folder.name or not (folder / "meta.json").is_file():
+            continue  # a write in progress, or not an entry
+        try:
+            size = sum(f.stat().st_size for f in folder.iterdir())
+            used = (folder / "meta.json").stat().st_mtime_ns
+        except OSError:  # removed meanwhile by another process
+            continue
+        entries.append((used, size, folder))
+    total = sum(size for _, size, _ in entries)
+    for _used, size, folder in sorted(entries):  # least recently used first
+        if total <= max_bytes:
+            break
+        if folder != keep:
+            shutil.rmtree(folder, ignore_errors=True)
+            total -= size
