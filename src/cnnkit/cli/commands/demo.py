@@ -78,8 +78,8 @@ def demo_cli(args: argparse.Namespace) -> int:
     accuracy = _("final test accuracy:")
     labels = [accuracy, _("run folder:"), _("report:")]
     width = max(display_width(label) for label in labels) + 1
-    after = _("(after {n} epochs)").format(n=final["epoch"])
-    print(f"{ljust(accuracy, width)}{final['test_acc']:.2%} {after}")
+    after = _(" (after {n} epochs)").format(n=final["epoch"])  # its space is the language's
+    print(f"{ljust(accuracy, width)}{final['test_acc']:.2%}{after}")
     print(f"{ljust(labels[1], width)}{result.run_dir}")
     if report is not None:
         print(f"{ljust(labels[2], width)}{report}")
