@@ -665,9 +665,9 @@ def test_bad_request_message_is_in_the_asked_language_and_error_stays_english(
 
 
 def test_the_japanese_font_is_served_from_the_installed_package(client):
-    from cnnkit.web.app import japanese_font
+    from cnnkit.render.fonts import bundled_font_path
 
-    font = japanese_font()
+    font = bundled_font_path()
     r = client.get("/fonts/ipaexg.ttf")
     if font is None:
         assert r.status_code == 404 and "font" in r.json()["error"]

@@ -32,6 +32,7 @@ from typing import Any
 
 from cnnkit.core.errors import CnnkitError
 from cnnkit.core.i18n import Message, error_message, translate
+from cnnkit.render.fonts import bundled_font_path
 from cnnkit.web.api import BodyTooLarge, UnsupportedMedia
 
 __all__ = ["CSP", "ENV_CHECKPOINT", "ENV_DEVICE", "ENV_LANG", "MAX_BODY", "app_from_environment",
@@ -55,22 +56,6 @@ log = logging.getLogger("cnnkit.web")
 
 def static_dir() -> Path:
     return Path(str(resources.files("cnnkit") / "web" / "static"))
-
-
-def japanese_font() -> Path | None:
-    """IPAexGothic from the installed matplotlib-fontja package (a dependency), for the page's
-    Japanese; located without importing the package (importing it changes matplotlib's
-    settings). None when it is not installed."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("matplotlib_fontja")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    for folder in spec.submodule_search_locations:
-        font = Path(folder) / "fonts" / "ipaexg.ttf"
-        if font.is_file():
-            return font
-    return None
 
 
 def preferred_language(header: str | None) -> str:
@@ -247,7 +232,7 @@ class Endpoints:
         self.kernels = explore.kernels()
         self.folder = static_dir()
         self.numpy_slots = threading.BoundedSemaphore(2)
-        self.font_file = japanese_font()
+        self.font_file = bundled_font_path()  # the figures' font, for the page's Japanese
 
     async def on_model(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         import anyio
