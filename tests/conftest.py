@@ -132,3 +132,36 @@ def _data_cache_in_a_temporary_folder(tmp_path_factory):
         os.environ.pop("CNNKIT_DATA", None)
     else:
         os.environ["CNNKIT_DATA"] = old
+
+
+def free_port() -> int:
+    """A port nothing listens on now, on the loopback host."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_serve(cwd: Path, *args: str) -> subprocess.Popen[str]:
+    """`cnnkit serve ARGS` as a real process (unbuffered output, one thread), pipes open."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "cnnkit", "serve", *args], cwd=cwd, env=env, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+
+
+def lines_until_url(proc: subprocess.Popen[str], timeout: float = 60) -> list[str]:
+    """The server's stdout lines up to the one with its URL (or its end), within `timeout`."""
+    import time
+
+    assert proc.stdout is not None
+    lines: list[str] = []
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        line = proc.stdout.readline()
+        lines.append(line)
+        if "http://" in line or not line:
+            break
+    return lines

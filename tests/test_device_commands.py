@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import needs_mnist
+from conftest import free_port, lines_until_url, needs_mnist, start_serve
 
 from cnnkit.models.checkpoint import load_checkpoint
 from cnnkit.models.registry import create_model
@@ -180,30 +180,11 @@ def test_playground_on_a_device_gives_cpu_outputs_equal_to_the_cpu(random_checkp
 
 
 def test_serve_states_its_device(tmp_path):
-    import os
     import signal
-    import socket
-    import subprocess
-    import sys
-    import time
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cnnkit", "serve", "--port", str(port), "--device", "cpu"],
-        cwd=tmp_path, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )  # fmt: skip
+    proc = start_serve(tmp_path, "--port", str(free_port()), "--device", "cpu")
     try:
-        assert proc.stdout is not None
-        lines: list[str] = []
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            line = proc.stdout.readline()
-            lines.append(line)
-            if "http://" in line or not line:
-                break
+        lines = lines_until_url(proc)
         assert "device: cpu\n" in lines, lines
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=30)

@@ -19,7 +19,6 @@ import math
 import os
 import re
 import signal
-import socket
 import struct
 import subprocess
 import sys
@@ -33,7 +32,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import SHARED_MNIST
+from conftest import SHARED_MNIST, free_port, lines_until_url, start_serve
 from PIL import Image
 from scipy import signal as sps
 
@@ -767,34 +766,13 @@ def test_find_checkpoint_newest_run_else_bundled(tmp_path):
         find_checkpoint(tmp_path / "empty")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _start_serve(cwd: Path, *args: str) -> subprocess.Popen[str]:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen(
-        [sys.executable, "-m", "cnnkit", "serve", *args], cwd=cwd, env=env, text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )  # fmt: skip
-
-
 def test_real_server_answers_and_stops_cleanly_on_sigint(tmp_path):
     import httpx
 
-    port = _free_port()
-    proc = _start_serve(tmp_path, "--port", str(port))  # no ./runs here: the bundled model
+    port = free_port()
+    proc = start_serve(tmp_path, "--port", str(port))  # no ./runs here: the bundled model
     try:
-        assert proc.stdout is not None
-        lines = []
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            line = proc.stdout.readline()
-            lines.append(line)
-            if "http://" in line or not line:
-                break
+        lines = lines_until_url(proc)
         url = f"http://127.0.0.1:{port}/"
         assert any(url in line for line in lines), (
             lines,
@@ -834,8 +812,8 @@ def test_real_server_answers_and_stops_cleanly_on_sigint(tmp_path):
 def test_real_server_with_two_workers(tmp_path):
     import httpx
 
-    port = _free_port()
-    proc = _start_serve(tmp_path, str(BUNDLED), "--port", str(port), "--workers", "2")
+    port = free_port()
+    proc = start_serve(tmp_path, str(BUNDLED), "--port", str(port), "--workers", "2")
     try:
         assert proc.stdout is not None
         while "http://" not in (line := proc.stdout.readline()):

@@ -398,11 +398,16 @@ def click_unit(page, layer: int, channel: int, y: int, x: int, *, hover: bool = 
     else:
         page.mouse.click(*at)
     page.wait_for_selector(f'#unit-info[data-state="ready"][data-unit="{layer}/{channel}/{y}/{x}"]')
+    drawn = drawn_box(page)
+    return {"drawn": drawn, "box": json.loads(page.get_attribute("#unit-info", "data-box"))}
+
+
+def drawn_box(page) -> tuple[float, float, float, float]:
+    """(top, bottom, left, right) in input pixels of the receptive-field box drawn on the pad."""
     box = canvas_rgba(page, "#unit-box")
     scale = int(page.get_attribute("#unit-box", "data-scale"))
     ys, xs = np.nonzero(box[..., 3])
-    drawn = (ys.min() / scale, (ys.max() + 1) / scale, xs.min() / scale, (xs.max() + 1) / scale)
-    return {"drawn": drawn, "box": json.loads(page.get_attribute("#unit-info", "data-box"))}
+    return (ys.min() / scale, (ys.max() + 1) / scale, xs.min() / scale, (xs.max() + 1) / scale)
 
 
 def click_feature(page, layer: int, index: int) -> dict:
@@ -419,10 +424,7 @@ def click_feature(page, layer: int, index: int) -> dict:
         at = (bb["x"] + (col + 0.5) * bb["width"] / cw, bb["y"] + (row + 0.5) * bb["height"] / ch)
     page.mouse.click(*at)
     page.wait_for_selector(f'#unit-info[data-state="ready"][data-unit="{layer}/{index}/0/0"]')
-    box = canvas_rgba(page, "#unit-box")
-    scale = int(page.get_attribute("#unit-box", "data-scale"))
-    ys, xs = np.nonzero(box[..., 3])
-    drawn = (ys.min() / scale, (ys.max() + 1) / scale, xs.min() / scale, (xs.max() + 1) / scale)
+    drawn = drawn_box(page)
     source = page.get_attribute("#unit-info", "data-source")
     return {"drawn": drawn, "source": json.loads(source) if source else None}
 
