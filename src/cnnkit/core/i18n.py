@@ -201,38 +201,30 @@ def translate(text: str, language: str | None = None) -> str:
         return str(text)
 
 
-def error_words(err: CnnkitError) -> Message:
-    """The English line of `err` as a Message that keeps its template and fields (errors
-    inside it too), for a reason kept for later (a skipped file) and worded when shown."""
-    if err.template is None or err.fields is None:
-        return Message(str(err))  # a whole line: no fields, translated when the catalog has it
-    fields = {k: error_words(v) if isinstance(v, CnnkitError) else v for k, v in err.fields.items()}
-    return Message(err.template, **fields)
-
-
 # fields of the library's common errors (cnnkit.core.checks, cnnkit.calc.arithmetic) that hold
 # words ("a positive int", "height", the function's name), marked in cnnkit.cli.translate
 TRANSLATED_FIELDS = ("allowed", "axis", "func")
 
 
-def error_message(err: CnnkitError, language: str | None = None) -> str:
-    """`err` in the current language (or `language`): its template translated and filled in
-    when it has one (its Message fields, errors inside it and the words of TRANSLATED_FIELDS
-    translated too), else its English line, translated when the catalog knows the whole line."""
+def error_words(err: CnnkitError) -> Message:
+    """The English line of `err` as a Message that keeps its template and fields, for wording
+    it in any language: errors inside it become Messages too, and so do the words of
+    TRANSLATED_FIELDS. Also what a reason kept for later (a skipped file) is stored as."""
     if err.template is None or err.fields is None:
-        return gettext(str(err), language)
+        return Message(str(err))  # a whole line: no fields, translated when the catalog has it
 
     def field(key: str, value: object) -> object:
-        if isinstance(value, Message):
-            return translate(value, language)
         if isinstance(value, CnnkitError):
-            return error_message(value, language)
-        if key in TRANSLATED_FIELDS and isinstance(value, str):
-            return gettext(value, language)
+            return error_words(value)
+        if key in TRANSLATED_FIELDS and isinstance(value, str) and not isinstance(value, Message):
+            return Message(value)
         return value
 
-    fields = {k: field(k, v) for k, v in err.fields.items()}
-    try:
-        return gettext(err.template, language).format(**fields)
-    except (KeyError, IndexError, ValueError):  # a translation with a broken placeholder
-        return str(err)
+    return Message(err.template, **{k: field(k, v) for k, v in err.fields.items()})
+
+
+def error_message(err: CnnkitError, language: str | None = None) -> str:
+    """`err` in the current language (or `language`): its template translated and filled in
+    with its fields worded too (`error_words`), else its English line, translated when the
+    catalog knows the whole line."""
+    return translate(error_words(err), language)
