@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -165,3 +166,9 @@ def lines_until_url(proc: subprocess.Popen[str], timeout: float = 60) -> list[st
         if "http://" in line or not line:
             break
     return lines
+
+
+# Japanese in a text: kana and the common kanji
+JAPANESE = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
+# the same with rarer kanji and full-width forms (（）、：…), for "is any of it Japanese"
+JAPANESE_OR_FULL_WIDTH = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uff00-\uffef]")

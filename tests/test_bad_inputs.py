@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import SHARED_MNIST, run_cli
+from conftest import JAPANESE, SHARED_MNIST, run_cli
 
 from cnnkit.cli.main import main
 from cnnkit.core.errors import CnnkitError, DataError, ShapeError
@@ -522,7 +522,6 @@ def test_cli_bad_input_is_one_line_exit_2_and_leaves_no_file(
     assert files_in(workspace) == before  # nothing written, nothing replaced, nothing removed
 
 
-JAPANESE = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
 ENGLISH_RUN = re.compile(r"\b[A-Za-z]{2,}(?: [A-Za-z]{2,}){3,}\b")  # four English words in a row
 
 

@@ -7,12 +7,11 @@ NumPy's median for the median size.
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import run_cli
+from conftest import JAPANESE, run_cli
 from PIL import Image
 from shapes_data import CLASSES, draw, make_shapes
 
@@ -114,7 +113,7 @@ def test_an_unreadable_files_reason_is_worded_in_japanese(split_folder: Path, ca
         i18n.set_language("en")
     (reason_en,) = [line for line in en.splitlines() if "bad.jpg:" in line]
     (reason_ja,) = [line for line in ja.splitlines() if "bad.jpg:" in line]
-    assert reason_en != reason_ja and re.search(r"[\u3040-\u30ff\u4e00-\u9fff]", reason_ja)
+    assert reason_en != reason_ja and JAPANESE.search(reason_ja)
     (_, reason) = folder_info(split_folder).bad[0]
     assert f"bad.jpg: {reason}" in reason_en
     back = _reason_from_json(json.loads(json.dumps(_reason_to_json(reason))))

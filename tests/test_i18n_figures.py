@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import JAPANESE
 
 from cnnkit.core.i18n import set_language
 from cnnkit.render import fonts
@@ -114,7 +115,7 @@ def _english_words(text: str) -> list[str]:
 
 
 def _has_japanese(text: str) -> bool:
-    return any("\u3040" <= ch <= "\u30ff" or "\u4e00" <= ch <= "\u9fff" for ch in text)
+    return bool(JAPANESE.search(text))
 
 
 def _figure_texts(fig) -> list[str]:  # type: ignore[no-untyped-def]

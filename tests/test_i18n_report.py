@@ -12,11 +12,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import JAPANESE_OR_FULL_WIDTH as JAPANESE
 from test_report import HISTORY, build
 
 from cnnkit.core.i18n import set_language
 
-JAPANESE = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uff00-\uffef]")
 # an English word of 3+ letters (inside a token that may carry digits, dots and dashes)
 ENGLISH_WORD = re.compile(r"[A-Za-z][A-Za-z0-9_.+-]*")
 # two English words in a row: a phrase left in English, even inside a Japanese sentence

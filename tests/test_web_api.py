@@ -32,7 +32,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import SHARED_MNIST, free_port, lines_until_url, start_serve
+from conftest import JAPANESE, SHARED_MNIST, free_port, lines_until_url, start_serve
 from PIL import Image
 from scipy import signal as sps
 
@@ -639,9 +639,6 @@ def test_bad_request_is_answered_and_the_server_keeps_serving(
     assert r.headers["x-content-type-options"] == "nosniff"
     assert time.perf_counter() - t < 5  # a bomb is refused from its header, not decoded
     assert client.get("/api/model").status_code == 200
-
-
-JAPANESE = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
 
 
 @pytest.mark.parametrize("what,method,url,kwargs,status", BAD, ids=[b[0] for b in BAD])

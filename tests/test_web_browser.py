@@ -38,6 +38,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 import pytest
+from conftest import JAPANESE_OR_FULL_WIDTH as JAPANESE
 from conftest import REPO
 from PIL import Image
 
@@ -759,7 +760,6 @@ VISIBLE_TEXT_JS = r"""
   return out;
 }
 """
-JAPANESE = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uff00-\uffef]")
 # names a Japanese reader sees as they are: the product, the dataset, file types, function and
 # architecture names, keys; layer names and the rf notation (conv3/p1, pool2, relu#2, fc1)
 ALLOWED_WORDS = {
